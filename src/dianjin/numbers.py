@@ -1,0 +1,1 @@
+"""Placeholder: being written (number parsing shared by finqa and fincalc)."""

@@ -1,0 +1,113 @@
+"""What every benchmark task provides, and the one scoring routine they all share.
+
+A task turns its real file format into examples (plain dicts with at least `id`, `task`,
+`question`, `gold`), renders the chat prompt, extracts a prediction from free text and checks it
+against the gold. `Task.score` wires those together the same way for data verification, the RL
+reward (mode="reward": strict format, answer taken from inside `<answer>`) and evaluation
+(mode="eval": lenient extraction), so the three never drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, ClassVar, Literal
+
+from dianjin import answer as fmt
+
+Example = dict[str, Any]
+Messages = list[dict[str, str]]
+# A judge takes chat messages and returns the judge model's reply text.
+Judge = Callable[[Messages], str]
+Mode = Literal["eval", "reward"]
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file, the line (or record) and the field."""
+
+    def __init__(self, path: Any, line: int | None, field: str | None, problem: str):
+        where = f"{path}" + (f":{line}" if line is not None else "") + (f": field '{field}'" if field else "")
+        super().__init__(f"{where}: {problem}")
+        self.path, self.line, self.field, self.problem = path, line, field, problem
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of scoring one response.
+
+    correct: True/False, or None when it cannot be verified (no judge, unparseable gold).
+    pred: the extracted, normalised prediction (None when nothing was found).
+    format_ok: the strict format gate (see `dianjin.answer.parse_strict`).
+    reason: a short human-readable explanation.
+    """
+
+    correct: bool | None
+    pred: str | None
+    format_ok: bool
+    reason: str
+
+    @property
+    def reward(self) -> float:
+        """DianJin's gated reward: 1 iff the strict format holds and the answer is correct."""
+        return 1.0 if (self.format_ok and self.correct is True) else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Task:
+    """Base class of a benchmark task. Subclasses set `name`, `boxed` and override the hooks."""
+
+    name: ClassVar[str] = ""
+    # Whether the final answer is short and belongs in \boxed{} (required by the strict format).
+    boxed: ClassVar[bool] = True
+
+    # --- hooks ------------------------------------------------------------------------------
+    def load(self, path: str) -> list[Example]:
+        """Read the task's real file format into examples."""
+        raise NotImplementedError
+
+    def messages(self, example: Example) -> Messages:
+        """The chat messages sent to the model for this example."""
+        raise NotImplementedError
+
+    def extract(self, text: str, example: Example) -> str | None:
+        """Normalised prediction from a piece of answer text (a box's content, an answer block, or
+        the text after the reasoning); None when nothing answer-like is found."""
+        raise NotImplementedError
+
+    def check(self, pred: str, example: Example, judge: Judge | None = None) -> tuple[bool | None, str]:
+        """Compare a normalised prediction with the example's gold: (correct, reason)."""
+        raise NotImplementedError
+
+    def reference(self, example: Example) -> str:
+        """A short reference answer for rendering targets (defaults to the gold)."""
+        return str(example["gold"])
+
+    # --- shared scoring ---------------------------------------------------------------------
+    def score(
+        self,
+        response: str | None,
+        example: Example,
+        *,
+        mode: Mode = "eval",
+        reasoning_content: str | None = None,
+        judge: Judge | None = None,
+    ) -> Verdict:
+        """Score one response. Never raises on odd model output."""
+        text = fmt.join_reasoning(response, reasoning_content)
+        parsed = fmt.parse_strict(text, require_boxed=self.boxed)
+        if mode == "reward" and parsed.ok:
+            candidates = [parsed.boxed if self.boxed else parsed.answer]
+        else:
+            candidates = [fmt.last_boxed(text), fmt.answer_block(text), fmt.strip_think(text)[-fmt.TAIL_CHARS :]]
+        pred = None
+        for cand in candidates:
+            if cand:
+                pred = self.extract(cand, example)
+                if pred is not None:
+                    break
+        format_note = "" if parsed.ok else f" (format: {parsed.reason})"
+        if pred is None:
+            return Verdict(False, None, parsed.ok, "no answer found" + format_note)
+        correct, why = self.check(pred, example, judge)
+        return Verdict(correct, pred, parsed.ok, why + format_note)
