@@ -25,8 +25,6 @@ ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 
 # Final answers live near the end; extraction looks at most this many trailing characters.
 TAIL_CHARS = 32_768
-# Upper bound on brace tokens examined while matching `\boxed{...}` (all candidates together).
-_BRACE_BUDGET = 200_000
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _BRACE = re.compile(r"[{}]")
@@ -61,17 +59,21 @@ def last_boxed(text: str) -> str | None:
     """
     if len(text) > TAIL_CHARS:
         text = text[-TAIL_CHARS:]
-    starts = [m.end() for m in _BOXED.finditer(text)]
-    budget = _BRACE_BUDGET
+    starts = [m.end() - 1 for m in _BOXED.finditer(text)]  # positions of each box's "{"
+    if not starts:
+        return None
+    # One pass over the braces after the first box: match each "{" with its "}" (a stack).
+    close_of: dict[int, int] = {}
+    stack: list[int] = []
+    for m in _BRACE.finditer(text, starts[0]):
+        if m.group() == "{":
+            stack.append(m.start())
+        elif stack:
+            close_of[stack.pop()] = m.start()
     for start in reversed(starts):
-        depth = 1
-        for m in _BRACE.finditer(text, start):
-            budget -= 1
-            if budget <= 0:
-                return None
-            depth += 1 if m.group() == "{" else -1
-            if depth == 0:
-                return text[start : m.start()].strip()
+        end = close_of.get(start)
+        if end is not None:
+            return text[start + 1 : end].strip()
     return None
 
 

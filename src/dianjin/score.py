@@ -1,0 +1,122 @@
+"""Score saved responses offline.
+
+    dianjin score responses.jsonl [--mode eval|reward] > scored.jsonl
+
+Each input line: `task`, `gold`, `response`, and optionally `reasoning_content` and task fields
+(`choices`, `question`, ...); other fields (such as `id`) pass through. Gold values: cflue the
+sorted letters; finqa the exe_ans number or "yes"/"no"; math500 the answer string; gpqa the
+letter; ccc "violation" or "compliant".
+
+Each output line (stdout, same order) repeats the input and adds `correct` (true/false/null),
+`pred`, `format_ok`, `reason` and `score` (reward mode: the gated reward; eval mode: 1/0 for
+correct). A bad line is reported on stderr with its line number and field, written out with an
+`error` field, and the rest are still scored (exit status 1 then). A per-task summary goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from collections import defaultdict
+from typing import Any, Iterator, TextIO
+
+from dianjin.tasks import get_task
+
+REQUIRED = ("task", "gold", "response")
+
+
+class LineError(ValueError):
+    def __init__(self, path: str, line: int, field: str | None, problem: str):
+        where = f"{path}:{line}" + (f": field '{field}'" if field else "")
+        super().__init__(f"{where}: {problem}")
+
+
+def _choices(value: Any) -> Any:
+    """Choices may be a dict, a JSON object string, or a Python dict literal string (CFLUE)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return ast.literal_eval(value)  # literals only: never executes code
+
+
+def score_record(rec: dict[str, Any], mode: str, path: str = "<input>", line: int = 0) -> dict[str, Any]:
+    """Score one parsed input record; raises LineError naming the field on bad input."""
+    for field in REQUIRED:
+        if field not in rec or rec[field] is None:
+            raise LineError(path, line, field, "missing")
+    if not isinstance(rec["response"], str):
+        raise LineError(path, line, "response", f"expected a string, got {type(rec['response']).__name__}")
+    try:
+        task = get_task(str(rec["task"]))
+    except KeyError as e:
+        raise LineError(path, line, "task", str(e.args[0])) from None
+    example = dict(rec)
+    if "choices" in example:
+        try:
+            example["choices"] = _choices(example["choices"])
+        except (ValueError, SyntaxError) as e:
+            raise LineError(path, line, "choices", f"not a dict: {e}") from None
+    verdict = task.score(rec["response"], example, mode=mode, reasoning_content=rec.get("reasoning_content"))
+    score = verdict.reward if mode == "reward" else float(verdict.correct is True)
+    return {**rec, "correct": verdict.correct, "pred": verdict.pred, "format_ok": verdict.format_ok,
+            "reason": verdict.reason, "score": score}
+
+
+def score_lines(lines: Iterator[str], mode: str, path: str, errors: TextIO) -> Iterator[dict[str, Any]]:
+    for n, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        rec: dict[str, Any] = {"line": n}
+        try:
+            obj = json.loads(raw)
+            if not isinstance(obj, dict):
+                raise LineError(path, n, None, f"expected a JSON object, got {type(obj).__name__}")
+            rec = obj
+            yield score_record(rec, mode, path, n)
+        except json.JSONDecodeError as e:
+            msg = f"{path}:{n}: not valid JSON ({e.msg} at column {e.colno})"
+            print(msg, file=errors)
+            yield {"line": n, "error": msg}
+        except LineError as e:
+            print(str(e), file=errors)
+            yield {**rec, "error": str(e)}
+
+
+def summarize(rows: list[dict[str, Any]]) -> str:
+    stats: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for r in rows:
+        s = stats[str(r.get("task", "?"))]
+        s["n"] += 1
+        if "error" in r:
+            s["errors"] += 1
+            continue
+        s["format_ok"] += bool(r["format_ok"])
+        s["correct"] += r["correct"] is True
+        s["unverified"] += r["correct"] is None
+        s["score"] += r["score"]
+    lines = [f"{'task':<10} {'n':>6} {'acc':>7} {'format':>7} {'score':>7} {'unverif':>7} {'errors':>6}"]
+    for task, s in sorted(stats.items()):
+        ok = max(s["n"] - s["errors"], 1)
+        lines.append(f"{task:<10} {int(s['n']):>6} {s['correct'] / ok:>7.4f} {s['format_ok'] / ok:>7.4f} "
+                     f"{s['score'] / ok:>7.4f} {int(s['unverified']):>7} {int(s['errors']):>6}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="dianjin score", description=__doc__.split("\n\n")[0])
+    ap.add_argument("file", help="JSONL of responses ('-' for stdin)")
+    ap.add_argument("--mode", choices=("eval", "reward"), default="eval",
+                    help="eval: lenient extraction, score = correct; reward: strict format gate, score = gated reward")
+    args = ap.parse_args(argv)
+    src = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+    rows = []
+    with src:
+        for row in score_lines(iter(src), args.mode, args.file, sys.stderr):
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+            rows.append({k: row.get(k) for k in ("task", "format_ok", "correct", "score")} | ({"error": 1} if "error" in row else {}))
+    print(summarize(rows), file=sys.stderr)
+    return 1 if any("error" in r for r in rows) else 0
