@@ -28,7 +28,6 @@ TAIL_CHARS = 32_768
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _BRACE = re.compile(r"[{}]")
-_ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
 
 def render(reasoning: str, answer: str, boxed: str | None = None) -> str:
