@@ -99,7 +99,11 @@ class Task:
         if mode == "reward" and parsed.ok:
             candidates = [parsed.boxed if self.boxed else parsed.answer]
         else:
-            candidates = [fmt.last_boxed(text), fmt.answer_block(text), fmt.strip_think(text)[-fmt.TAIL_CHARS :]]
+            tail = fmt.strip_think(text)[-fmt.TAIL_CHARS :]
+            if self.boxed:  # short answers: the last box wins (upstream eval.py)
+                candidates = [fmt.last_boxed(text), fmt.answer_block(text), tail]
+            else:  # open answers: the whole answer block, not a box quoted inside it
+                candidates = [fmt.answer_block(text), fmt.last_boxed(text), tail]
         pred = None
         for cand in candidates:
             if cand:
