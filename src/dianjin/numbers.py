@@ -38,7 +38,7 @@ __all__ = ["NumberMatch", "decimals", "find_number", "numbers_match", "parse_num
 # Numbers are read from a window of this many characters before the last digit; windows move
 # backwards (only when every candidate in one is unusable, e.g. "1/0") up to MAX_SCAN characters.
 TAIL_CHARS = 4096
-MAX_SCAN = 65_536
+MAX_SCAN = 16_384
 _SUFFIX_CHARS = 64
 _DIGITS = "0123456789０１２３４５６７８９"
 _SPACE = re.compile(r"\s")
@@ -237,28 +237,32 @@ def decimals(x: float) -> int:
     return len(s.split(".")[1].rstrip("0")) if "." in s else 0
 
 
-def _round_half_up(x: float, places: int) -> float:
+def round_half_up(x: float, places: int) -> float:
+    """Round half away from zero at `places` decimals, as written (2.675 -> 2.68, not banker's)."""
     try:
-        return float(Decimal(repr(x)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+        return float(Decimal(repr(float(x))).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
     except InvalidOperation:  # too many digits for the default context: fall back to round()
         return round(x, places)
 
 
-def _close(pred: float, gold: float, rel_tol: float) -> bool:
+def _close(pred: float, gold: float, rel_tol: float, places: int | None) -> bool:
     if abs(pred - gold) <= max(rel_tol * abs(gold), ABS_FLOOR):
         return True
-    # Rounding the prediction to the gold's precision, but only for a gold with decimals: an
-    # integral gold (exe_ans 3.0 is exact) must not accept 3.4.
-    dg = decimals(gold)
-    return dg >= 1 and _round_half_up(pred, dg) == _round_half_up(gold, dg)
+    # Rounding the prediction to the gold's precision (or to `places` when the task fixes it), but
+    # never to 0 decimals by default: an integral gold (exe_ans 3.0 is exact) must not accept 3.4.
+    dg = decimals(gold) if places is None else places
+    return dg >= 1 and round_half_up(pred, dg) == round_half_up(gold, dg)
 
 
-def numbers_match(pred: float, gold: float, rel_tol: float = 1e-3, percent_ambiguity: bool = True) -> bool:
+def numbers_match(
+    pred: float, gold: float, rel_tol: float = 1e-3, percent_ambiguity: bool = True, places: int | None = None
+) -> bool:
     """Whether `pred` agrees with `gold`.
 
     True when |pred - gold| <= rel_tol * |gold| (at least ABS_FLOOR, for gold == 0), or when pred
     rounded half-up to the gold's decimal places equals gold, for a gold with at least one decimal
-    (gold 7.87, pred 7.8712; gold 3.0 does not accept 3.4). With
+    (gold 7.87, pred 7.8712; gold 3.0 does not accept 3.4). A task whose answers are
+    rounded to a fixed number of decimals passes `places` (fincalc: 2). With
     `percent_ambiguity`, the same test against gold * 100 and gold / 100 (FinQA: "7.88%" vs 0.0788).
     """
     try:
@@ -268,4 +272,4 @@ def numbers_match(pred: float, gold: float, rel_tol: float = 1e-3, percent_ambig
     if not (math.isfinite(pred) and math.isfinite(gold)):
         return False
     golds = (gold, gold * 100, gold / 100) if percent_ambiguity else (gold,)
-    return any(_close(pred, g, rel_tol) for g in golds)
+    return any(_close(pred, g, rel_tol, places) for g in golds)

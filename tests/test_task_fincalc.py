@@ -1,0 +1,353 @@
+"""FinCalc: formulas, deterministic generation, MCQ options, extraction, checking, JSONL I/O.
+
+Everything is generated in the tests (the task is synthetic); there is no real data file.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import pytest
+
+from dianjin.answer import render
+from dianjin.tasks import DataError, get_task
+from dianjin.tasks import fincalc as fc
+
+TASK = get_task("fincalc")
+ALL = fc.generate(len(fc.GENERATORS) * len(fc.LANGS) * len(fc.FORMS), seed=11)  # every kind x lang x form once
+
+
+# --- formulas, by hand --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kind, params, expected",
+    [
+        ("pct_change", {"old": 1000, "new": 1250}, 25.0),  # (1250 - 1000) / 1000 = 0.25 -> 25%
+        ("pct_change", {"old": 800, "new": 600}, -25.0),  # (600 - 800) / 800 = -0.25 -> -25%
+        ("cagr", {"start": 1000, "end": 1331, "years": 3}, 10.0),  # 1.331^(1/3) = 1.1 -> 10%
+        ("simple_interest", {"principal": 10000, "rate_pct": 5, "years": 3}, 1500.0),  # 10000 x 0.05 x 3
+        ("compound_interest", {"principal": 10000, "rate_pct": 8, "per_year": 4, "years": 1}, 824.32),
+        # ^ quarterly 2%: 1.02^4 = 1.08243216, interest 10000 x 0.08243216 = 824.3216
+        ("future_value", {"pv": 1000, "rate_pct": 10, "years": 2}, 1210.0),  # 1000 x 1.1^2
+        ("present_value", {"fv": 1210, "rate_pct": 10, "years": 2}, 1000.0),  # 1210 / 1.21
+        ("annuity_fv", {"payment": 1000, "rate_pct": 10, "years": 3}, 3310.0),  # 1000 x (1.331 - 1) / 0.1
+        ("loan_payment", {"principal": 100000, "rate_pct": 12, "years": 1}, 8884.88),
+        # ^ i = 0.01, N = 12: 1.01^-12 = 0.887449, 100000 x 0.01 / 0.112551 = 8884.879
+        ("current_ratio", {"current_assets": 3000, "current_liabilities": 2000}, 1.5),  # 3000 / 2000
+        ("debt_to_equity", {"total_assets": 10000, "total_liabilities": 6000}, 1.5),  # 6000 / (10000 - 6000)
+        ("gross_margin", {"revenue": 5000, "cogs": 3000}, 40.0),  # 2000 / 5000 -> 40%
+        ("roe", {"net_income": 120, "equity_start": 1000, "equity_end": 1400}, 10.0),  # 120 / 1200 -> 10%
+        ("dividend_yield", {"price": 50, "quarterly_dividend": 0.5}, 4.0),  # 0.5 x 4 = 2; 2 / 50 -> 4%
+        ("break_even_units", {"fixed_cost": 60000, "price": 50, "variable_cost": 30}, 3000.0),  # 60000 / 20
+    ],
+)
+def test_formulas(kind, params, expected):
+    assert fc.round_half_up(fc.FORMULAS[kind](**params), fc.PLACES) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "x, expected",
+    [
+        (2.675, "2.68"),  # half-up as written (Python's round gives 2.67 on the binary float)
+        (12.3, "12.30"),  # always two decimals
+        (-43.2979, "-43.30"),  # negative rounding
+        (8884.879, "8884.88"),  # plain rounding
+    ],
+)
+def test_format_gold(x, expected):
+    assert fc.format_gold(x) == expected
+
+
+def test_registries_agree():
+    assert set(fc.GENERATORS) == set(fc.FORMULAS) == set(fc.KIND_NAMES)
+    assert len(fc.GENERATORS) >= 12
+
+
+# --- generation ---------------------------------------------------------------------------------
+def test_deterministic():
+    assert fc.generate(40, seed=3) == fc.generate(40, seed=3)  # same seed, same data
+    assert fc.generate(10, seed=3) == fc.generate(40, seed=3)[:10]  # example i depends only on (seed, i)
+    assert fc.generate(10, seed=3) != fc.generate(10, seed=4)  # another seed, other numbers
+    assert [e["id"] for e in fc.generate(3, seed=3)] == ["fincalc-3-0", "fincalc-3-1", "fincalc-3-2"]
+
+
+def test_every_combination_appears():
+    combos = {(e["kind"], e["lang"], e["form"]) for e in ALL}
+    assert len(combos) == len(fc.GENERATORS) * 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"kinds": ["cagr", "npv"]}, "npv"),  # unknown kind
+        ({"langs": ["fr"]}, "fr"),  # unknown language
+        ({"forms": ["essay"]}, "essay"),  # unknown form
+        ({"forms": []}, "forms"),  # empty selection
+    ],
+)
+def test_generate_rejects_bad_names(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        fc.generate(2, seed=0, **kwargs)
+
+
+def test_filters():
+    exs = fc.generate(12, seed=1, langs=("en",), forms=("mcq",), kinds=["cagr", "roe"])
+    assert {(e["lang"], e["form"]) for e in exs} == {("en", "mcq")}
+    assert {e["kind"] for e in exs} == {"cagr", "roe"}
+
+
+@pytest.mark.parametrize("ex", ALL, ids=lambda e: f"{e['kind']}-{e['lang']}-{e['form']}")
+def test_example_fields_and_params(ex):
+    assert ex["task"] == "fincalc" and ex["question"] and len(ex["derivation"]) >= 3
+    exact = fc.FORMULAS[ex["kind"]](**ex["params"])  # the stored inputs reproduce the answer
+    assert exact == pytest.approx(ex["value"], rel=1e-12)
+    assert ex["answer"] == fc.display(exact, ex["unit"], ex["lang"])
+    if ex["form"] == "open":
+        assert ex["gold"] == fc.format_gold(exact) and "choices" not in ex
+    else:
+        assert ex["choices"][ex["gold"]] == ex["answer"]
+    has_cjk = any("\u4e00" <= ch <= "\u9fff" for ch in ex["question"])
+    assert has_cjk == (ex["lang"] == "zh")  # the question is in the example's language
+
+
+@pytest.mark.parametrize("ex", ALL, ids=lambda e: f"{e['kind']}-{e['lang']}-{e['form']}")
+def test_own_answer_right_perturbed_wrong(ex):
+    good = render(fc.reasoning(ex), ex["answer_text"], boxed=TASK.reference(ex))
+    assert TASK.score(good, ex, mode="reward").reward == 1.0
+    assert TASK.score(render("…", ex["answer_text"]), ex, mode="eval").correct is True  # the sentence alone
+    if ex["form"] == "open":
+        wrong = fc.format_gold(float(ex["gold"]) * 1.1)  # 10% off
+    else:
+        wrong = next(k for k in fc.LETTERS if k != ex["gold"])  # another option
+    verdict = TASK.score(render("…", "", boxed=wrong), ex, mode="reward")
+    assert verdict.correct is False and verdict.reward == 0.0
+
+
+def test_mcq_distractors_distinct():
+    exs = fc.generate(len(fc.GENERATORS) * 20, seed=7, forms=("mcq",))
+    for ex in exs:
+        options = list(ex["choices"].values())
+        assert list(ex["choices"]) == list("ABCD")
+        assert len(set(options)) == 4, ex  # four different displayed values
+        assert options.count(ex["answer"]) == 1
+    golds = {ex["gold"] for ex in exs}
+    assert golds == set("ABCD")  # the right answer is not always in the same place
+
+
+def test_mcq_distractors_from_mistakes():
+    # distractors come from common mistakes first, e.g. the current ratio turned upside down
+    ex = fc.make_example("current_ratio", "en", "mcq", random.Random(0), "t")
+    p = ex["params"]
+    inverted = fc.display(p["current_liabilities"] / p["current_assets"], "ratio", "en")
+    assert inverted in ex["choices"].values()  # liabilities / assets, the classic inversion
+
+
+# --- reasoning and prompt -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "lang, form, words",
+    [
+        ("zh", "open", ["第1步：", "第3步：", "因此答案为"]),  # Chinese steps and conclusion
+        ("en", "open", ["Step 1: ", "Step 3: ", "So the answer is"]),  # English
+        ("zh", "mcq", ["第1步：", "对照选项"]),  # MCQ names the matching option
+        ("en", "mcq", ["Step 2: ", "Comparing with the options"]),  # English MCQ
+    ],
+)
+def test_reasoning(lang, form, words):
+    ex = fc.generate(1, seed=2, langs=(lang,), forms=(form,))[0]
+    text = fc.reasoning(ex)
+    for w in words:
+        assert w in text
+    positions = [text.index(step) for step in ex["derivation"]]
+    assert positions == sorted(positions)  # every step, in order
+    if form == "mcq":
+        assert f"{ex['gold']}" in text.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "lang, form, words",
+    [
+        ("zh", "open", ["金融计算题", "<think></think>", "\\boxed{}", "12.34% 写作 \\boxed{12.34}"]),  # Chinese open
+        ("en", "open", ["financial calculation", "<answer></answer>", "\\boxed{12.34}"]),  # English open
+        ("zh", "mcq", ["选择题", "\nA. ", "\nD. ", "\\boxed{A}"]),  # Chinese MCQ with options
+        ("en", "mcq", ["exactly one option", "\nB. ", "\\boxed{A}"]),  # English MCQ
+    ],
+)
+def test_messages(lang, form, words):
+    ex = fc.generate(1, seed=2, langs=(lang,), forms=(form,))[0]
+    (msg,) = TASK.messages(ex)
+    assert msg["role"] == "user" and ex["question"] in msg["content"]
+    for w in words:
+        assert w in msg["content"]
+
+
+# --- extraction and checking --------------------------------------------------------------------
+CHOICES = {"A": "10.00%", "B": "12.34%", "C": "15.00%", "D": "20.00%"}
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("B", "B"),  # bare letter
+        ("(C)", "C"),  # bracketed
+        ("选B", "B"),  # Chinese "choose"
+        ("答案：D", "D"),  # answer colon
+        ("B. 12.34%", "B"),  # label with the option text
+        ("Ｂ", "B"),  # full-width letter
+        ("\\text{C}", "C"),  # LaTeX wrapper
+        ("12.34%", "B"),  # the value of exactly one option
+        ("12.34", "B"),  # the value without %
+        ("B，不对，应该是C", None),  # a hedge with a second letter is no lone label (and no answer phrase)
+        ("The answer is C.", "C"),  # English sentence
+        ("答案是B，不对，最终答案是C", "C"),  # the last answer phrase wins
+        ("A company grew 5%", None),  # an article is not a letter, and 5% is no option
+        ("E", None),  # not an option
+        ("99%", None),  # a value that is no option
+        ("", None),  # empty
+    ],
+)
+def test_extract_choice(text, expected):
+    assert fc.extract_choice(text, CHOICES) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("25.00", "25.0"),  # plain number
+        ("25.00%", "25.0%"),  # percent kept as a flag
+        ("\\text{25.00}\\%", "25.0%"),  # LaTeX wrapper and escaped percent
+        ("答案：1,234.57 元", "1234.57"),  # thousands separator and unit
+        ("The answer is 12.5%. Over 3 years it compounds.", "12.5%"),  # the number after the answer phrase
+        ("最终答案是 8884.88 元。共 12 期", "8884.88"),  # Chinese answer phrase, later numbers ignored
+        ("所以增长率为 25%，即 0.25", "0.25"),  # no phrase: the last number
+        ("no number here", None),  # nothing
+    ],
+)
+def test_extract_number(text, expected):
+    assert fc.extract_number(text) == expected
+
+
+PCT = {"gold": "12.34", "unit": "%", "form": "open"}
+PCT_ROUND = {"gold": "25.00", "unit": "%", "form": "open"}
+RATIO = {"gold": "0.75", "unit": "ratio", "form": "open"}
+MONEY = {"gold": "1234.57", "unit": "money", "form": "open"}
+BARE = {"gold": "12.34"}  # a `dianjin score` line: unit unknown
+
+
+@pytest.mark.parametrize(
+    "pred, example, correct",
+    [
+        ("12.34", PCT, True),  # exact
+        ("12.34%", PCT, True),  # with the percent sign
+        ("0.1234", PCT, True),  # a fraction for a percent gold
+        ("12.3412", PCT, True),  # within rel 1e-3
+        ("12.336", PCT, True),  # rounds half-up to 12.34
+        ("12.35", PCT, True),  # a cent off at 2 dp, but within rel 1e-3 (0.08%)
+        ("12.36", PCT, False),  # two cents off: 0.16%, outside both
+        ("0.1234%", PCT, False),  # a percent sign on the fraction: 0.1234% is not 12.34%
+        ("1234", PCT, False),  # x100 is not accepted for a percent gold
+        ("25", PCT_ROUND, True),  # trailing zeros do not matter
+        ("25.004", PCT_ROUND, True),  # rounds to 25.00
+        ("25.4", PCT_ROUND, False),  # numbers_match would accept (gold 25.0 has 0 decimals); 2 dp does not
+        ("0.25", PCT_ROUND, True),  # fraction
+        ("0.75", RATIO, True),  # exact ratio
+        ("75%", RATIO, True),  # a ratio written as a percent
+        ("75", RATIO, False),  # x100 without a percent sign
+        ("0.7512", RATIO, True),  # rounds to 0.75
+        ("0.76", RATIO, False),  # off by 1.3%
+        ("1234.5", MONEY, True),  # within rel 1e-3
+        ("1240", MONEY, False),  # off by 0.44%
+        ("123457", MONEY, False),  # no percent scaling for money
+        ("12.3457", MONEY, False),  # no percent scaling for money
+        ("0.1234", BARE, True),  # unknown unit: fraction accepted
+        ("12.34%", BARE, True),  # unknown unit: percent accepted
+        ("13.57", BARE, False),  # x1.1
+        ("abc", PCT, False),  # no number
+    ],
+)
+def test_check_open(pred, example, correct):
+    assert TASK.check(pred, example)[0] is correct
+
+
+@pytest.mark.parametrize(
+    "response, example, correct",
+    [
+        ("<think>…</think><answer>\\boxed{0.1234}</answer>", BARE, True),  # bare line, fraction
+        ("<think>…</think><answer>\\boxed{1500}</answer>", {"gold": 1500.0}, True),  # JSON number gold
+        ("<think>…</think><answer>\\boxed{B}</answer>", {"gold": "B"}, True),  # bare MCQ line: letter gold
+        ("<think>…</think><answer>\\boxed{C}</answer>", {"gold": "B"}, False),  # wrong letter
+        ("<think>…</think><answer>\\boxed{12.34\\%}</answer>", {"gold": "B", "choices": CHOICES}, True),  # value of B
+        ("<think>…</think><answer>\\boxed{12.34}</answer>", {"gold": "n/a"}, None),  # unparseable gold
+        ("<think>…</think><answer>\\boxed{B}</answer>", {"gold": "F", "form": "mcq"}, None),  # gold not a letter
+    ],
+)
+def test_score_minimal(response, example, correct):
+    assert TASK.score(response, example).correct is correct
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        "12.5% " * 200000,  # 1 MB of numbers
+        "{" * 10000 + "\\boxed{" * 10000,  # 10,000 unmatched braces
+        "<think>" * 10000,  # 10,000 think tags
+        "(" * 10000 + "1" + ")" * 10000,  # deeply nested parentheses
+        "answer is " * 100000,  # many answer phrases
+        "A " * 500000,  # 1 MB of letters
+        "1" * 1000000,  # a million digits
+    ],
+)
+@pytest.mark.parametrize("form", ["open", "mcq"])
+def test_robust_and_fast(response, form):
+    ex = fc.generate(1, seed=0, forms=(form,))[0]
+    for mode in ("eval", "reward"):
+        t0 = time.perf_counter()
+        verdict = TASK.score(response, ex, mode=mode)
+        assert time.perf_counter() - t0 < 0.05
+        assert verdict.correct in (True, False, None)
+
+
+# --- JSONL --------------------------------------------------------------------------------------
+def test_write_and_load_roundtrip(tmp_path):
+    path = tmp_path / "sub" / "fincalc.jsonl"
+    fc.write_jsonl(ALL, path)
+    assert TASK.load(str(path)) == ALL
+    assert fc.load(path) == ALL
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"id": ""}, "id"),  # empty id
+        ({"lang": "fr"}, "lang"),  # unknown language
+        ({"form": "essay"}, "form"),  # unknown form
+        ({"kind": "npv"}, "kind"),  # unknown kind
+        ({"question": None}, "question"),  # missing question
+        ({"derivation": "step"}, "derivation"),  # not a list
+        ({"gold": "twelve"}, "gold"),  # open gold that is no number
+        ({"unit": "km"}, "unit"),  # unknown unit
+        ({"form": "mcq", "gold": "A"}, "choices"),  # an MCQ without options
+        ({"form": "mcq", "choices": {"A": "1", "B": "2", "C": "3", "D": "4"}, "gold": "E"}, "gold"),  # gold not an option
+    ],
+)
+def test_load_errors(tmp_path, change, field):
+    good = next(e for e in ALL if e["form"] == "open")
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(good, ensure_ascii=False) + "\n" + json.dumps({**good, **change}, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(DataError) as e:
+        fc.load(path)
+    assert (e.value.line, e.value.field) == (2, field)
+
+
+def test_load_bad_json(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n{oops\n", encoding="utf-8")
+    with pytest.raises(DataError) as e:
+        fc.load(path)
+    assert e.value.line == 2
+
+
+@pytest.mark.parametrize("alias", ["fincalc", "dianjin/fincalc", "fin_calc", "FinCalc"])
+def test_aliases(alias):
+    assert get_task(alias) is TASK
