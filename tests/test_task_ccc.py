@@ -8,7 +8,6 @@ findings). CCC itself is proprietary and never released, so there is no realdata
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -157,27 +156,6 @@ def test_score_reasoning_content():
 )
 def test_check(pred, gold, correct):
     assert TASK.check(pred, {"gold": gold})[0] is correct
-
-
-@pytest.mark.parametrize(
-    "response",
-    [
-        "违规 不存在违规 no violation " * 40000,  # 1 MB of verdict words
-        "<answer>" + "客服未违规，" * 170000 + "</answer>",  # a 1 MB answer block
-        "{" * 10000 + "\\boxed{" * 10000,  # 10,000 unmatched braces
-        "<think>" * 10000,  # 10,000 think tags
-        "(" * 10000 + "违规" + ")" * 10000,  # deeply nested parentheses
-        "not " * 200000,  # many negations with nothing to negate
-        "不" * 300000 + "违规",  # a long run of negation characters
-        "whether " * 100000,  # many echo openers
-    ],
-)
-def test_robust_and_fast(response):
-    for mode in ("eval", "reward"):
-        t0 = time.perf_counter()
-        verdict = TASK.score(response, VIO, mode=mode)
-        assert time.perf_counter() - t0 < 0.05
-        assert verdict.correct in (True, False, None)
 
 
 # --- loading ---------------------------------------------------------------------------------

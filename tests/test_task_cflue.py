@@ -8,7 +8,6 @@ question; a 多项选择题 with a one-letter answer). None of them comes from t
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -163,26 +162,6 @@ def test_score_reasoning_content():
 def test_check(gold, correct, reason_part):
     ok, reason = TASK.check("AC", {"gold": gold})
     assert ok is correct and reason_part in reason
-
-
-@pytest.mark.parametrize(
-    "response",
-    [
-        "x" * 1_000_000,  # 1 MB of text
-        "{" * 10_000 + "\\boxed{" * 10_000,  # unmatched braces
-        "<think>" * 10_000,  # many think tags
-        "(" * 100_000 + "A" + ")" * 100_000,  # deeply nested parentheses
-        "<answer>" + "答案：" * 300_000 + "</answer>",  # a huge answer block of answer phrases
-        "故选" * 300_000,  # many choosing verbs with nothing after them
-        "A. " * 300_000,  # many labels
-    ],
-)
-def test_robust_and_fast(response):
-    for mode in ("eval", "reward"):
-        start = time.perf_counter()
-        verdict = TASK.score(response, FOUR, mode=mode)
-        assert time.perf_counter() - start < 0.05
-        assert verdict.reward == 0.0
 
 
 # --- loading ------------------------------------------------------------------------------

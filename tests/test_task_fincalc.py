@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 
 import pytest
 
@@ -283,28 +282,6 @@ def test_check_open(pred, example, correct):
 )
 def test_score_minimal(response, example, correct):
     assert TASK.score(response, example).correct is correct
-
-
-@pytest.mark.parametrize(
-    "response",
-    [
-        "12.5% " * 200000,  # 1 MB of numbers
-        "{" * 10000 + "\\boxed{" * 10000,  # 10,000 unmatched braces
-        "<think>" * 10000,  # 10,000 think tags
-        "(" * 10000 + "1" + ")" * 10000,  # deeply nested parentheses
-        "answer is " * 100000,  # many answer phrases
-        "A " * 500000,  # 1 MB of letters
-        "1" * 1000000,  # a million digits
-    ],
-)
-@pytest.mark.parametrize("form", ["open", "mcq"])
-def test_robust_and_fast(response, form):
-    ex = fc.generate(1, seed=0, forms=(form,))[0]
-    for mode in ("eval", "reward"):
-        t0 = time.perf_counter()
-        verdict = TASK.score(response, ex, mode=mode)
-        assert time.perf_counter() - t0 < 0.05
-        assert verdict.correct in (True, False, None)
 
 
 # --- JSONL --------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -266,28 +265,6 @@ def test_judge_failures_are_unverified(judge, reason):
 def test_judge_messages_shape():
     (msg,) = judge_messages("", "yes", "Yes, it grew.")
     assert msg["role"] == "user" and "(not given)" in msg["content"] and "\\boxed{1}" in msg["content"]
-
-
-# --- robustness ---------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "response",
-    [
-        "<think>" + "a" * 1_000_000 + "</think><answer>\\boxed{20\\%}</answer>",  # 1 MB response
-        "x 5 " * 250_000,  # 1 MB of numbers
-        "{" * 10_000 + "\\boxed{" * 10_000 + "5",  # 10,000 unmatched braces and boxes
-        "<think>" * 10_000 + "5",  # 10,000 think tags
-        "(" * 100_000 + "5" + ")" * 100_000,  # deeply nested parentheses
-        "yes " * 250_000,  # 1 MB of yes
-        "\\frac{" * 50_000,  # unclosed fractions
-        "-" * 500_000 + "1" * 500_000,  # 1 MB of signs and digits
-    ],
-)
-def test_score_is_fast_and_never_raises(response):
-    for mode in ("eval", "reward"):
-        start = time.perf_counter()
-        verdict = TASK.score(response, {"gold": 0.2}, mode=mode)
-        assert time.perf_counter() - start < 0.05
-        assert verdict.correct in (True, False)
 
 
 # --- real data ----------------------------------------------------------------------------------

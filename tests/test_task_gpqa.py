@@ -9,7 +9,6 @@ questions: its authors ask that examples not be posted in plain text).
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
 
 import pytest
@@ -234,24 +233,3 @@ def test_score(response, mode, correct, format_ok):
 
 
 LONG = "A " * 500_000
-
-
-@pytest.mark.parametrize(
-    "response",
-    [
-        LONG,  # 1 MB of the article "A"
-        "<think>" + LONG + "</think><answer>" + LONG + "</answer>",  # 2 MB in the target shape
-        "{" * 10_000,  # unmatched braces
-        "\\boxed{" * 10_000,  # unmatched boxes
-        "<think>" * 10_000,  # many think tags
-        "(" * 10_000 + ")" * 10_000,  # deeply nested parentheses
-        "Answer:" + " " * 500_000 + "x",  # an answer phrase followed by a sea of spaces
-        "answer is " * 100_000,  # many answer phrases
-        "(A" * 300_000,  # unclosed option labels
-    ],
-)
-def test_robust_responses_score_fast(response):
-    start = time.perf_counter()
-    v = TASK.score(response, EXAMPLE)
-    assert time.perf_counter() - start < 0.05
-    assert v.correct is not True

@@ -1,0 +1,27 @@
+"""The light core imports and scores without torch, transformers or trl."""
+
+import subprocess
+import sys
+
+CORE = ["dianjin.answer", "dianjin.tasks", "dianjin.rewards", "dianjin.verl_reward", "dianjin.score",
+        "dianjin.client", "dianjin.config", "dianjin.rundir", "dianjin.cli"]
+
+
+def test_core_imports_without_heavy_libraries():
+    code = (
+        "import sys\n"
+        f"for m in {CORE!r}: __import__(m)\n"
+        "from dianjin.tasks import TASKS\n"
+        "assert {'cflue', 'cflue_oe', 'finqa', 'math500', 'gpqa', 'ccc', 'fincalc'} <= set(TASKS), TASKS\n"
+        "heavy = [m for m in ('torch', 'transformers', 'trl', 'datasets', 'peft') if m in sys.modules]\n"
+        "print(','.join(heavy) or 'none')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "none"
+
+
+def test_cli_help_lists_commands():
+    out = subprocess.run([sys.executable, "-m", "dianjin.cli", "--help"], capture_output=True, text=True, check=True)
+    assert "score" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "dianjin.cli", "nope"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown command 'nope'" in bad.stderr
