@@ -114,3 +114,11 @@ def test_score_cli_eval_mode_summary(tmp_path, capsys):
     row = json.loads(captured.out)
     assert row["correct"] is True and row["format_ok"] is False and row["score"] == 1.0  # lenient eval ignores format
     assert "gpqa" in captured.err and "1.0000" in captured.err
+
+
+def test_verl_compute_score_decodes_exported_extra_info():
+    # as written by dianjin.data.export: non-string task fields JSON-encoded and listed in json_fields
+    extra = {"index": 3, "split": "train", "choices": json.dumps({"A": "1 eV", "B": "2 eV", "C": "3 eV", "D": "4 eV"}),
+             "json_fields": ["choices"], "lang": None}
+    out = verl_reward.compute_score("gpqa", render("r", "", boxed="3 eV"), "C", extra_info=extra)
+    assert out == {"score": 1.0, "acc": True, "pred": "C"}  # the option's text maps to its letter
