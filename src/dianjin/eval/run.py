@@ -1,0 +1,544 @@
+"""`dianjin eval`: evaluate any OpenAI-compatible endpoint on the DianJin-R1 benchmarks.
+
+    dianjin eval --base-url URL --model NAME --tasks cflue,finqa,ccc,math500,gpqa --data-dir DIR --out RUN_DIR
+                 [--n K] [--limit N] [--concurrency C] [--temperature T] [--top-p P] [--max-tokens M]
+                 [--data TASK=PATH ...] [--judge-base-url URL --judge-model NAME] [--system TEXT]
+    dianjin eval --rescore --out RUN_DIR [--judge-base-url URL --judge-model NAME]
+    dianjin eval --compare RUN_A RUN_B [--out DIR]
+
+Tasks: cflue, cflue_oe, finqa, ccc, math500, gpqa, fincalc, and `ccc_agents`: the CCC multi-agent
+workflow (`dianjin.data.ccc_agents`, one agent per rule + an auditor) evaluated as a system on the
+CCC data, beside the single-call `ccc`, with calls and tokens per item (the paper's comparison).
+Its agents run on `--agents-base-url/--agents-model` (default: the evaluated endpoint).
+
+RUN_DIR holds:
+- `samples/TASK.jsonl`: one row per response, appended as it arrives: `key` (id|sample), `id`, `item`,
+  `run`, `sample`, `prompt` (messages), `response`, `reasoning` (the server's reasoning_content),
+  `pred`, `correct`, `format_ok`, `reason`, `gold`, `question`, `tokens` {prompt, completion,
+  reasoning}, `latency`, `finish_reason`, `attempts`, `cached`, `calls`, `error`; `judge` (the
+  judge's reply) and `rule_correct` (the rule-based verdict) for judged rows; `log` for ccc_agents;
+- `summary.json` (`{"tasks": {TASK: {"n", "accuracy", "ci95", ...}}, "average", "settings"}`) and
+  `summary.md` (the table with the paper's rows beside ours); see `dianjin.eval.summarize`;
+- `eval.json` (settings and a fingerprint per task), `cache.sqlite` (every answer), `ledger.json`.
+
+Resuming: a re-run with the same settings reuses every finished row (a failed request is retried;
+more `--n` or a larger `--limit` only adds work). Changing the model, prompt, sampling or data of
+a task in an existing RUN_DIR is refused: use a new `--out`. `--rescore` re-scores the saved
+responses with the current scorers (and the judge, when given) without calling the model.
+
+Judging: with `--judge-*`, FinQA and CFLUE-OE are scored by the judge LLM (prompts in
+`dianjin.tasks.finqa.JUDGE_PROMPT` and `dianjin/prompts/cflue_oe_judge.txt`, both written into
+`summary.json`); FinQA's rule-based accuracy is kept beside it (`accuracy_rule`). Judge calls are
+made after generation, all at once (bounded, cached, retried like any other).
+
+Failed requests (retries exhausted) count as wrong in the accuracy, are listed as `errors`, and
+make the command exit with status 1; re-running retries them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from dianjin.cache import ResponseCache
+from dianjin.client import ChatRequest, ChatResult, EndpointConfig, LLMClient, LLMError
+from dianjin.eval import paper, summarize
+from dianjin.eval.specs import (Unit, build_units, file_sha256, prompt_template, resolve_data, sampling, scoring_task,
+                                spec_of)
+from dianjin.io import JsonlAppender, atomic_write_json, atomic_write_text, write_jsonl
+from dianjin.ledger import Ledger, Progress
+from dianjin.tasks.base import DataError, Example, Messages, Verdict
+
+log = logging.getLogger("dianjin.eval")
+
+EVAL_FILE = "eval.json"
+# Judge calls: deterministic and short.
+JUDGE_SAMPLING = {"temperature": 0.0, "max_tokens": 4096}
+MAX_QUESTION_CHARS = 4000  # the question kept in a row (the full prompt is kept too)
+
+
+@dataclass
+class EvalConfig:
+    """Everything one `dianjin eval` run needs (the CLI builds it; tests and scripts may too)."""
+
+    out: Path
+    tasks: list[str]
+    endpoint: EndpointConfig | None = None  # None only with rescore
+    data_dir: Path | None = None
+    data: dict[str, str] = field(default_factory=dict)  # task -> file, overrides data_dir
+    n: int | None = None  # None: as the run directory's earlier run of the task, else 1
+    limit: int | None = None  # None: every item (with rescore: as before)
+    temperature: float | None = None  # None: each task's pinned value (dianjin.eval.specs)
+    top_p: float | None = None
+    max_tokens: int | None = None
+    system: str | None = None
+    judge: EndpointConfig | None = None
+    agents: EndpointConfig | None = None  # ccc_agents' endpoint (default: `endpoint`)
+    rescore: bool = False
+    progress: bool | None = None  # None: the client's default (a line on stderr)
+    n_boot: int = 10_000
+
+
+@dataclass
+class _Task:
+    """One task's state during a run."""
+
+    name: str
+    path: Path
+    units: list[Unit]
+    settings: dict[str, Any]
+    rows: dict[str, dict[str, Any]]  # key -> the latest row (as read back, then as answered)
+    samples_path: Path
+    appender: JsonlAppender | None = None
+
+
+# --- settings and fingerprints -----------------------------------------------------------------------
+def _fingerprint(settings: dict[str, Any]) -> str:
+    """What must not change under a task's existing rows: model, prompt, sampling, data."""
+    keys = ("model", "system", "temperature", "top_p", "max_tokens", "prompt_template", "data_sha256", "agents_model")
+    blob = json.dumps({k: settings.get(k) for k in keys}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _task_settings(cfg: EvalConfig, name: str, path: Path, stored: dict[str, Any] | None) -> dict[str, Any]:
+    spec = spec_of(name)
+    if cfg.rescore:  # keep what the responses were generated with
+        assert stored is not None
+        base = dict(stored)
+        base.update(data=str(path), data_sha256=file_sha256(path))
+        if cfg.n is not None:
+            base["n"] = cfg.n
+        if cfg.limit is not None:
+            base["limit"] = cfg.limit
+    else:
+        model = cfg.endpoint.model if cfg.endpoint else None
+        n = cfg.n if cfg.n is not None else (stored or {}).get("n", 1)
+        base = {"model": model, "system": cfg.system, **sampling(name, cfg.temperature, cfg.top_p, cfg.max_tokens),
+                "n": n, "limit": cfg.limit, "data": str(path), "data_sha256": file_sha256(path),
+                "prompt_template": prompt_template(name), "units": spec.units, "runner": spec.runner}
+        if spec.runner == "agents":
+            base["agents_model"] = (cfg.agents or cfg.endpoint).model if (cfg.agents or cfg.endpoint) else None
+    judged = spec.judged and cfg.judge is not None
+    base["judge_model"] = cfg.judge.model if judged else None
+    base["judge_prompt"] = _judge_prompt(name) if judged else None
+    base["fingerprint"] = _fingerprint(base)
+    return base
+
+
+def _judge_prompt(name: str) -> str:
+    task = scoring_task(name)
+    if task.name == "finqa":
+        from dianjin.tasks.finqa import JUDGE_PROMPT
+
+        return JUDGE_PROMPT
+    from dianjin.tasks.cflue_oe import judge_template
+
+    return judge_template()
+
+
+# --- scoring ---------------------------------------------------------------------------------------------
+def _safe_score(name: str, row: dict[str, Any], example: Example, judge: Callable[[Messages], str] | None) -> Verdict:
+    """The task's eval-mode verdict; never raises (a broken judge gives an unverified verdict)."""
+    try:
+        return scoring_task(name).score(row.get("response"), example, mode="eval",
+                                        reasoning_content=row.get("reasoning"), judge=judge)
+    except Exception as e:  # a judge failure in cflue_oe, or a scorer bug: keep the run going
+        return Verdict(None, None, False, f"not scored: {type(e).__name__}: {str(e)[:200]}")
+
+
+def _apply(row: dict[str, Any], v: Verdict) -> None:
+    if row.get("error"):  # a failed request: no response to score
+        row.update(pred=None, correct=False, format_ok=False, reason=f"request failed: {row['error'][:200]}")
+        return
+    row.update(pred=v.pred, correct=v.correct, format_ok=v.format_ok, reason=v.reason)
+
+
+class _Collect:
+    """A judge that records what it is asked and answers nothing (pass 1 of judging)."""
+
+    def __init__(self) -> None:
+        self.asked: dict[str, Messages] = {}
+
+    def __call__(self, messages: Messages) -> str:
+        self.asked[json.dumps(messages, ensure_ascii=False, sort_keys=True)] = messages
+        return ""
+
+
+class _Replay:
+    """A judge answering from replies obtained in bulk (pass 2); records the reply it gave."""
+
+    def __init__(self, replies: dict[str, ChatResult]):
+        self.replies = replies
+        self.last: str | None = None
+
+    def __call__(self, messages: Messages) -> str:
+        res = self.replies[json.dumps(messages, ensure_ascii=False, sort_keys=True)]
+        if res.error or res.truncated:
+            self.last = None
+            raise LLMError(f"judge failed: {res.error or 'answer truncated'}", endpoint="judge")
+        self.last = res.content or ""
+        return self.last
+
+
+async def _rescore(task: _Task, judge_client: LLMClient | None, examples: dict[str, Example]) -> None:
+    """Score every current row again: rules first, then (judged tasks with a judge) the judge in bulk."""
+    rows = [r for r in task.rows.values() if r["id"] in examples]
+    judged = judge_client is not None and spec_of(task.name).judged
+    for r in rows:
+        v = _safe_score(task.name, r, examples[r["id"]], None)
+        _apply(r, v)
+        if judged:
+            r["rule_correct"] = r["correct"]
+        else:
+            r.pop("rule_correct", None)
+            r.pop("judge", None)
+    if not judged:
+        return
+    collect = _Collect()
+    for r in rows:
+        if not r.get("error"):
+            _safe_score(task.name, r, examples[r["id"]], collect)
+    asked = list(collect.asked.items())
+    results = await judge_client.map([ChatRequest(m, **JUDGE_SAMPLING) for _, m in asked], stage=f"judge:{task.name}")
+    replay = _Replay({k: res for (k, _), res in zip(asked, results)})
+    for r in rows:
+        if r.get("error"):
+            continue
+        replay.last = None
+        _apply(r, _safe_score(task.name, r, examples[r["id"]], replay))
+        r["judge"] = replay.last
+
+
+# --- generation ------------------------------------------------------------------------------------------
+def _base_row(task: _Task, unit: Unit) -> dict[str, Any]:
+    ex = unit.example
+    return {"key": unit.key, "id": ex["id"], "task": task.name, "item": unit.item, "run": unit.run,
+            "sample": unit.sample, "gold": ex.get("gold"), "question": str(ex.get("question", ""))[:MAX_QUESTION_CHARS]}
+
+
+def _chat_row(task: _Task, unit: Unit, messages: Messages, res: ChatResult) -> dict[str, Any]:
+    row = _base_row(task, unit)
+    row.update(prompt=messages, response=res.content, reasoning=res.reasoning_content,
+               finish_reason=res.finish_reason,
+               tokens={"prompt": res.prompt_tokens, "completion": res.completion_tokens,
+                       "reasoning": res.reasoning_tokens},
+               latency=round(res.latency, 4), attempts=res.attempts, cached=res.cached, calls=1, error=res.error)
+    _apply(row, _safe_score(task.name, row, unit.example, None))
+    return row
+
+
+def _messages(task: _Task, unit: Unit) -> Messages:
+    msgs = scoring_task(task.name).messages(unit.example)
+    system = task.settings.get("system")
+    return ([{"role": "system", "content": system}] if system else []) + msgs
+
+
+def _record(task: _Task, row: dict[str, Any]) -> None:
+    task.rows[row["key"]] = row
+    assert task.appender is not None
+    task.appender.write(row)
+
+
+async def _run_chat(ctx: "_Context", work: list[tuple[_Task, Unit]]) -> None:
+    """All single-call units of all tasks in one bounded stream; each row is written as it arrives."""
+    if not work:
+        return
+    reqs, msgs = [], []
+    for task, unit in work:
+        m = _messages(task, unit)
+        s = task.settings
+        msgs.append(m)
+        reqs.append(ChatRequest(m, sample=unit.sample, temperature=s["temperature"], top_p=s["top_p"],
+                                max_tokens=s["max_tokens"]))
+    async for i, res in ctx.client.iter_completed(reqs, stage="eval", progress=ctx.cfg.progress):
+        task, unit = work[i]
+        _record(task, _chat_row(task, unit, msgs[i], res))
+
+
+async def _run_agents(ctx: "_Context", work: list[tuple[_Task, Unit]]) -> None:
+    """The CCC multi-agent workflow per unit (its requests share the client's concurrency bound)."""
+    if not work:
+        return
+    from dianjin.data.ccc_agents import acheck_dialogue
+    from dianjin.data.distill import Unfinished
+
+    client = ctx.agents_client
+    assert client is not None
+    max_samples = 3
+    prog = Progress(len(work), desc="eval:ccc_agents", enabled=ctx.cfg.progress is not False)
+
+    async def one(task: _Task, unit: Unit) -> None:
+        row = _base_row(task, unit)
+        t0 = time.perf_counter()
+        prog.start()
+        try:
+            check = await acheck_dialogue(unit.example, client, sample=unit.sample * max_samples,
+                                          max_samples=max_samples)
+        except (Unfinished, LLMError, DataError, ValueError) as e:  # a request failed for good, or bad input
+            row.update(response=None, reasoning=None, prompt=None, error=f"{type(e).__name__}: {str(e)[:500]}",
+                       calls=0, tokens={"total": 0}, latency=None, finish_reason=None)
+            prog.finish(False)
+        else:
+            audit = check.log[-1]
+            agents = "\n\n".join(f"【{e['name']}】{e['analysis']}" for e in check.log[:-1])
+            row.update(prompt=None, response=audit["analysis"], reasoning=agents, finish_reason=None,
+                       tokens={"total": check.tokens},
+                       latency=round(time.perf_counter() - t0, 4), calls=check.calls, error=None,
+                       workflow_verdict=check.verdict,
+                       log=[{k: e.get(k) for k in ("agent", "name", "verdict", "calls", "tokens")} for e in check.log])
+            prog.finish(True)
+        _apply(row, _safe_score(task.name, row, unit.example, None))
+        _record(task, row)
+
+    try:
+        await asyncio.gather(*(one(t, u) for t, u in work))
+    finally:
+        prog.close()
+
+
+RUNNERS: dict[str, Callable[["_Context", list[tuple[_Task, Unit]]], Any]] = {"chat": _run_chat, "agents": _run_agents}
+
+
+@dataclass
+class _Context:
+    cfg: EvalConfig
+    client: LLMClient | None = None
+    agents_client: LLMClient | None = None
+    judge_client: LLMClient | None = None
+
+
+# --- the run ----------------------------------------------------------------------------------------------
+def _load_eval_file(out: Path) -> dict[str, Any]:
+    p = out / EVAL_FILE
+    if not p.exists():
+        return {"tasks": {}}
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(p, e.lineno, None, f"invalid JSON: {e.msg}") from None
+
+
+def _prepare(cfg: EvalConfig, stored: dict[str, Any]) -> list[_Task]:
+    tasks = []
+    for name in cfg.tasks:
+        spec_of(name)  # unknown task: a clear KeyError
+        prev = stored["tasks"].get(name)
+        if cfg.rescore and prev is None:
+            raise DataError(cfg.out / EVAL_FILE, None, f"tasks.{name}", f"task {name} was never run in {cfg.out}")
+        data_override = dict(cfg.data)
+        if cfg.rescore and prev and name not in data_override and cfg.data_dir is None:
+            data_override[name] = prev["data"]
+        path = resolve_data(name, cfg.data_dir, data_override)
+        settings = _task_settings(cfg, name, path, prev)
+        if not cfg.rescore and prev and prev.get("fingerprint") != settings["fingerprint"]:
+            changed = [k for k in ("model", "system", "temperature", "top_p", "max_tokens", "prompt_template",
+                                   "data_sha256", "agents_model") if prev.get(k) != settings.get(k)]
+            raise DataError(cfg.out / EVAL_FILE, None, f"tasks.{name}",
+                            f"this run directory was made with other settings ({', '.join(changed)} differ); "
+                            "use a new --out, or --rescore to re-score the saved responses")
+        n, limit = settings["n"], settings["limit"]
+        units = build_units(name, path, n, limit)
+        spath = cfg.out / "samples" / f"{name}.jsonl"
+        tasks.append(_Task(name, path, units, settings, summarize.load_rows(spath), spath))
+    return tasks
+
+
+def _endpoint_for_agents(cfg: EvalConfig, settings: dict[str, Any]) -> EndpointConfig:
+    base = cfg.agents or cfg.endpoint
+    assert base is not None
+    return replace(base, temperature=settings["temperature"], top_p=settings["top_p"],
+                   max_tokens=settings["max_tokens"])
+
+
+async def evaluate(cfg: EvalConfig) -> dict[str, Any]:
+    """Run (or resume, or re-score) an evaluation; returns the summary written to RUN_DIR."""
+    if not cfg.rescore and cfg.endpoint is None:
+        raise ValueError("an endpoint (--base-url, --model) is needed unless --rescore")
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    stored = _load_eval_file(cfg.out)
+    tasks = _prepare(cfg, stored)
+    ledger = Ledger(cfg.out / "ledger.json")
+    cache = ResponseCache(cfg.out / "cache.sqlite")
+    ctx = _Context(cfg)
+    try:
+        if cfg.endpoint is not None:
+            ctx.client = LLMClient(cfg.endpoint, cache=cache, ledger=ledger, progress=cfg.progress)
+        if cfg.judge is not None:
+            ctx.judge_client = LLMClient(cfg.judge, cache=cache, ledger=ledger, progress=cfg.progress)
+        stored["tasks"].update({t.name: t.settings for t in tasks})
+        if not cfg.rescore:
+            stored.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            assert cfg.endpoint is not None
+            stored["endpoint"] = {"base_url": cfg.endpoint.base_url, "model": cfg.endpoint.model}
+            atomic_write_json(cfg.out / EVAL_FILE, stored)
+            work: dict[str, list[tuple[_Task, Unit]]] = defaultdict(list)
+            for t in tasks:
+                t.appender = JsonlAppender(t.samples_path)
+                for u in t.units:
+                    done = t.rows.get(u.key)
+                    if done is None or done.get("error"):
+                        work[spec_of(t.name).runner].append((t, u))
+                if spec_of(t.name).runner == "agents" and ctx.agents_client is None:
+                    ctx.agents_client = LLMClient(_endpoint_for_agents(cfg, t.settings), cache=cache, ledger=ledger,
+                                                  progress=False)
+            try:
+                await asyncio.gather(*(RUNNERS[r](ctx, w) for r, w in work.items()))
+            finally:
+                for t in tasks:
+                    if t.appender:
+                        t.appender.close()
+        else:
+            atomic_write_json(cfg.out / EVAL_FILE, stored)
+        for t in tasks:
+            examples = {u.example["id"]: u.example for u in t.units}
+            judged = ctx.judge_client is not None and spec_of(t.name).judged
+            if cfg.rescore or judged:
+                await _rescore(t, ctx.judge_client if judged else None, examples)
+                write_jsonl(t.samples_path, t.rows.values())
+        summary = _summary(cfg, tasks, stored)
+    finally:
+        for c in (ctx.client, ctx.agents_client, ctx.judge_client):
+            if c is not None:
+                await c.aclose()
+        ledger.save()
+        cache.close()
+    atomic_write_json(cfg.out / "summary.json", summary)
+    atomic_write_text(cfg.out / "summary.md", summarize.markdown(summary))
+    return summary
+
+
+def _summary(cfg: EvalConfig, tasks: list[_Task], stored: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"tasks": {}}
+    for t in tasks:
+        keys = {u.key for u in t.units}
+        rows = [r for k, r in t.rows.items() if k in keys]
+        spec = spec_of(t.name)
+        s = summarize.task_stats(rows, expected=len(t.units), n_runs=t.settings["n"],
+                                 format_applies=spec.format_applies, n_boot=cfg.n_boot)
+        s["system"] = spec.system
+        s["judged"] = bool(t.settings.get("judge_model")) and any(r.get("judge") is not None for r in rows)
+        out["tasks"][t.name] = s
+    avg, avg_tasks = summarize.average(out["tasks"], {t for t, s in out["tasks"].items() if s["system"]})
+    settings = {k: v for k, v in stored.items() if k not in ("tasks",)}
+    settings["model"] = (stored.get("endpoint") or {}).get("model")
+    agents = [t.settings.get("agents_model") for t in tasks if t.settings.get("agents_model")]
+    if agents:
+        settings["agents_model"] = agents[0]
+    settings["tasks"] = {t.name: t.settings for t in tasks}
+    out.update(average=avg, average_tasks=avg_tasks, settings=settings,
+               paper={m: paper.PAPER_ROWS[m] for m in paper.DEFAULT_ROWS},
+               created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    return out
+
+
+def run_eval(cfg: EvalConfig) -> dict[str, Any]:
+    """Blocking `evaluate`."""
+    return asyncio.run(evaluate(cfg))
+
+
+# --- command line ------------------------------------------------------------------------------------------
+def _parse_data(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"dianjin eval: --data expects TASK=PATH, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _endpoint(args: argparse.Namespace, prefix: str, **extra: Any) -> EndpointConfig | None:
+    url, model = getattr(args, f"{prefix}base_url"), getattr(args, f"{prefix}model")
+    if not url and not model:
+        return None
+    if not url or not model:
+        raise SystemExit(f"dianjin eval: --{prefix.replace('_', '-')}base-url and --{prefix.replace('_', '-')}model "
+                         "go together")
+    data = {"base_url": url, "model": model, "concurrency": args.concurrency, "timeout": args.timeout,
+            "max_retries": args.max_retries, "api_key_env": getattr(args, f"{prefix}api_key_env"), **extra}
+    return EndpointConfig.from_dict(data, where=f"--{prefix.replace('_', '-')}base-url")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="dianjin eval", description="\n\n".join(__doc__.split("\n\n")[:2]),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    ap.add_argument("--model", help="model name sent in each request")
+    ap.add_argument("--api-key-env", help="NAME of the environment variable holding the API key")
+    ap.add_argument("--tasks", default="cflue,finqa,ccc,math500,gpqa",
+                    help="comma-separated tasks (default: %(default)s); also cflue_oe, fincalc, ccc_agents")
+    ap.add_argument("--data-dir", type=Path, help="benchmark files in the layout of ../shared/data")
+    ap.add_argument("--data", action="append", default=[], metavar="TASK=PATH", help="one task's data file")
+    ap.add_argument("--out", type=Path, help="the run directory (eval, rescore) or the comparison's output folder")
+    ap.add_argument("--n", type=int, help="samples per item (GPQA: option shuffles), for mean@k and pass@k "
+                    "(default 1, or as the run directory's earlier run)")
+    ap.add_argument("--limit", type=int, help="only the first N items of each task")
+    ap.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight (default %(default)s)")
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds per request attempt (default %(default)s)")
+    ap.add_argument("--max-retries", type=int, default=6, help="retries per request (default %(default)s)")
+    ap.add_argument("--temperature", type=float, help="override every task's pinned temperature (0.6)")
+    ap.add_argument("--top-p", type=float, help="override every task's pinned top_p (0.95)")
+    ap.add_argument("--max-tokens", type=int, help="override every task's pinned max_tokens")
+    ap.add_argument("--system", help="a system message before every prompt (default: none)")
+    ap.add_argument("--judge-base-url", help="judge endpoint for FinQA and CFLUE-OE")
+    ap.add_argument("--judge-model")
+    ap.add_argument("--judge-api-key-env")
+    ap.add_argument("--agents-base-url", help="endpoint of the ccc_agents workflow (default: --base-url)")
+    ap.add_argument("--agents-model")
+    ap.add_argument("--agents-api-key-env")
+    ap.add_argument("--rescore", action="store_true", help="re-score saved responses; never calls the model")
+    ap.add_argument("--compare", nargs=2, type=Path, metavar=("RUN_A", "RUN_B"),
+                    help="paired comparison of two runs (B - A) per task")
+    ap.add_argument("--quiet", action="store_true", help="no progress line")
+    return ap
+
+
+def _compare(args: argparse.Namespace) -> int:
+    result = summarize.compare_runs(*args.compare)
+    text = summarize.compare_markdown(result)
+    print(text)
+    if args.out:
+        atomic_write_json(args.out / "compare.json", result)
+        atomic_write_text(args.out / "compare.md", text + "\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.compare:
+            return _compare(args)
+        if args.out is None:
+            raise SystemExit("dianjin eval: --out RUN_DIR is required")
+        cfg = EvalConfig(
+            out=args.out, tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
+            endpoint=_endpoint(args, ""), data_dir=args.data_dir, data=_parse_data(args.data), n=args.n,
+            limit=args.limit, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+            system=args.system, judge=_endpoint(args, "judge_"), agents=_endpoint(args, "agents_"),
+            rescore=args.rescore, progress=False if args.quiet else None)
+        if not cfg.rescore and cfg.endpoint is None:
+            raise SystemExit("dianjin eval: --base-url and --model are required (or --rescore, or --compare)")
+        summary = run_eval(cfg)
+    except (DataError, KeyError, ValueError, FileNotFoundError, LLMError) as e:
+        print(f"dianjin eval: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+        return 2
+    print(summarize.results_table([(summary["settings"].get("model") or "model", summary)]))
+    bad = {t: s for t, s in summary["tasks"].items() if s["errors"] or s["missing"]}
+    for t, s in bad.items():
+        print(f"dianjin eval: {t}: {s['errors']} failed requests, {s['missing']} missing; re-run to retry them",
+              file=sys.stderr)
+    print(f"wrote {args.out / 'summary.json'} and {args.out / 'summary.md'}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+__all__ = ["EvalConfig", "RUNNERS", "build_parser", "evaluate", "main", "run_eval"]
