@@ -17,6 +17,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("dianjin.score", "score saved responses offline (eval or reward mode)"),
     "merge": ("dianjin.merge", "merge FSDP/DCP shards or a LoRA adapter into a HuggingFace model"),
     "serve": ("dianjin.serve", "serve a model over an OpenAI-compatible API (vLLM or transformers)"),
+    "eval": ("dianjin.eval.run", "evaluate an OpenAI-compatible endpoint on the benchmarks (CIs, --compare)"),
+    "report": ("dianjin.eval.report", "static HTML + Markdown report: accuracy vs the paper, training curves, errors"),
+    "data": ("dianjin.data.build", "build verified reasoning data: dianjin data build CONFIG.yaml [key=value ...]"),
 }
 
 
