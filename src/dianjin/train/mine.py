@@ -1,0 +1,243 @@
+"""Hard-item mining for RL: `dianjin mine CONFIG.yaml [key=value ...]`.
+
+    dianjin mine recipes/tiny_mine.yaml                        # CPU demo: sample from the tiny SFT model
+    dianjin mine CONFIG.yaml base_url=http://127.0.0.1:8000/v1 model=dianjin-sft   # a served model (vLLM)
+
+GRPO learns only from groups whose rollouts disagree: when all k answers to a question are right,
+or all wrong, every advantage is zero. So we sample `k` answers per candidate question from the SFT
+model, score each with the task scorer in reward mode (a pass is the gated reward: strict format
+and correct), and keep the questions whose pass rate lies strictly inside (`min_pass`, `max_pass`),
+by default 0 < p < 1. This is offered beside the paper's pool (items the teacher failed three
+times, `dianjin.data`): upstream picked ~4,096 CFLUE MCQ prompts "ideally hard ones" without saying how.
+
+Sampling: HF `generate` in batches (left padding, `num_return_sequences=k`, seeded per batch), or any
+OpenAI-compatible endpoint through `dianjin.client` when `base_url` is set (cached, so a re-run
+pays nothing twice). Defaults match the GRPO rollouts (temperature 0.6, top_p 0.95) so the pass
+rates are the ones GRPO will see.
+
+Outputs in `output_dir`: `rl_mined.jsonl` (kept rows in the rl.jsonl format plus `pass_rate` and
+`mined: {k, passes, format_rate, truncated}`), `mine_log.jsonl` (one line per scored question,
+appended as it goes; a re-run skips what it holds), `summary.json` (counts, pass-rate histogram,
+per task), and config.yaml / meta.json (with the data fingerprint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from dianjin.config import ConfigError, load_config
+from dianjin.io import JsonlAppender, atomic_write_json, iter_jsonl, write_jsonl
+from dianjin.rundir import RunDir
+from dianjin.tasks import get_task
+from dianjin.tasks.base import DataError
+from dianjin.train.common import (
+    DemoSpec,
+    drop_long_prompts,
+    file_fingerprint,
+    load_prompt_items,
+    load_tokenizer,
+    prepare_demo,
+    rl_row,
+)
+
+# One question's k answers: (content, reasoning_content, truncated) each; None when sampling failed.
+Answers = list[tuple[str, str | None, bool]]
+Sampler = Callable[[list[dict[str, Any]]], list[Answers | None]]
+
+
+@dataclass
+class MineConfig:
+    """`dianjin mine` config."""
+
+    model: str = ""  # HF model directory (local sampling) or, with base_url, the served model name
+    data: list[str] = field(default_factory=list)  # candidate questions: rl.jsonl rows (or task examples) with gold
+    output_dir: str = ""  # where rl_mined.jsonl, mine_log.jsonl, summary.json, config.yaml, meta.json go
+    k: int = 8  # answers sampled per question (GRPO's num_generations is a natural choice)
+    min_pass: float = 0.0  # keep questions with min_pass < pass rate ...
+    max_pass: float = 1.0  # ... < max_pass (exclusive both ends)
+    temperature: float = 0.6  # sampling temperature (> 0; upstream rollout temperature)
+    top_p: float = 0.95  # nucleus sampling (upstream rollout top_p)
+    max_new_tokens: int = 4096  # answer length cap (upstream max_response_length); a truncated answer fails
+    max_prompt_length: int | None = 1024  # local model only: longer prompts are skipped, as GRPO drops them (None: keep)
+    limit: int | None = None  # mine at most this many candidates, in file order (None: all)
+    batch_size: int = 8  # questions per step: one HF generate call, or k * batch_size endpoint requests
+    seed: int = 0  # sampling seed (HF: per batch, from this and the batch's ids)
+    base_url: str | None = None  # OpenAI-compatible endpoint (vLLM, `dianjin serve`); None: HF generate locally
+    api_key_env: str | None = None  # NAME of the env var holding the endpoint's key (never the key)
+    concurrency: int = 32  # endpoint requests in flight
+    cache: str | None = None  # endpoint response cache (SQLite); None: output_dir/cache.sqlite
+    demo: DemoSpec | None = None  # CPU demo: write fincalc candidates when the data files are missing
+
+
+def check(cfg: MineConfig, where: str) -> None:
+    for name in ("model", "output_dir"):
+        if not getattr(cfg, name):
+            raise DataError(where, None, name, "required")
+    if not cfg.data:
+        raise DataError(where, None, "data", "required: one or more JSONL files of candidate questions")
+    if cfg.k < 1 or cfg.batch_size < 1:
+        raise DataError(where, None, "k" if cfg.k < 1 else "batch_size", "must be >= 1")
+    if not 0.0 <= cfg.min_pass < cfg.max_pass <= 1.0:
+        raise DataError(where, None, "min_pass", f"need 0 <= min_pass < max_pass <= 1, got {cfg.min_pass}, {cfg.max_pass}")
+    if cfg.temperature <= 0:
+        raise DataError(where, None, "temperature", "must be > 0: k greedy answers would all be the same")
+    for f in cfg.data:
+        if not Path(f).is_file():
+            raise DataError(f, None, None, "data file not found")
+
+
+def in_band(pass_rate: float, low: float, high: float) -> bool:
+    """Strictly inside (low, high): the groups that give GRPO a non-zero advantage (by default)."""
+    return low < pass_rate < high
+
+
+# --- samplers -------------------------------------------------------------------------------------
+def hf_sampler(cfg: MineConfig) -> Sampler:
+    import torch
+
+    from dianjin.train.common import generate, load_model
+
+    tok = load_tokenizer(cfg.model)
+    model = load_model(cfg.model)
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+
+    def sample(items: list[dict[str, Any]]) -> list[Answers | None]:
+        key = hashlib.sha256(f"{cfg.seed}:{','.join(it['id'] for it in items)}".encode()).digest()
+        torch.manual_seed(int.from_bytes(key[:8], "little"))
+        gens = generate(model, tok, [it["prompt"] for it in items], max_new_tokens=cfg.max_new_tokens,
+                        temperature=cfg.temperature, top_p=cfg.top_p, k=cfg.k, batch_size=len(items))
+        return [[(g.text, None, g.truncated) for g in group] for group in gens]
+
+    return sample
+
+
+def endpoint_sampler(cfg: MineConfig) -> tuple[Sampler, Callable[[], None]]:
+    from dianjin.client import ChatRequest, EndpointConfig, SyncClient
+
+    ep = EndpointConfig.from_dict({"base_url": cfg.base_url, "model": cfg.model, "api_key_env": cfg.api_key_env,
+                                   "concurrency": cfg.concurrency, "temperature": cfg.temperature,
+                                   "top_p": cfg.top_p, "max_tokens": cfg.max_new_tokens}, "mine config")
+    client = SyncClient(ep, cache=cfg.cache or str(Path(cfg.output_dir) / "cache.sqlite"), stage="mine")
+
+    def sample(items: list[dict[str, Any]]) -> list[Answers | None]:
+        reqs = [ChatRequest(it["prompt"], sample=j) for it in items for j in range(cfg.k)]
+        res = client.map(reqs, stage="mine")
+        out: list[Answers | None] = []
+        for i in range(len(items)):
+            group = res[i * cfg.k : (i + 1) * cfg.k]
+            out.append(None if any(r.error for r in group) else
+                       [(r.content or "", r.reasoning_content, r.truncated) for r in group])
+        return out
+
+    return sample, client.close
+
+
+# --- scoring and selection ------------------------------------------------------------------------
+def score_item(item: dict[str, Any], answers: Answers) -> dict[str, Any]:
+    """One mine_log.jsonl line: passes (gated reward 1) among the k answers, and the format rate."""
+    task = get_task(item["task"])
+    verdicts = [task.score(c, item["example"], mode="reward", reasoning_content=r) for c, r, _ in answers]
+    passes = sum(v.reward for v in verdicts)
+    return {"id": item["id"], "task": item["task"], "k": len(answers), "passes": int(passes),
+            "pass_rate": passes / len(answers), "format_rate": sum(v.format_ok for v in verdicts) / len(answers),
+            "truncated": sum(t for _, _, t in answers), "preds": [v.pred for v in verdicts]}
+
+
+def summarize(items: list[dict[str, Any]], log: dict[str, dict[str, Any]], cfg: MineConfig,
+              skipped: list[str], errors: int, seconds: float) -> dict[str, Any]:
+    scored = [log[it["id"]] for it in items if it["id"] in log]
+    kept = [r for r in scored if in_band(r["pass_rate"], cfg.min_pass, cfg.max_pass)]
+    per_task: dict[str, Counter] = defaultdict(Counter)
+    for r in scored:
+        per_task[r["task"]]["scored"] += 1
+        per_task[r["task"]]["kept"] += in_band(r["pass_rate"], cfg.min_pass, cfg.max_pass)
+    hist = Counter(f"{r['passes']}/{r['k']}" for r in scored)
+    return {"candidates": len(items) + len(skipped), "scored": len(scored), "kept": len(kept),
+            "all_pass": sum(r["pass_rate"] == 1.0 for r in scored), "all_fail": sum(r["pass_rate"] == 0.0 for r in scored),
+            "skipped_overlong": len(skipped), "sampling_errors": errors, "band": [cfg.min_pass, cfg.max_pass],
+            "k": cfg.k, "model": cfg.model, "base_url": cfg.base_url,
+            "pass_histogram": dict(sorted(hist.items(), key=lambda kv: int(kv[0].split("/")[0]))),
+            "mean_pass_rate": sum(r["pass_rate"] for r in scored) / len(scored) if scored else None,
+            "per_task": {t: dict(c) for t, c in sorted(per_task.items())}, "seconds": round(seconds, 2)}
+
+
+def _nothing() -> None:
+    pass
+
+
+def run(cfg: MineConfig, where: str = "config", sampler: Sampler | None = None) -> dict[str, Any]:
+    """Mine; return the summary. `sampler` replaces the HF/endpoint sampler (tests, custom engines)."""
+    t0 = time.perf_counter()
+    prepare_demo(cfg.demo, model=None, data=cfg.data, data_format="rl")
+    check(cfg, where)
+    out = Path(cfg.output_dir)
+    RunDir.create(out, cfg, stage="mine", data=file_fingerprint(cfg.data))
+    items = load_prompt_items(cfg.data, need_gold=True)[: cfg.limit]
+    skipped: list[str] = []
+    if cfg.max_prompt_length and cfg.base_url is None:
+        items, skipped = drop_long_prompts(items, load_tokenizer(cfg.model), cfg.max_prompt_length)
+    log_path = out / "mine_log.jsonl"
+    log = {r["id"]: r for r in iter_jsonl(log_path)} if log_path.exists() else {}
+    todo = [it for it in items if it["id"] not in log]
+    close: Callable[[], None] = _nothing
+    if sampler is None and todo:
+        sampler, close = endpoint_sampler(cfg) if cfg.base_url else (hf_sampler(cfg), close)
+    print(f"[mine] {len(items)} candidates, {len(items) - len(todo)} already scored, k={cfg.k}, "
+          f"band ({cfg.min_pass}, {cfg.max_pass})", flush=True)
+    errors = 0
+    try:
+        with JsonlAppender(log_path) as f:
+            for i in range(0, len(todo), cfg.batch_size):
+                batch = todo[i : i + cfg.batch_size]
+                for it, answers in zip(batch, sampler(batch) if sampler else []):
+                    if answers is None:  # not logged, so a re-run tries it again
+                        errors += 1
+                        continue
+                    log[it["id"]] = rec = score_item(it, answers)
+                    f.write(rec)
+                done = min(i + cfg.batch_size, len(todo))
+                print(f"[mine] {done}/{len(todo)} sampled, {time.perf_counter() - t0:.0f} s", flush=True)
+    finally:
+        close()
+    kept = []
+    for it in items:
+        rec = log.get(it["id"])
+        if rec is not None and in_band(rec["pass_rate"], cfg.min_pass, cfg.max_pass):
+            kept.append({**rl_row(it), "pass_rate": rec["pass_rate"],
+                         "mined": {k: rec[k] for k in ("k", "passes", "format_rate", "truncated")}})
+    write_jsonl(out / "rl_mined.jsonl", kept)
+    summary = summarize(items, log, cfg, skipped, errors, time.perf_counter() - t0)
+    atomic_write_json(out / "summary.json", summary)
+    print(f"[mine] kept {summary['kept']}/{summary['scored']} (all pass {summary['all_pass']}, all fail "
+          f"{summary['all_fail']}, skipped {len(skipped)}, errors {errors}) -> {out / 'rl_mined.jsonl'}", flush=True)
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dianjin mine", description="hard-item mining for RL (see dianjin.train.mine)")
+    p.add_argument("config", help="YAML recipe (fields: dianjin.train.mine.MineConfig)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. k=16 base_url=http://127.0.0.1:8000/v1")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = load_config(MineConfig, args.config, args.overrides)
+        run(cfg, args.config)
+    except (ConfigError, DataError) as e:
+        print(f"dianjin mine: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
