@@ -91,7 +91,7 @@ def finance_corpus(n: int = 3000, seed: int = 0) -> Iterator[str]:
 
 
 def build_tokenizer(
-    out_dir: str | Path, corpus: Iterable[str] | None = None, vocab_size: int = 2000
+    out_dir: str | Path, corpus: Iterable[str] | None = None, vocab_size: int = 2000, max_len: int = 512
 ) -> "PreTrainedTokenizerBase":
     """Train a byte-level BPE on `corpus` (default: `finance_corpus()`), save it as a HF tokenizer with
     the ChatML template to `out_dir`, and return it."""
@@ -114,7 +114,7 @@ def build_tokenizer(
         pad_token="<|endoftext|>",
         bos_token=None,
         additional_special_tokens=["<|im_start|>"],
-        model_max_length=512,
+        model_max_length=max_len,
         padding_side="left",  # for batched generation
     )
     hf.add_tokens(FORMAT_TOKENS)  # normal (non-special) added tokens
@@ -134,6 +134,7 @@ def build_model(
     seed: int = 0,
     intermediate: int | None = None,
     dtype: str = "float32",
+    max_len: int = 512,
 ) -> Path:
     """Save a randomly initialised `Qwen2ForCausalLM` (and the tokenizer) to `out_dir`.
 
@@ -151,7 +152,7 @@ def build_model(
         num_hidden_layers=layers,
         num_attention_heads=heads,
         num_key_value_heads=kv_heads,
-        max_position_embeddings=512,
+        max_position_embeddings=max_len,
         tie_word_embeddings=tie,
         bos_token_id=None,
         eos_token_id=tok.eos_token_id,
@@ -171,8 +172,10 @@ def build_model(
 
 def build_tiny(out_dir: str | Path, **kw: Any) -> Path:
     """Tokenizer and model in one directory. Keyword arguments go to `build_tokenizer` (`corpus`,
-    `vocab_size`) or `build_model` (the rest)."""
+    `vocab_size`, `max_len`) or `build_model` (the rest, `max_len` too)."""
     tok_kw = {k: kw.pop(k) for k in ("corpus", "vocab_size") if k in kw}
+    if "max_len" in kw:
+        tok_kw["max_len"] = kw["max_len"]
     out = Path(out_dir)
     tok = build_tokenizer(out, **tok_kw)
     return build_model(out, tok, **kw)

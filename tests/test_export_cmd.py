@@ -1,0 +1,344 @@
+"""`dianjin export verl|llamafactory`: the files, the scripts (valid bash, and run with stand-ins for
+verl's Python and `llamafactory-cli` to see exactly what they would launch), every upstream flag and
+config value, the reward path verl would load, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dianjin import answer as fmt
+from dianjin import verl_reward
+from dianjin.cli import main as cli_main
+from dianjin.tasks import fincalc, get_task
+
+# Upstream DianJin-R1/src/rl/grpo.sh, flag by flag (../shared/reference/upstream.md §6.1). Values in $CAPS are
+# this export's: the test fills them in.
+UPSTREAM_GRPO = """
+algorithm.adv_estimator=grpo
+data.train_files=$DATA_DIR/train.parquet data.val_files=$DATA_DIR/val.parquet
+data.train_batch_size=1024 data.max_prompt_length=1024 data.max_response_length=4096
+data.filter_overlong_prompts=True data.truncation='error'
+actor_rollout_ref.model.path=$BASE_MODEL
+actor_rollout_ref.model.enable_gradient_checkpointing=True actor_rollout_ref.model.use_remove_padding=True
+actor_rollout_ref.actor.optim.lr=1e-6
+actor_rollout_ref.actor.ppo_mini_batch_size=256 actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8
+actor_rollout_ref.actor.use_kl_loss=True actor_rollout_ref.actor.kl_loss_coef=0.001 actor_rollout_ref.actor.kl_loss_type=low_var_kl
+actor_rollout_ref.actor.entropy_coeff=0
+actor_rollout_ref.actor.fsdp_config.param_offload=True actor_rollout_ref.actor.fsdp_config.optimizer_offload=True
+actor_rollout_ref.actor.checkpoint.contents=['model','hf_model','optimizer','extra']
+actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=8 actor_rollout_ref.rollout.tensor_model_parallel_size=4
+actor_rollout_ref.rollout.name=vllm actor_rollout_ref.rollout.gpu_memory_utilization=0.6
+actor_rollout_ref.rollout.temperature=0.6 actor_rollout_ref.rollout.top_p=0.95 actor_rollout_ref.rollout.n=8
+actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=8 actor_rollout_ref.ref.fsdp_config.param_offload=True
+algorithm.kl_ctrl.kl_coef=0.001
+custom_reward_function.path=$REWARD_PATH custom_reward_function.name=compute_score
+trainer.critic_warmup=0 trainer.logger=['console'] trainer.n_gpus_per_node=8 trainer.nnodes=1
+trainer.save_freq=50 trainer.test_freq=10 trainer.total_epochs=15
+trainer.default_local_dir=$CKPT_DIR
+"""
+UPSTREAM_FLAGS = dict(w.split("=", 1) for w in UPSTREAM_GRPO.split())
+
+# Upstream DianJin-R1/src/sft/qwen2.5_sft.yaml (upstream.md §5); None: filled per export (checked separately).
+UPSTREAM_SFT = {
+    "stage": "sft", "do_train": True, "finetuning_type": "full", "template": "qwen", "cutoff_len": 16384,
+    "max_samples": 1000000, "overwrite_cache": True, "preprocessing_num_workers": 128, "per_device_train_batch_size": 1,
+    "gradient_accumulation_steps": 16, "learning_rate": 1.0e-5, "num_train_epochs": 3.0, "lr_scheduler_type": "linear",
+    "warmup_ratio": 0.03, "bf16": True, "ddp_timeout": 180000000, "logging_steps": 10, "save_strategy": "epoch",
+    "plot_loss": True, "deepspeed": None, "dataset": None, "model_name_or_path": None, "output_dir": None,
+}
+
+# Stand-in for verl's Python: records a `-m verl.trainer.main_ppo` launch (argv + env), runs anything else
+# (the script's reward check) with the real interpreter.
+FAKE_PYTHON = """#!/usr/bin/env bash
+if [ "${1:-}" = "-m" ] && [ "${2:-}" = "verl.trainer.main_ppo" ]; then
+  shift 2
+  printf '%s\\n' "$@" > "$RECORD"
+  echo "VLLM_ATTENTION_BACKEND=${VLLM_ATTENTION_BACKEND:-unset}" > "$RECORD.env"
+  exit 0
+fi
+exec "$REAL_PYTHON" "$@"
+"""
+FAKE_LF = """#!/usr/bin/env bash
+printf '%s\\n' "$@" > "$RECORD"
+{ echo "cwd=$PWD"; echo "CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES"; echo "FORCE_TORCHRUN=${FORCE_TORCHRUN:-}";
+  echo "NNODES=${NNODES:-}"; echo "NODE_RANK=${NODE_RANK:-}"; echo "MASTER_ADDR=${MASTER_ADDR:-}"; } > "$RECORD.env"
+"""
+
+
+def rl_row(ex: dict) -> dict:
+    return {"id": ex["id"], "task": ex["task"], "prompt": get_task(ex["task"]).messages(ex), "gold": ex["gold"],
+            "attempts": 3, "extra": {k: v for k, v in ex.items() if k not in ("id", "task", "gold")}}
+
+
+def sft_row(ex: dict) -> dict:
+    answer = fmt.render("先写公式，再代入。", "", str(get_task(ex["task"]).reference(ex)))
+    return {"id": ex["id"], "task": ex["task"],
+            "messages": get_task(ex["task"]).messages(ex) + [{"role": "assistant", "content": answer}]}
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def examples() -> list[dict]:
+    return fincalc.generate(40, 7)
+
+
+@pytest.fixture(scope="module")
+def verl_out(tmp_path_factory, examples) -> Path:
+    d = tmp_path_factory.mktemp("verl")
+    (d / "build").mkdir()
+    write_jsonl(d / "build" / "rl.jsonl", [rl_row(ex) for ex in examples])
+    (d / "sft_model").mkdir()
+    rc = cli_main(["export", "verl", "--data", str(d / "build"), "--model", str(d / "sft_model"), "--out", str(d / "out"),
+                   "--train-batch-size", "32", "--mini-batch-size", "8"])
+    assert rc == 0
+    return d
+
+
+def run_script(script: Path, tmp: Path, fake: str, name: str, env: dict[str, str] | None = None,
+               args: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess, list[str], dict[str, str]]:
+    bindir = tmp / f"bin-{name}"
+    bindir.mkdir(exist_ok=True)
+    (bindir / name).write_text(fake)
+    (bindir / name).chmod(0o755)
+    record = tmp / f"record-{name}"
+    record.unlink(missing_ok=True)
+    full_env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "RECORD": str(record), "REAL_PYTHON": sys.executable,
+                **(env or {})}
+    if "CUDA_VISIBLE_DEVICES" not in (env or {}):
+        full_env.pop("CUDA_VISIBLE_DEVICES", None)  # the script's default is what is tested
+    proc = subprocess.run(["bash", str(script), *args], env=full_env, capture_output=True, text=True, timeout=60, check=False)
+    argv = record.read_text().splitlines() if record.exists() else []
+    envs = dict(line.split("=", 1) for line in Path(f"{record}.env").read_text().splitlines()) if record.exists() else {}
+    return proc, argv, envs
+
+
+def flags(argv: list[str]) -> dict[str, str]:
+    return dict(a.split("=", 1) for a in argv)
+
+
+def unquote(v: str) -> str:
+    """What Hydra reads: 'error' and error, ['a','b'] and [a,b] are the same values."""
+    return v.replace("'", "")
+
+
+# --- verl ---------------------------------------------------------------------------------------------------
+def test_verl_files(verl_out, examples):
+    import pyarrow.parquet as pq
+
+    out = verl_out / "out"
+    train, val = pq.read_table(out / "verl" / "train.parquet"), pq.read_table(out / "verl" / "val.parquet")
+    assert train.num_rows + val.num_rows == len(examples)  # every fincalc row passes the reward check
+    assert val.num_rows >= 1
+    assert os.access(out / "run_grpo.sh", os.X_OK)
+    assert subprocess.run(["bash", "-n", str(out / "run_grpo.sh")], check=False).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def verl_launch(verl_out, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    return run_script(verl_out / "out" / "run_grpo.sh", tmp, FAKE_PYTHON, "python3")
+
+
+def test_verl_script_launches_every_upstream_flag(verl_out, verl_launch):
+    proc, argv, env = verl_launch
+    assert proc.returncode == 0, proc.stderr
+    assert "reward ok:" in proc.stdout  # the pre-flight reward check ran with the real Python
+    out = (verl_out / "out").resolve()
+    ours = flags(argv)
+    expected = {k: v.replace("$DATA_DIR", str(out / "verl")).replace("$BASE_MODEL", str((verl_out / "sft_model").resolve()))
+                .replace("$REWARD_PATH", str(Path(verl_reward.__file__).resolve()))
+                .replace("$CKPT_DIR", str(out / "experiments" / "checkpoints" / "DianJin-R1-7B"))
+                for k, v in UPSTREAM_FLAGS.items()}
+    expected.update({"data.train_batch_size": "32", "actor_rollout_ref.actor.ppo_mini_batch_size": "8"})  # as exported
+    assert set(ours) == set(expected)  # every upstream flag, and nothing else
+    assert {k: unquote(v) for k, v in ours.items()} == {k: unquote(v) for k, v in expected.items()}
+    assert env["VLLM_ATTENTION_BACKEND"] == "XFORMERS"
+    assert (out / "experiments" / "logs" / "DianJin-R1-7B.log").exists()  # tee'd log, as upstream's nohup log
+
+
+@pytest.mark.parametrize("env, args, key, value", [
+    ({"N_GPUS": "4", "NNODES": "2"}, (), "trainer.nnodes", "2"),  # cluster size from the environment
+    ({"N_GPUS": "4", "NNODES": "2"}, (), "trainer.n_gpus_per_node", "4"),  # ... both of them
+    ({"BASE_MODEL": "/ckpt/other"}, (), "actor_rollout_ref.model.path", "/ckpt/other"),  # another SFT checkpoint
+    ({}, ("trainer.val_before_train=False",), "trainer.val_before_train", "False"),  # extra Hydra overrides pass through
+])
+def test_verl_script_overrides(verl_out, tmp_path, env, args, key, value):
+    proc, argv, _ = run_script(verl_out / "out" / "run_grpo.sh", tmp_path, FAKE_PYTHON, "python3", env, args)
+    assert proc.returncode == 0, proc.stderr
+    assert flags(argv)[key] == value
+
+
+def test_verl_script_stops_when_the_reward_does_not_import(verl_out, tmp_path):
+    # a reward file that cannot import in verl's Python (dianjin missing there): the check fails before verl starts
+    bad = tmp_path / "verl_reward.py"
+    bad.write_text("import dianjin_is_not_installed_here\n")
+    proc, argv, _ = run_script(verl_out / "out" / "run_grpo.sh", tmp_path, FAKE_PYTHON, "python3", {"REWARD_PATH": str(bad)})
+    assert proc.returncode != 0 and "dianjin_is_not_installed_here" in proc.stderr
+    assert argv == []  # verl was never launched
+
+
+def test_verl_reward_path_imports_and_scores(verl_out, verl_launch):
+    """The custom_reward_function.path verl is given, loaded by path as verl does, scores each exported row:
+    its reference answer 1, a wrong answer 0, called with the row's data_source, ground_truth and extra_info."""
+    import importlib.util
+
+    import pyarrow.parquet as pq
+
+    f = flags(verl_launch[1])
+    path = f["custom_reward_function.path"]
+    assert f["custom_reward_function.name"] == "compute_score"
+    assert Path(path).is_absolute() and Path(path).name == "verl_reward.py"
+    spec = importlib.util.spec_from_file_location("custom_module", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = pq.read_table(verl_out / "out" / "verl" / "train.parquet").to_pylist()
+    for r in rows:
+        gt, info = r["reward_model"]["ground_truth"], r["extra_info"]
+        ex = {**module.decode_extra_info(info), "gold": gt}
+        right = fmt.render("推理。", "", str(get_task(r["data_source"]).reference(ex)))
+        wrong = fmt.render("推理。", "", "B" if ex.get("form") == "mcq" and gt != "B" else ("A" if ex.get("form") == "mcq" else "-98765.4"))
+        assert module.compute_score(r["data_source"], right, gt, info)["score"] == 1.0, r["extra_info"]["id"]
+        assert module.compute_score(r["data_source"], wrong, gt, info)["score"] == 0.0, r["extra_info"]["id"]
+
+
+def test_verl_style_current(verl_out, tmp_path):
+    # newer verl renamed checkpoint.contents -> save_contents and has no V0 XFORMERS backend
+    rc = cli_main(["export", "verl", "--data", str(verl_out / "build" / "rl.jsonl"), "--model", "Qwen/Qwen2.5-7B-Instruct",
+                   "--out", str(tmp_path / "o"), "--train-batch-size", "32", "--mini-batch-size", "8", "--verl-style", "current"])
+    assert rc == 0
+    proc, argv, env = run_script(tmp_path / "o" / "run_grpo.sh", tmp_path, FAKE_PYTHON, "python3")
+    assert proc.returncode == 0, proc.stderr
+    f = flags(argv)
+    assert "actor_rollout_ref.actor.checkpoint.save_contents" in f and "actor_rollout_ref.actor.checkpoint.contents" not in f
+    assert f["actor_rollout_ref.model.path"] == "Qwen/Qwen2.5-7B-Instruct"  # a hub id stays as given
+    assert env["VLLM_ATTENTION_BACKEND"] == "unset"
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "fewer than --train-batch-size 1024"),  # 38 train rows can't fill upstream's 1,024-prompt batch
+    (["--train-batch-size", "30", "--mini-batch-size", "8"], "not a multiple of --mini-batch-size 8"),  # 30 % 8
+    (["--train-batch-size", "32", "--mini-batch-size", "8", "--tp", "3"], "not a multiple of --tp 3"),  # 8 GPUs, TP 3
+    (["--train-batch-size", "32", "--mini-batch-size", "8", "--micro-batch-size", "3"], "--micro-batch-size 3"),  # 8/GPU
+    (["--train-batch-size", "32", "--mini-batch-size", "8", "--n-gpus", "3", "--tp", "1"], "do not split over 3 GPUs"),  # 64 % 3
+])
+def test_verl_batch_errors(verl_out, tmp_path, capsys, extra, message):
+    rc = cli_main(["export", "verl", "--data", str(verl_out / "build" / "rl.jsonl"), "--model", "m",
+                   "--out", str(tmp_path / "o"), *extra])
+    assert rc == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o" / "run_grpo.sh").exists()
+
+
+@pytest.mark.parametrize("content, target, message", [
+    (None, "verl", "no rl.jsonl in this directory"),  # a directory without the RL pool
+    ('{"id": "a", "task": "fincalc"\n', "verl", "rl.jsonl:1: invalid JSON"),  # truncated JSON names the line
+    ('\n[1, 2]\n', "verl", "rl.jsonl:2: expected a JSON object"),  # not an object, line 2 (blank line 1 skipped)
+    ("GOOD\n" + '{"id": "x", "task": "fincalc", "prompt": [{"role": "user", "content": "q"}]}\n', "verl",
+     "rl.jsonl:2: field 'gold'"),  # a row without gold: the file and line, not an index
+    ("GOOD\n" + '{"id": "x", "task": "nope", "prompt": [{"role": "user", "content": "q"}], "gold": "1"}\n', "verl",
+     "rl.jsonl:2: field 'task'"),  # an unknown task
+    ('{"id": "x", "task": "fincalc", "messages": [{"role": "user", "content": "q"}, {"role": "user", "content": "a"}]}\n',
+     "llamafactory", "sft.jsonl:1: field 'messages'"),  # not [user, assistant]
+])
+def test_bad_input(tmp_path, capsys, examples, content, target, message):
+    name = "rl.jsonl" if target == "verl" else "sft.jsonl"
+    data = tmp_path / "d"
+    data.mkdir()
+    if content is not None:
+        good = json.dumps(rl_row(examples[0]), ensure_ascii=False)
+        (data / name).write_text(content.replace("GOOD", good), encoding="utf-8")
+    rc = cli_main(["export", target, "--data", str(data), "--model", "m", "--out", str(tmp_path / "o")])
+    assert rc == 2
+    assert message in capsys.readouterr().err
+
+
+# --- LLaMA-Factory ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def lf_out(tmp_path_factory, examples) -> Path:
+    d = tmp_path_factory.mktemp("lf")
+    write_jsonl(d / "sft.jsonl", [sft_row(ex) for ex in examples[:30]])
+    rc = cli_main(["export", "llamafactory", "--data", str(d / "sft.jsonl"), "--model", "Qwen/Qwen2.5-7B-Instruct",
+                   "--out", str(d / "out")])
+    assert rc == 0
+    return d / "out"
+
+
+def test_llamafactory_files(lf_out):
+    cfg = yaml.safe_load((lf_out / "qwen2.5_sft.yaml").read_text())
+    assert set(cfg) == set(UPSTREAM_SFT) | {"dataset_dir"}  # upstream's keys, plus where our dataset_info.json is
+    assert {k: v for k, v in cfg.items() if UPSTREAM_SFT.get(k) is not None} == {k: v for k, v in UPSTREAM_SFT.items() if v is not None}
+    assert cfg["model_name_or_path"] == "Qwen/Qwen2.5-7B-Instruct"
+    assert cfg["output_dir"] == "experiments/checkpoints/Qwen2.5-7B-Instruct-R1"
+    info = json.loads((lf_out / cfg["dataset_dir"] / "dataset_info.json").read_text())
+    assert cfg["dataset"].split(",") == list(info) == ["fincalc_r1"]
+    records = json.loads((lf_out / cfg["dataset_dir"] / info["fincalc_r1"]["file_name"]).read_text())
+    assert len(records) == 30 and all(fmt.parse_strict(r["output"]).ok for r in records)
+    ds = json.loads((lf_out / cfg["deepspeed"]).read_text())
+    assert ds["zero_optimization"]["stage"] == 3
+    assert subprocess.run(["bash", "-n", str(lf_out / "sft.sh")], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("env, expect", [
+    ({}, {"CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7", "FORCE_TORCHRUN": ""}),  # upstream's sft.sh: one node, 8 GPUs
+    ({"N_GPUS": "2"}, {"CUDA_VISIBLE_DEVICES": "0,1"}),  # fewer GPUs
+    ({"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "10.1.2.3"},
+     {"FORCE_TORCHRUN": "1", "NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "10.1.2.3"}),  # LLaMA-Factory multi-node
+])
+def test_llamafactory_script(lf_out, tmp_path, env, expect):
+    proc, argv, seen = run_script(lf_out / "sft.sh", tmp_path, FAKE_LF, "llamafactory-cli", env, ("num_train_epochs=1",))
+    assert proc.returncode == 0, proc.stderr
+    assert argv == ["train", "qwen2.5_sft.yaml", "num_train_epochs=1"]
+    assert seen["cwd"] == str(lf_out.resolve())  # relative paths in the yaml resolve against the export folder
+    assert {k: seen[k] for k in expect} == expect
+
+
+def test_llamafactory_multinode_needs_rank(lf_out, tmp_path):
+    proc, argv, _ = run_script(lf_out / "sft.sh", tmp_path, FAKE_LF, "llamafactory-cli", {"NNODES": "2"})
+    assert proc.returncode != 0 and "NODE_RANK" in proc.stderr and argv == []
+
+
+@pytest.mark.parametrize("gpus, nodes, accumulation", [
+    ("8", "1", 16),  # upstream: 1 x 16 x 8 = 128
+    ("4", "1", 32),  # half the GPUs, twice the accumulation
+    ("8", "4", 4),  # 32 GPUs
+    ("3", "1", None),  # 128 is not a multiple of 3: refused
+])
+def test_llamafactory_effective_batch(tmp_path, examples, capsys, gpus, nodes, accumulation):
+    write_jsonl(tmp_path / "sft.jsonl", [sft_row(ex) for ex in examples[:4]])
+    rc = cli_main(["export", "llamafactory", "--data", str(tmp_path / "sft.jsonl"), "--model", "base", "--out",
+                   str(tmp_path / "o"), "--n-gpus", gpus, "--nnodes", nodes])
+    if accumulation is None:
+        assert rc == 2 and "do not divide" in capsys.readouterr().err
+        return
+    assert rc == 0
+    cfg = yaml.safe_load((tmp_path / "o" / "qwen2.5_sft.yaml").read_text())
+    assert cfg["gradient_accumulation_steps"] == accumulation
+    assert cfg["per_device_train_batch_size"] * accumulation * int(gpus) * int(nodes) == 128
+
+
+def test_cli_lists_export(capsys):
+    assert cli_main([]) == 0
+    assert "export" in capsys.readouterr().out
+
+
+def test_scripts_survive_odd_paths(tmp_path, examples):
+    # a model path with a space, a quote and a dollar sign reaches verl intact
+    odd = tmp_path / "my model's $HOME"
+    odd.mkdir()
+    write_jsonl(tmp_path / "rl.jsonl", [rl_row(ex) for ex in examples])
+    assert cli_main(["export", "verl", "--data", str(tmp_path / "rl.jsonl"), "--model", str(odd), "--out", str(tmp_path / "o"),
+                     "--train-batch-size", "32", "--mini-batch-size", "8"]) == 0
+    proc, argv, _ = run_script(tmp_path / "o" / "run_grpo.sh", tmp_path, FAKE_PYTHON, "python3")
+    assert proc.returncode == 0, proc.stderr
+    assert flags(argv)["actor_rollout_ref.model.path"] == str(odd.resolve())
