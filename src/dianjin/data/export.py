@@ -34,12 +34,12 @@ Formats (`FORMATS`, a registry of writers; each file is written atomically):
 every export (the empty string removes it).
 
 `load_alpaca(path)` reads released DianJin-R1-Data files or any LLaMA-Factory alpaca JSON array /
-JSONL back into SFT rows, checking each `output` for one think and one answer block.
+JSONL back into SFT rows, checking each `output` for one think and one answer block (it is
+`dianjin.data.sources`' released-data reader, without the `\\boxed{}` requirement).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 
 from dianjin import answer as fmt
+from dianjin.data.sources import released_rows, released_task
 from dianjin.io import atomic_write_json, atomic_write_text, write_jsonl
 from dianjin.tasks import get_task
 from dianjin.verl_reward import decode_extra_info
@@ -145,10 +146,6 @@ def _row_task(row: Row, i: int, pool: str) -> str:
         return get_task(str(row.get("task"))).name
     except KeyError as e:
         raise DataError(pool, i, "task", f"row {row.get('id')!r}: {e.args[0]}") from None
-
-
-def _short_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 # --- TRL ------------------------------------------------------------------------------------------------
@@ -425,92 +422,22 @@ def run(output_dir: str | Path, sft_rows: list[Row], rl_rows: list[Row], cfg: Ex
 
 
 # --- reading alpaca back ------------------------------------------------------------------------------------------
-def _alpaca_records(path: Path) -> list[tuple[int, Any]]:
-    """(where, record): 0-based record index in a JSON array, 1-based line number in JSONL."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(path, None, None, f"cannot read: {e}") from None
-    if text.lstrip().startswith("["):
-        try:
-            return list(enumerate(json.loads(text)))
-        except json.JSONDecodeError as e:
-            raise DataError(path, e.lineno, None, f"invalid JSON: {e.msg} (column {e.colno})") from None
-    out = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                out.append((lineno, json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise DataError(path, lineno, None, f"invalid JSON: {e.msg} (column {e.colno})") from None
-    return out
-
-
-def _alpaca_task(path: Path, task: str | None) -> str:
-    name = task or ALPACA_FILES.get(path.stem.lower())
-    if name is None:
-        raise DataError(path, None, "task", f"cannot tell the subset from the file name {path.name!r} "
-                        f"(known: {', '.join(sorted(ALPACA_FILES))}); pass task=")
-    try:
-        return get_task(name).name
-    except KeyError as e:
-        raise DataError(path, None, "task", e.args[0]) from None
-
-
-def _text(path: Path, where: int, rec: dict, name: str, required: bool) -> str:
-    value = rec.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        got = "nothing" if name not in rec else f"{type(value).__name__} {str(value)[:40]!r}"
-        raise DataError(path, where, name, f"expected a {'non-empty ' if required else ''}string, got {got}")
-    return value.strip()
-
-
 def load_alpaca(path: str | Path, task: str | None = None) -> list[Row]:
     """SFT rows from a released DianJin-R1-Data file or a LLaMA-Factory alpaca JSON array / JSONL.
 
-    The task comes from the file name (`cflue_mcq.json`, `CFLUE_MCQ_SFT.json`, ...) unless given.
-    Each record needs non-empty `instruction` and `output` strings (`input`, `system` optional, no
-    `history`), and `output` must hold exactly one `<think>` block (non-empty) followed by exactly
-    one `<answer>` block. A bad record raises DataError naming the file, the record (0-based index
-    in a JSON array, line number in JSONL) and the field. Rows: `{id, task, messages, reasoning,
+    The reader of `dianjin.data.sources` (`released_task` + `released_rows`), with this module's file
+    names (`ALPACA_FILES`: also the LLaMA-Factory dataset names) and no `\\boxed{}` required, since
+    any alpaca export is accepted. The task comes from the file name (`cflue_mcq.json`,
+    `CFLUE_MCQ_SFT.json`, ...) unless given. Each record needs non-empty `instruction` and `output`
+    strings (`input`, `system` optional, no `history`), and `output` must hold exactly one `<think>`
+    block (non-empty) followed by exactly one `<answer>` block. A bad record raises DataError naming
+    the file, the line where the record starts and the field. Rows: `{id, task, messages, reasoning,
     answer, attempts: 0, teacher: "released"}`; the id is the record's `id`, else
     `<task>-r1-<sha256(prompt)[:12]>` (`-2`, `-3`, ... for repeats, in file order).
     """
     path = Path(path)
-    task_name = _alpaca_task(path, task)
-    rows: list[Row] = []
-    seen: dict[str, int] = {}
-    for where, rec in _alpaca_records(path):
-        if not isinstance(rec, dict):
-            raise DataError(path, where, None, f"expected a JSON object, got {type(rec).__name__}")
-        instruction, output = _text(path, where, rec, "instruction", True), _text(path, where, rec, "output", True)
-        extra_input, system = _text(path, where, rec, "input", False), _text(path, where, rec, "system", False)
-        if rec.get("history"):
-            raise DataError(path, where, "history", "multi-turn history is not supported")
-        parsed = fmt.parse_strict(output, require_boxed=False)
-        if not parsed.ok:
-            raise DataError(path, where, "output", parsed.reason)
-        if not parsed.reasoning:
-            raise DataError(path, where, "output", "the <think> block is empty")
-        prompt = instruction + ("\n" + extra_input if extra_input else "")
-        ident = rec.get("id")
-        if ident is None:
-            ident = f"{task_name}-r1-{_short_hash(prompt)}"
-            seen[ident] = n = seen.get(ident, 0) + 1
-            ident = ident if n == 1 else f"{ident}-{n}"
-        elif isinstance(ident, bool) or not isinstance(ident, (str, int)) or not str(ident).strip():
-            raise DataError(path, where, "id", f"expected a non-empty string or an integer, got {ident!r}")
-        elif str(ident).strip() in seen:
-            raise DataError(path, where, "id", f"duplicate id {str(ident).strip()!r}")
-        else:
-            seen[str(ident).strip()] = 1
-        messages = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": prompt}, {"role": "assistant", "content": output}]
-        rows.append({"id": str(ident).strip(), "task": task_name, "messages": messages, "reasoning": parsed.reasoning,
-                     "answer": parsed.answer, "attempts": 0, "teacher": "released"})
-    return rows
+    task_name = released_task(path, task, ALPACA_FILES, arg="task")
+    return released_rows(path, task_name, boxed=False).sft_rows
 
 
 __all__ = [

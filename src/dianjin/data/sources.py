@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator
 
 from dianjin import answer as fmt
 from dianjin.tasks import TASKS, get_task
-from dianjin.tasks.base import DataError, Example
+from dianjin.tasks.base import DataError, Example, jsonl_records, read_text
 from dianjin.tasks.cflue import gold_letters, parse_choices
 
 log = logging.getLogger("dianjin.data")
@@ -66,20 +66,11 @@ class Loaded:
 # --- reading records --------------------------------------------------------------------------------
 def iter_records(path: Path) -> Iterator[tuple[int, Any]]:
     """(line, record) from a JSON array or a JSONL file; `line` is where the record starts."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(path, None, None, f"cannot read: {e}") from None
-    stripped = text.lstrip()
-    if stripped.startswith("["):
+    text = read_text(path)
+    if text.lstrip().startswith("["):
         yield from _iter_array(path, text)
-        return
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                yield lineno, json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(path, lineno, None, f"invalid JSON: {e.msg} (column {e.colno})") from None
+    else:
+        yield from jsonl_records(path, text)
 
 
 def _iter_array(path: Path, text: str) -> Iterator[tuple[int, Any]]:
@@ -195,15 +186,17 @@ RELEASED_FILES: dict[str, str] = {
 }
 
 
-def released_task(path: Path, score_as: str | None) -> str:
-    name = score_as or RELEASED_FILES.get(path.stem.lower())
+def released_task(path: Path, score_as: str | None, files: dict[str, str] = RELEASED_FILES,
+                  arg: str = "score_as") -> str:
+    """The subset's task: `score_as`, else the file stem looked up in `files`; errors name `arg`."""
+    name = score_as or files.get(path.stem.lower())
     if name is None:
-        raise DataError(path, None, "score_as", f"cannot tell the subset from the file name {path.name!r} "
-                        f"(known: {', '.join(sorted(RELEASED_FILES))}); set score_as to a task name")
+        raise DataError(path, None, arg, f"cannot tell the subset from the file name {path.name!r} "
+                        f"(known: {', '.join(sorted(files))}); set {arg} to a task name")
     try:
         return get_task(name).name
     except KeyError as e:
-        raise DataError(path, None, "score_as", str(e)) from None
+        raise DataError(path, None, arg, str(e)) from None
 
 
 def _opt_str(path: Path, line: int, rec: dict, name: str) -> str:
@@ -245,7 +238,12 @@ def load_released(path: str | Path, score_as: str | None = None, strict: bool = 
     """SFT rows from a released DianJin-R1-Data file (see the module docstring)."""
     path = Path(path)
     task_name = released_task(path, score_as)
-    boxed = get_task(task_name).boxed
+    return released_rows(path, task_name, get_task(task_name).boxed, strict)
+
+
+def released_rows(path: Path, task_name: str, boxed: bool, strict: bool = True) -> Loaded:
+    """SFT rows `{id, **released_row}` of an alpaca file whose subset is known; ids unique in the file
+    (a record's own, else `<task>-r1-<sha256(prompt)[:12]>`, `-2`, `-3`, ... for repeats)."""
     out = Loaded()
     ids: dict[str, int] = {}
     generated: dict[str, int] = {}
@@ -347,4 +345,4 @@ def load_sources(specs: list[SourceSpec]) -> Loaded:
 
 
 __all__ = ["LOADERS", "Loaded", "RELEASED_FILES", "SourceSpec", "iter_records", "load_generic", "load_released",
-           "load_source", "load_sources", "released_row", "released_task"]
+           "load_source", "load_sources", "released_row", "released_rows", "released_task"]

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dianjin.finqa_program import execute
+from dianjin.io import write_jsonl
 from dianjin.numbers import round_half_up
 from dianjin.tasks.ccc import COMPLIANT, DEFAULT_RULES, VIOLATION
 
@@ -1446,12 +1447,7 @@ def write_finqa(records: list[Record], path: str | Path) -> Path:
 
 def write_ccc(records: list[Record], path: str | Path) -> Path:
     """JSONL, one dialogue a line (docs/ccc_schema.md)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
-        for rec in records:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    return path
+    return write_jsonl(path, records)
 
 
 # task -> (file under out_dir, generator, writer); the file is what `resolve_data` picks for the task.

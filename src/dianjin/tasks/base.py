@@ -5,12 +5,17 @@ A task turns its real file format into examples (plain dicts with at least `id`,
 against the gold. `Task.score` wires those together the same way for data verification, the RL
 reward (mode="reward": strict format, answer taken from inside `<answer>`) and evaluation
 (mode="eval": lenient extraction), so the three never drift.
+
+`read_text` and `jsonl_records` are the file readers the task loaders (and the data and training
+readers built on them) share, so an unreadable file or a bad JSONL line is reported the same way.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, ClassVar, Literal
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterator, Literal
 
 from dianjin import answer as fmt
 
@@ -28,6 +33,31 @@ class DataError(ValueError):
         where = f"{path}" + (f":{line}" if line is not None else "") + (f": field '{field}'" if field else "")
         super().__init__(f"{where}: {problem}")
         self.path, self.line, self.field, self.problem = path, line, field, problem
+
+
+def read_text(path: str | Path) -> str:
+    """A data file's text (a UTF-8 BOM is dropped); DataError when it cannot be read."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(path, None, None, f"cannot read: {e}") from None
+
+
+def jsonl_records(path: str | Path, text: str | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number, record) for each non-blank line of a JSONL file, or of its `text` when already read.
+
+    Lines end at a newline only (`read_text` has turned CRLF into it), not at the other separators
+    `str.splitlines` knows: U+2028 may stand unescaped inside a JSON string. A bad line is a
+    DataError naming the file and line; records are not checked further (any JSON value).
+    """
+    for n, line in enumerate((read_text(path) if text is None else text).split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(path, n, None, f"invalid JSON: {e.msg} (column {e.colno})") from None
+        yield n, rec
 
 
 @dataclass(frozen=True)

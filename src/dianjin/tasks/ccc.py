@@ -38,7 +38,6 @@ answered one ("是否违规：否") is. A verdict right after a final-verdict ph
 from __future__ import annotations
 
 import bisect
-import json
 import re
 import unicodedata
 from pathlib import Path
@@ -46,7 +45,7 @@ from typing import Any
 
 from dianjin import answer as fmt
 from dianjin.tasks import register
-from dianjin.tasks.base import DataError, Example, Judge, Messages, Task
+from dianjin.tasks.base import DataError, Example, Judge, Messages, Task, jsonl_records
 
 VIOLATION, COMPLIANT = "violation", "compliant"
 
@@ -307,18 +306,8 @@ def _example(path: Path, line: int, rec: Any) -> Example:
 def load_jsonl(path: str | Path) -> list[Example]:
     """Read a CCC JSONL file (schema above); DataError names the line and field of any problem."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(path, None, None, f"cannot read: {e}") from None
     examples, seen = [], {}
-    for lineno, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            rec = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise DataError(path, lineno, None, f"invalid JSON: {e.msg}") from None
+    for lineno, rec in jsonl_records(path):
         ex = _example(path, lineno, rec)
         if ex["id"] in seen:
             raise DataError(path, lineno, "id", f"duplicate id {ex['id']!r} (first on line {seen[ex['id']]})")

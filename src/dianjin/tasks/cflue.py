@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 
 from dianjin import answer as fmt
 from dianjin.tasks import register
-from dianjin.tasks.base import DataError, Example, Judge, Messages, Task
+from dianjin.tasks.base import DataError, Example, Judge, Messages, Task, jsonl_records, read_text
 
 ALL_LETTERS = "ABCDEFG"
 # Whole-text rules (1, 2, 4) apply only to answer-sized texts: a box, or a terse answer block.
@@ -274,24 +274,14 @@ def gold_letters(gold: Any) -> str | None:
 # --- loading ------------------------------------------------------------------------------------
 def _records(path: Path) -> list[tuple[int, Any]]:
     """(index, record) pairs: a JSON array (0-based record index) or JSONL (1-based line number)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(path, None, None, f"cannot read: {e}") from None
+    text = read_text(path)
     if text.lstrip().startswith("["):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise DataError(path, e.lineno, None, f"invalid JSON: {e.msg}") from None
         return list(enumerate(data))
-    out = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                out.append((lineno, json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise DataError(path, lineno, None, f"invalid JSON: {e.msg}") from None
-    return out
+    return list(jsonl_records(path, text))
 
 
 def make_id(question: str, choices: dict[str, str]) -> str:

@@ -21,7 +21,6 @@ Our version is documented here:
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections import deque
@@ -32,7 +31,7 @@ from typing import Any
 
 from dianjin import answer as fmt
 from dianjin.tasks import register
-from dianjin.tasks.base import DataError, Example, Judge, Messages, Task
+from dianjin.tasks.base import DataError, Example, Judge, Messages, Task, jsonl_records
 
 PROMPT = (
     "假设你是一位金融行业专家，请回答下列问题。\n\n"
@@ -179,19 +178,9 @@ class CflueOETask(Task):
 
     def load(self, path: str) -> list[Example]:
         path = Path(path)
-        try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except (OSError, UnicodeDecodeError) as e:
-            raise DataError(path, None, None, f"cannot read: {e}") from None
         examples: list[Example] = []
         seen: set[str] = set()
-        for lineno, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(path, lineno, None, f"invalid JSON: {e.msg}") from None
+        for lineno, rec in jsonl_records(path):
             ex = _example(path, lineno, rec)
             if ex["id"] in seen:
                 raise DataError(path, lineno, "id", f"duplicate id {ex['id']!r}")

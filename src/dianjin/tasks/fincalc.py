@@ -35,7 +35,6 @@ it can be swapped for CFLUE's later; a box holding one option's value also names
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
@@ -45,9 +44,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dianjin import answer as fmt
+from dianjin.io import write_jsonl as _atomic_write_jsonl
 from dianjin.numbers import numbers_match, parse_number_ex, round_half_up
 from dianjin.tasks import register
-from dianjin.tasks.base import DataError, Example, Judge, Messages, Task
+from dianjin.tasks.base import DataError, Example, Judge, Messages, Task, jsonl_records
 
 LANGS = ("zh", "en")
 FORMS = ("open", "mcq")
@@ -526,11 +526,7 @@ def generate(n: int, seed: int, langs=LANGS, forms=FORMS, kinds=None) -> list[Ex
 
 
 def write_jsonl(examples: list[Example], path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
-        for ex in examples:
-            f.write(json.dumps(ex, ensure_ascii=False) + "\n")
+    _atomic_write_jsonl(path, examples)  # atomic: a crash never leaves a half-written file
 
 
 def _validate(path: Path, line: int, rec: Any) -> Example:
@@ -567,19 +563,7 @@ def _validate(path: Path, line: int, rec: Any) -> Example:
 def load(path: str | Path) -> list[Example]:
     """Read FinCalc JSONL (as written by `write_jsonl`); DataError names the line and field."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(path, None, None, f"cannot read: {e}") from None
-    out = []
-    for lineno, raw in enumerate(lines, 1):
-        if raw.strip():
-            try:
-                rec = json.loads(raw)
-            except json.JSONDecodeError as e:
-                raise DataError(path, lineno, None, f"invalid JSON: {e.msg}") from None
-            out.append(_validate(path, lineno, rec))
-    return out
+    return [_validate(path, lineno, rec) for lineno, rec in jsonl_records(path)]
 
 
 # --- reasoning text -----------------------------------------------------------------------------

@@ -40,7 +40,6 @@ short expression can still take seconds (e.g. a product of many bracketed sums).
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import threading
@@ -49,7 +48,7 @@ from typing import Any
 
 from dianjin import answer as fmt
 from dianjin.tasks import register
-from dianjin.tasks.base import DataError, Example, Judge, Messages, Task
+from dianjin.tasks.base import DataError, Example, Judge, Messages, Task, jsonl_records
 
 PROMPT = (
     "{problem}\n"
@@ -188,27 +187,20 @@ class Math500(Task):
     def load(self, path: str) -> list[Example]:
         examples: list[Example] = []
         seen: dict[str, int] = {}
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(path, lineno, None, f"invalid JSON: {e.msg}") from None
-                if not isinstance(rec, dict):
-                    raise DataError(path, lineno, None, f"expected a JSON object, got {type(rec).__name__}")
-                for field in REQUIRED_FIELDS:
-                    value = rec.get(field)
-                    if not isinstance(value, str) or not value.strip():
-                        raise DataError(path, lineno, field, "missing or not a non-empty string")
-                uid = rec["unique_id"]
-                if uid in seen:
-                    raise DataError(path, lineno, "unique_id", f"duplicate {uid!r} (first on line {seen[uid]})")
-                seen[uid] = lineno
-                ex: Example = {"id": uid, "task": self.name, "question": rec["problem"], "gold": rec["answer"]}
-                ex.update({k: rec[k] for k in (*REQUIRED_FIELDS, *OPTIONAL_FIELDS) if k in rec})
-                examples.append(ex)
+        for lineno, rec in jsonl_records(path):
+            if not isinstance(rec, dict):
+                raise DataError(path, lineno, None, f"expected a JSON object, got {type(rec).__name__}")
+            for field in REQUIRED_FIELDS:
+                value = rec.get(field)
+                if not isinstance(value, str) or not value.strip():
+                    raise DataError(path, lineno, field, "missing or not a non-empty string")
+            uid = rec["unique_id"]
+            if uid in seen:
+                raise DataError(path, lineno, "unique_id", f"duplicate {uid!r} (first on line {seen[uid]})")
+            seen[uid] = lineno
+            ex: Example = {"id": uid, "task": self.name, "question": rec["problem"], "gold": rec["answer"]}
+            ex.update({k: rec[k] for k in (*REQUIRED_FIELDS, *OPTIONAL_FIELDS) if k in rec})
+            examples.append(ex)
         return examples
 
     def messages(self, example: Example) -> Messages:

@@ -44,7 +44,7 @@ from dianjin import answer as fmt
 from dianjin.io import JsonlAppender, iter_jsonl, write_jsonl
 from dianjin.rundir import RunDir
 from dianjin.tasks import get_task
-from dianjin.tasks.base import DataError
+from dianjin.tasks.base import DataError, jsonl_records
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -209,17 +209,10 @@ def load_model(path: str, cfg: TrainCommon | None = None) -> "PreTrainedModel":
 # --- data -----------------------------------------------------------------------------------------
 def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; a bad line is a DataError naming file and line."""
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(path, n, None, f"invalid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise DataError(path, n, None, f"expected a JSON object, got {type(obj).__name__}")
-            yield n, obj
+    for n, obj in jsonl_records(path):
+        if not isinstance(obj, dict):
+            raise DataError(path, n, None, f"expected a JSON object, got {type(obj).__name__}")
+        yield n, obj
 
 
 def check_messages(value: Any, path: Any, line: int, name: str) -> Messages:

@@ -47,7 +47,7 @@ import yaml
 
 import dianjin
 from dianjin.io import atomic_write_json, atomic_write_text
-from dianjin.tasks.base import DataError
+from dianjin.tasks.base import DataError, jsonl_records
 
 Row = dict[str, Any]
 
@@ -323,18 +323,11 @@ def read_rows(paths: list[Path]) -> tuple[list[Row], list[tuple[Path, int]]]:
     """All rows and, for each, (file, line), so an error found later can name where the row came from."""
     rows, where = [], []
     for path in paths:
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(path, n, None, f"invalid JSON ({e.msg} at column {e.colno})") from None
-                if not isinstance(obj, dict):
-                    raise DataError(path, n, None, f"expected a JSON object, got {type(obj).__name__}")
-                rows.append(obj)
-                where.append((path, n))
+        for n, obj in jsonl_records(path):
+            if not isinstance(obj, dict):
+                raise DataError(path, n, None, f"expected a JSON object, got {type(obj).__name__}")
+            rows.append(obj)
+            where.append((path, n))
     if not rows:
         raise DataError(", ".join(map(str, paths)), None, None, "no rows")
     return rows, where
