@@ -1,9 +1,9 @@
-# `make test` sets up .venv and runs the test suite; see README.md.
+# `make demo` sets up .venv and runs the whole pipeline on CPU (runs/demo/); `make test` runs the tests. See README.md.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: setup test bench clean
+.PHONY: setup demo test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,6 +14,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/dianjin demo $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q

@@ -8,8 +8,9 @@ distinct chat requests with `--concurrency` in flight:
 
 - raw asyncio: hand-written HTTP/1.1 over `asyncio.open_connection`, nothing else (the bare bound);
 - bare httpx2: `httpx2.AsyncClient` with its default transport, a minimal worker loop;
-- dianjin: `LLMClient.map` with everything on (SQLite cache written per answer, ledger, progress
-  object, retry loop, in-flight dedup), over its lean HTTP/1.1 transport;
+- dianjin: `LLMClient.map` with everything on (SQLite cache written as answers arrive, committed
+  once per event-loop turn, ledger, progress object, retry loop, in-flight dedup), over its lean
+  HTTP/1.1 transport;
 - dianjin/httpx2: the same client forced onto httpx2's default transport (`fast_http=False`);
 - dianjin cached: a re-run of the same requests, all answered from the cache.
 

@@ -417,6 +417,18 @@ def test_progress_line_counts_and_throttles():
     assert "ETA -" in p.line()
 
 
+@pytest.mark.parametrize("ok,truncated,expect", [
+    (True, True, "1/1 done (1 truncated), 0 failed"),  # an answer cut at max_tokens is an answer, not a failure
+    (True, False, "1/1 done, 0 failed"),  # a whole answer
+    (False, True, "0/1 done, 1 failed"),  # an error stays an error, whatever its finish reason
+])
+def test_progress_counts_truncated_answers_as_done(ok: bool, truncated: bool, expect: str):
+    p = Progress(1, desc="eval", stream=io.StringIO())
+    p.start()
+    p.finish(ok, truncated=truncated)
+    assert f"eval: {expect}," in p.line()
+
+
 # --- HTTP/1.1 framing ----------------------------------------------------------------------------
 _BODY = b'{"ok": true}'
 

@@ -86,6 +86,24 @@ def test_atomic_write_leaves_no_temp(tmp_path):
     assert [q.name for q in tmp_path.iterdir()] == ["x.txt"]
 
 
+@pytest.mark.parametrize("umask,mode", [
+    (0o022, 0o644),  # the usual umask: readable by other users (a trainer, a web server), as open() would do
+    (0o077, 0o600),  # a private umask is respected
+])
+def test_atomic_write_gives_open_permissions(tmp_path, umask, mode):
+    import os
+
+    import dianjin.io as dio
+
+    old = dio._UMASK
+    dio._UMASK = umask
+    try:
+        p = atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        dio._UMASK = old
+    assert os.stat(p).st_mode & 0o777 == mode
+
+
 def test_rundir(tmp_path):
     cfg = Cfg(teacher=Endpoint(model="t"))
     run = RunDir.create(tmp_path / "run", cfg)

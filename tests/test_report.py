@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -20,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from browser import browse, needs_chromium, page_errors  # noqa: E402
 from fake_openai import FakeOpenAI, last_user  # noqa: E402
 from test_eval import Script, eval_args, rows_of, write_data  # noqa: E402
 
@@ -141,31 +140,6 @@ def test_training_only_report_has_curves_and_no_browser(runs: Path, tmp_path: Pa
 
 
 # --- headless Chromium -----------------------------------------------------------------------------------
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--enable-logging=stderr", "--v=0"]
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian: apt-get install chromium)")
-
-
-def browse(url: str, tmp: Path, *extra: str) -> tuple[str, list[str]]:
-    """(stdout, console messages): run headless Chromium on `url`; every page console line counts."""
-    proc = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp / 'profile'}", *extra, url],
-                          capture_output=True, text=True, timeout=90)
-    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
-    return proc.stdout, console
-
-
-def page_errors(dom: str, console: list[str]) -> list[str]:
-    """Everything that says the page did not load cleanly."""
-    problems = list(console)
-    m = re.search(r'data-js-errors="([^"]*)"', dom)
-    if m:
-        problems.append(f"script error: {m.group(1)}")
-    if 'data-ready="1"' not in dom:
-        problems.append("the page's script did not finish")
-    return problems
-
-
 @needs_chromium
 def test_report_loads_in_chromium_without_errors(built: Path, tmp_path: Path):
     dom, console = browse((built / "index.html").as_uri(), tmp_path, "--dump-dom")

@@ -99,3 +99,14 @@ def test_vocab_size_is_an_upper_bound(tmp_path, corpus, vocab_size, lo, hi):
     model_dir = build_model(tmp_path / "t", tok)
     assert AutoModelForCausalLM.from_pretrained(model_dir).get_input_embeddings().weight.shape[0] == len(tok)
     assert torch.isfinite(AutoModelForCausalLM.from_pretrained(model_dir).lm_head.weight).all()
+
+
+@pytest.mark.parametrize("text,digits", [
+    ("营业收入为12345.67亿元", ["1", "2", "3", "4", "5", "6", "7"]),  # every digit its own token, as Qwen2.5
+    ("rose 3.5% to 1,024", ["3", "5", "1", "0", "2", "4"]),  # inside English text and thousands separators
+])
+def test_split_digits(tmp_path, text, digits):
+    tok = build_tokenizer(tmp_path / "t", split_digits=True)
+    pieces = [tok.convert_tokens_to_string([t]) for t in tok.tokenize(text)]
+    assert [p for p in pieces if any(c.isdigit() for c in p)] == digits
+    assert tok.decode(tok(text)["input_ids"]) == text  # still round-trips exactly

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("dianjin.eval.run", "evaluate an OpenAI-compatible endpoint on the benchmarks (CIs, --compare)"),
     "report": ("dianjin.eval.report", "static HTML + Markdown report: accuracy vs the paper, training curves, errors"),
     "data": ("dianjin.data.build", "build verified reasoning data: dianjin data build CONFIG.yaml [key=value ...]"),
+    "demo": ("dianjin.demo", "the whole pipeline in one command: data, SFT, mining, GRPO, merge, serve, eval, report"),
     "export": ("dianjin.train.export_cmd", "hand off to verl (GRPO parquet + run_grpo.sh) or LLaMA-Factory (SFT yaml + sft.sh)"),
 }
 

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx2
 
 _MAX_HEAD = 64 * 1024
+_WS = " \t\r\n\x0b\x0c"  # what bytes.strip() strips (str.strip() would also strip \x1c-\x1f, \x85, \xa0)
 
 
 class _Conn(asyncio.Protocol):
@@ -39,7 +40,7 @@ class _Conn(asyncio.Protocol):
 
     def _reset(self) -> None:
         self.status = 0
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers: dict[str, str] = {}  # lower-cased names (latin-1), as in RawResponse
         self.length: int | None = None  # Content-Length, or None
         self.chunked = False
         self.keep_alive = True
@@ -92,28 +93,30 @@ class _Conn(asyncio.Protocol):
                 if len(self.buf) > _MAX_HEAD:
                     raise httpx2.RemoteProtocolError("response head too large")
                 return
-            lines = bytes(self.buf[:end]).split(b"\r\n")
+            # One latin-1 decode of the whole head (byte for byte), then str operations: the header
+            # dict is built here, in one pass. Stripping only ASCII whitespace, as bytes.strip() does.
+            lines = self.buf[:end].decode("latin-1").split("\r\n")
             del self.buf[: end + 4]
-            parts = lines[0].split(b" ", 2)
+            parts = lines[0].split(" ", 2)
             try:
-                version, self.status = parts[0], int(parts[1])
+                version, self.status = parts[0], int(parts[1].encode("latin-1"))
             except (IndexError, ValueError):
-                raise httpx2.RemoteProtocolError(f"bad status line {lines[0][:100]!r}") from None
+                raise httpx2.RemoteProtocolError(f"bad status line {lines[0][:100].encode('latin-1')!r}") from None
             if 100 <= self.status < 200:  # interim response: skip it and parse the real one
                 self.status = 0
                 return self._parse()
-            self.keep_alive = version == b"HTTP/1.1"
+            self.keep_alive = version == "HTTP/1.1"
+            headers = self.headers
             for line in lines[1:]:
-                k, _, v = line.partition(b":")
-                k, v = k.strip(), v.strip()
-                self.headers.append((k, v))
-                lk = k.lower()
-                if lk == b"content-length":
-                    self.length = int(v)
-                elif lk == b"transfer-encoding" and b"chunked" in v.lower():
+                k, _, v = line.partition(":")
+                lk, v = k.strip(_WS).lower(), v.strip(_WS)
+                headers[lk] = v  # a repeated header keeps its last value
+                if lk == "content-length":
+                    self.length = int(v.encode("latin-1"))
+                elif lk == "transfer-encoding" and "chunked" in v.lower():
                     self.chunked = True
-                elif lk == b"connection":
-                    self.keep_alive = v.lower() != b"close" and (self.keep_alive or v.lower() == b"keep-alive")
+                elif lk == "connection":
+                    self.keep_alive = v.lower() != "close" and (self.keep_alive or v.lower() == "keep-alive")
             self.head_done = True
             if self.chunked:
                 self.length = None
@@ -150,7 +153,7 @@ class _Conn(asyncio.Protocol):
             del self.buf[: end + 2 + size + 2]
 
     # use ----------------------------------------------------------------------------------------
-    async def roundtrip(self, data: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    async def roundtrip(self, data: bytes) -> tuple[int, dict[str, str], bytes]:
         self._reset()
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(data)  # type: ignore[union-attr]
@@ -224,7 +227,7 @@ class Http1Pool:
         if conn is None:
             conn = await self._connect(host, port)
         try:
-            status, raw_headers, content = await conn.roundtrip(data)
+            status, hdrs, content = await conn.roundtrip(data)
         except BaseException:  # includes cancellation by a timeout: the connection state is unknown
             conn.close()
             self._all.discard(conn)
@@ -234,7 +237,6 @@ class Http1Pool:
         else:
             conn.close()
             self._all.discard(conn)
-        hdrs = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
         enc = hdrs.get("content-encoding", "identity").lower()
         if enc not in _DECODERS:
             raise httpx2.DecodingError(f"unsupported Content-Encoding {enc!r}")

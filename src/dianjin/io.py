@@ -17,12 +17,18 @@ from typing import Any, Iterable, Iterator
 log = logging.getLogger(__name__)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+_UMASK = os.umask(0o022)  # read the process umask (setting it back at once): new files get 0o666 & ~umask
+os.umask(_UMASK)
+
+
 class JsonlError(ValueError):
     pass
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write `text` to `path` via a temporary file in the same folder and an atomic rename."""
+    """Write `text` to `path` via a temporary file in the same folder and an atomic rename. The file
+    gets the permissions `open()` would give it (mkstemp's are owner-only)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -31,6 +37,7 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -44,7 +51,7 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
     """Write a whole JSONL file atomically."""
-    return atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return atomic_write_text(path, "".join(_ENCODER.encode(r) + "\n" for r in rows))
 
 
 class JsonlAppender:
@@ -57,7 +64,7 @@ class JsonlAppender:
         self._f = open(self.path, "a", encoding="utf-8")
 
     def write(self, row: dict[str, Any]) -> None:
-        self._f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._f.write(_ENCODER.encode(row) + "\n")  # == json.dumps(row, ensure_ascii=False), minus building an encoder
         self._f.flush()
 
     def close(self) -> None:

@@ -55,7 +55,9 @@ class Ledger:
                latency: float = 0.0, price_in: float = 0.0, price_out: float = 0.0) -> None:
         paid = not cached and not failed
         with self._lock:
-            row = self.rows.setdefault((stage, model), LedgerRow())
+            row = self.rows.get((stage, model))
+            if row is None:
+                row = self.rows[(stage, model)] = LedgerRow()
             row.cached += cached
             row.failed += failed
             row.retries += max(0, attempts - 1) if not cached else 0
@@ -129,7 +131,8 @@ def _hms(seconds: float) -> str:
 
 
 class Progress:
-    """A throttled one-line progress report; `start()`/`finish(ok, cached)` around each item."""
+    """A throttled one-line progress report; `start()`/`finish(ok, cached)` around each item. An answer
+    cut at max_tokens is done (it is an answer) and also counted as truncated; `failed` is an error."""
 
     def __init__(self, total: int, desc: str = "llm", stream: IO[str] | None = None, enabled: bool | None = None,
                  min_interval: float = 0.25, line_interval: float = 10.0):
@@ -138,7 +141,7 @@ class Progress:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.enabled = enabled if enabled is not None else True
         self.interval = min_interval if self.tty else line_interval
-        self.done = self.failed = self.inflight = self.cached = 0
+        self.done = self.failed = self.inflight = self.cached = self.truncated = 0
         self.t0 = time.monotonic()
         self._last = self.t0  # first line after one interval: short runs print only the final line
         self._lock = threading.Lock()
@@ -149,12 +152,13 @@ class Progress:
             self.inflight += 1
         self._maybe_render()
 
-    def finish(self, ok: bool, cached: bool = False, was_inflight: bool = True) -> None:
+    def finish(self, ok: bool, cached: bool = False, was_inflight: bool = True, truncated: bool = False) -> None:
         with self._lock:
             self.inflight -= was_inflight
             self.done += ok
             self.failed += not ok
             self.cached += cached
+            self.truncated += ok and truncated
         self._maybe_render()
 
     def line(self) -> str:
@@ -162,7 +166,8 @@ class Progress:
         finished = self.done + self.failed
         rate = finished / elapsed
         eta = _hms((self.total - finished) / rate) if rate > 0 and finished < self.total else "-"
-        return (f"{self.desc}: {self.done}/{self.total} done, {self.failed} failed, {self.inflight} in flight, "
+        cut = f" ({self.truncated} truncated)" if self.truncated else ""
+        return (f"{self.desc}: {self.done}/{self.total} done{cut}, {self.failed} failed, {self.inflight} in flight, "
                 f"{self.cached} cached, {rate:.1f}/s, ETA {eta}")
 
     def _maybe_render(self, force: bool = False) -> None:

@@ -498,8 +498,6 @@ def make_report(runs: list[Path], out: Path, *, paper_rows: list[str] | None = N
     samples = [s for r in evals for s in error_rows(r, max_per_task=max_per_task, include_correct=include_correct)]
     atomic_write_text(out / "index.html", render_html(evals, trains, samples, paper_rows, accuracy_png, curves))
     atomic_write_text(out / "report.md", render_markdown(evals, trains, samples, paper_rows, accuracy_png, curves))
-    for name in ("index.html", "report.md"):  # readable by a web server (temporary files are created 0600)
-        (out / name).chmod(0o644)
     return out / "index.html"
 
 

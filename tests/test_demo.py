@@ -1,0 +1,189 @@
+"""`dianjin demo`: the whole pipeline in one command (issue 7).
+
+The end-to-end test runs every stage for real with a smaller config than recipes/demo.yaml: the
+synthetic FinQA- and CCC-style sets, the offline data build, a tiny model, `dianjin serve`
+(transformers) three times, TRL SFT and GRPO (LoRA) in child processes, mining, the LoRA merge,
+`dianjin eval` and the report. It checks each stage's outputs, the format rate after SFT, the
+GRPO reward curve, the report in Chromium, and that a re-run reuses every stage. The other tests
+check the stage graph (what a config change re-runs), config errors and the real-data slicing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from browser import browse, needs_chromium, page_errors  # noqa: E402
+
+from dianjin import answer as fmt  # noqa: E402
+from dianjin.config import ConfigError, load_config  # noqa: E402
+from dianjin.demo import STAGE_NAMES, DemoConfig, check_config, fingerprints, main, run  # noqa: E402
+from dianjin.io import read_jsonl  # noqa: E402
+from dianjin.tasks import get_task  # noqa: E402
+
+DEMO_YAML = ROOT / "recipes" / "demo.yaml"
+# The CI config: the demo restricted to CCC-style dialogues, whose reference reasoning (one rule at a
+# time, then the verdict) a 2-layer model learns in a few hundred steps; recipes/demo.yaml adds CFLUE,
+# FinQA and FinCalc and trains twice as long.
+SMALL = [
+    "tiny={hidden: 64, layers: 2}",
+    "sets.train={ccc: 300}",
+    "sets.rl={ccc: 8}",
+    "sets.eval={ccc: 12}",
+    "sft.config.max_steps=450",
+    "sft.config.save_steps=225",
+    "sft.config.sample_every=225",
+    "mine.config.k=4",
+    "grpo.config.max_steps=3",
+    "grpo.config.save_steps=3",
+    "grpo.config.num_generations=4",
+    "grpo.config.per_device_train_batch_size=16",
+    "grpo.config.max_completion_length=320",
+    "eval.max_tokens=384",
+]
+
+
+def small_config(out: Path, *more: str) -> DemoConfig:
+    return load_config(DemoConfig, DEMO_YAML, [f"out={out}", *SMALL, *more])
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo") / "run"
+    run(small_config(out))
+    return out
+
+
+# --- end to end ------------------------------------------------------------------------------------------
+def test_every_stage_wrote_valid_outputs(demo: Path):
+    records = {n: json.loads((demo / "stages" / f"{n}.json").read_text()) for n in STAGE_NAMES}
+    assert all(r["seconds"] > 0 for r in records.values())
+    # sets: the three splits in the real schemas, loadable by the task loaders, disjoint
+    files = records["sets"]["result"]["files"]
+    assert {split: sorted(f) for split, f in files.items()} == {"eval": ["ccc"], "rl": ["ccc"], "train": ["ccc"]}
+    questions = {split: {ex["question"] for t, p in f.items() for ex in get_task(t).load(p)} for split, f in files.items()}
+    assert not questions["eval"] & (questions["train"] | questions["rl"])
+    assert len(read_jsonl(demo / "sets" / "rl.jsonl")) == 8
+    # data: SFT rows in the strict format, from the reference teacher
+    sft_rows = read_jsonl(demo / "data" / "sft.jsonl")
+    assert len(sft_rows) > 250 and all(r["teacher"] == "reference" for r in sft_rows)
+    assert all(fmt.parse_strict(r["messages"][-1]["content"]).ok for r in sft_rows)
+    # model, SFT final model, merged model: loadable HF directories
+    for d in ("model", "sft/final", "merged"):
+        assert (demo / d / "config.json").exists() and list((demo / d).glob("*.safetensors")), d
+    assert (demo / "grpo" / "final" / "adapter_config.json").exists()  # LoRA: merged by the merge stage
+    assert records["merge"]["result"]["from"] == "lora"
+    # mining: every candidate scored
+    mine = json.loads((demo / "mine" / "summary.json").read_text())
+    assert len(read_jsonl(demo / "mine" / "mine_log.jsonl")) == 8 and mine
+    # evaluations: every eval item answered and scored, no failed request
+    for name in ("eval_base", "eval_sft", "eval_grpo"):
+        summary = json.loads((demo / name / "summary.json").read_text())
+        assert {t: s["n"] for t, s in summary["tasks"].items()} == {"ccc": 12}, name
+        assert all(s["errors"] == 0 for s in summary["tasks"].values()), name
+    # the report and the one-screen summary
+    assert (demo / "report" / "index.html").exists() and (demo / "report" / "report.md").exists()
+    s = json.loads((demo / "summary.json").read_text())
+    assert list(s["evaluations"]) == ["before training", "after SFT", "after GRPO"]
+    assert set(s["stages"]) == set(STAGE_NAMES) and s["report"] == str(demo / "report" / "index.html")
+    assert "after GRPO" in (demo / "summary.md").read_text()
+
+
+def test_sft_teaches_the_format(demo: Path):
+    s = json.loads((demo / "summary.json").read_text())["evaluations"]
+    assert s["before training"]["format_rate"] == 0.0  # a random model never writes the format
+    assert s["after SFT"]["format_rate"] > 0.9
+
+
+def test_grpo_reward_curve_is_recorded(demo: Path):
+    rows = [r for r in read_jsonl(demo / "grpo" / "metrics.jsonl") if "reward" in r]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert all(0.0 <= r["reward"] <= 2.0 for r in rows)  # format + accuracy, each 0/1
+    assert all("format_rate" in r and "kl" in r for r in rows)
+    g = json.loads((demo / "summary.json").read_text())["grpo"]
+    assert g["steps"] == 3 and g["reward"]["points"] == 3
+    assert (demo / "report" / "curve_reward.png").exists()
+
+
+@needs_chromium
+def test_report_opens_in_chromium(demo: Path, tmp_path: Path):
+    dom, console = browse((demo / "report" / "index.html").as_uri(), tmp_path, "--dump-dom")
+    assert page_errors(dom, console) == []
+
+
+def test_rerun_reuses_every_stage(demo: Path, capsys: pytest.CaptureFixture[str]):
+    before = {n: (demo / "stages" / f"{n}.json").read_text() for n in STAGE_NAMES}
+    t0 = time.time()
+    run(small_config(demo))
+    assert time.time() - t0 < 60
+    assert {n: (demo / "stages" / f"{n}.json").read_text() for n in STAGE_NAMES} == before
+    out = capsys.readouterr().out
+    assert out.count("reused") == len(STAGE_NAMES) and "after SFT" in out
+
+
+# --- the stage graph ----------------------------------------------------------------------------------------
+AFTER_SFT = {"sft", "eval_sft", "mine", "grpo", "merge", "eval_grpo", "report"}
+
+
+@pytest.mark.parametrize("override,rerun", [
+    ("eval.max_tokens=100", {"eval_base", "eval_sft", "eval_grpo", "report"}),  # evaluation only
+    ("sft.config.max_steps=5", AFTER_SFT),  # SFT and everything built on it
+    ("grpo.config.max_steps=5", {"grpo", "merge", "eval_grpo", "report"}),  # not the SFT model or its eval
+    ("min_mined=1", {"grpo", "merge", "eval_grpo", "report"}),  # which rows GRPO trains on
+    ("mine.config.k=2", {"mine", "grpo", "merge", "eval_grpo", "report"}),  # mining feeds GRPO
+    ("tiny.hidden=32", set(STAGE_NAMES) - {"sets", "data"}),  # a new base model: all but the data
+    ("sets.seed=3", set(STAGE_NAMES)),  # new data: everything
+    ("launcher=[torchrun]", {"sft", "eval_sft", "mine", "grpo", "merge", "eval_grpo", "report"}),  # how training runs
+    ("out=elsewhere", set()),  # where it runs is not part of any stage
+])
+def test_a_config_change_reruns_its_stage_and_those_after(tmp_path: Path, override: str, rerun: set[str]):
+    base = fingerprints(small_config(tmp_path))
+    changed = fingerprints(small_config(tmp_path, override))
+    assert {n for n in STAGE_NAMES if base[n] != changed[n]} == rerun
+
+
+# --- config errors -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("override,message", [
+    ("sft.config.no_such_key=1", "no_such_key"),  # a typo in a stage's command config
+    ("grpo.recipe=recipes/missing.yaml", "missing.yaml"),  # a recipe that is not there
+    ("sets.eval={math500: 5}", "math500"),  # no synthetic MATH-500: needs sets.data_dir
+    ("eval.tasks=[gpqa]", "gpqa"),  # an eval task without an eval split
+])
+def test_bad_configs_fail_before_anything_runs(tmp_path: Path, override: str, message: str):
+    with pytest.raises(ConfigError, match=message):
+        check_config(small_config(tmp_path, override))
+
+
+def test_cli_reports_errors_and_unknown_stages(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert main([str(DEMO_YAML), f"out={tmp_path}", "--redo", "nope"]) == 2
+    assert "--redo nope: no such stage" in capsys.readouterr().err
+    assert not (tmp_path / "stages").exists()
+
+
+def test_the_paper_scale_config_checks_and_plans(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert main([str(ROOT / "recipes" / "pipeline_qwen2.5_7b.yaml"), f"out={tmp_path}", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert all(f" {n} " in out for n in STAGE_NAMES) and out.count("to do") == len(STAGE_NAMES)
+    assert not list(tmp_path.iterdir())  # a dry run writes nothing
+
+
+# --- real files: disjoint slices in the file's own format ---------------------------------------------------
+def test_real_files_are_sliced_eval_first(tmp_path: Path):
+    from dianjin.data.synthetic import write_demo_sets
+    from dianjin.demo import Demo, stage_sets
+
+    write_demo_sets(tmp_path / "data", n_cflue=30, n_finqa=12, n_ccc=0, seed=9)  # stands in for ../shared/data
+    cfg = small_config(tmp_path / "run", f"sets.data_dir={tmp_path / 'data'}", "sets.train={cflue: 20, finqa: 6}",
+                       "sets.rl={cflue: 4}", "sets.eval={cflue: 6, finqa: 6}")
+    result = stage_sets(Demo(cfg))
+    assert result["sizes"] == {"eval": {"cflue": 6, "finqa": 6}, "rl": {"cflue": 4}, "train": {"cflue": 20, "finqa": 6}}
+    whole = json.loads((tmp_path / "data" / "cflue" / "knowledge.json").read_text())
+    parts = [json.loads(Path(result["files"][s]["cflue"]).read_text()) for s in ("eval", "rl", "train")]
+    assert parts[0] + parts[1] + parts[2] == whole  # eval, then RL, then train: a slice each, nothing shared
