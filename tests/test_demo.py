@@ -74,7 +74,7 @@ def test_every_stage_wrote_valid_outputs(demo: Path):
     # data: SFT rows in the strict format, from the reference teacher
     sft_rows = read_jsonl(demo / "data" / "sft.jsonl")
     assert len(sft_rows) > 250 and all(r["teacher"] == "reference" for r in sft_rows)
-    assert all(fmt.parse_strict(r["messages"][-1]["content"]).ok for r in sft_rows)
+    assert all(fmt.parse_strict(r["messages"][-1]["content"], get_task(r["task"]).boxed).ok for r in sft_rows)
     # model, SFT final model, merged model: loadable HF directories
     for d in ("model", "sft/final", "merged"):
         assert (demo / d / "config.json").exists() and list((demo / d).glob("*.safetensors")), d

@@ -38,6 +38,7 @@ import json
 import re
 import unicodedata
 from collections import deque
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -164,11 +165,11 @@ def parse_choices(value: Any) -> dict[str, str]:
 
 
 class _Options:
-    """What extraction needs to know about an example's options."""
+    """What extraction needs to know about an example's options (read-only once built)."""
 
-    def __init__(self, example: Example):
+    def __init__(self, choices: Any):
         try:
-            self.choices = parse_choices(example.get("choices"))
+            self.choices = parse_choices(choices)
         except ValueError:
             self.choices = {}
         self.valid = "".join(self.choices) or ALL_LETTERS
@@ -187,6 +188,18 @@ class _Options:
         if not letters or any(c not in self.valid for c in letters):
             return None
         return "".join(sorted(set(letters)))
+
+
+@lru_cache(maxsize=4096)
+def _options_of_literal(choices: str) -> _Options:
+    """CFLUE's `choices` is a dict literal string: parsed once per question, not once per answer scored
+    (an evaluation or a GRPO group scores the same question many times)."""
+    return _Options(choices)
+
+
+def _options(example: Example | None) -> _Options:
+    choices = (example or {}).get("choices")
+    return _options_of_literal(choices) if isinstance(choices, str) else _Options(choices)
 
 
 def _strip_prefix(text: str) -> str:
@@ -243,7 +256,7 @@ def _after_phrase(text: str, pattern: re.Pattern[str], opts: _Options) -> str | 
 
 def extract_letters(text: str, example: Example | None = None) -> str | None:
     """Sorted option letters chosen by a piece of answer text; None when it names none."""
-    opts = _Options(example or {})
+    opts = _options(example)
     text = normalize_text(text[-fmt.TAIL_CHARS :])
     if not text:
         return None
