@@ -141,6 +141,7 @@ AFTER_SFT = {"sft", "eval_sft", "mine", "grpo", "merge", "eval_grpo", "report"}
     ("tiny.hidden=32", set(STAGE_NAMES) - {"sets", "data"}),  # a new base model: all but the data
     ("sets.seed=3", set(STAGE_NAMES)),  # new data: everything
     ("launcher=[torchrun]", {"sft", "eval_sft", "mine", "grpo", "merge", "eval_grpo", "report"}),  # how training runs
+    ("model=/models/Qwen2.5-0.5B-Instruct", set(STAGE_NAMES) - {"sets", "data"}),  # a given model instead of the tiny one
     ("out=elsewhere", set()),  # where it runs is not part of any stage
 ])
 def test_a_config_change_reruns_its_stage_and_those_after(tmp_path: Path, override: str, rerun: set[str]):
@@ -153,12 +154,16 @@ def test_a_config_change_reruns_its_stage_and_those_after(tmp_path: Path, overri
 @pytest.mark.parametrize("override,message", [
     ("sft.config.no_such_key=1", "no_such_key"),  # a typo in a stage's command config
     ("grpo.recipe=recipes/missing.yaml", "missing.yaml"),  # a recipe that is not there
-    ("sets.eval={math500: 5}", "math500"),  # no synthetic MATH-500: needs sets.data_dir
+    ("sets.eval={math500: 5}", "no sets.data_dir"),  # no synthetic MATH-500: needs sets.data_dir
+    ("sets.data_dir=/nonexistent", None),  # (filled in below) a data dir without the task's file
     ("eval.tasks=[gpqa]", "gpqa"),  # an eval task without an eval split
 ])
-def test_bad_configs_fail_before_anything_runs(tmp_path: Path, override: str, message: str):
+def test_bad_configs_fail_before_anything_runs(tmp_path: Path, override: str, message: str | None):
+    more = [override]
+    if message is None:
+        more, message = [override, "sets.eval={math500: 5}"], "no file for them under /nonexistent"
     with pytest.raises(ConfigError, match=message):
-        check_config(small_config(tmp_path, override))
+        check_config(small_config(tmp_path, *more))
 
 
 def test_cli_reports_errors_and_unknown_stages(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
@@ -168,10 +173,20 @@ def test_cli_reports_errors_and_unknown_stages(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_the_paper_scale_config_checks_and_plans(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    assert main([str(ROOT / "recipes" / "pipeline_qwen2.5_7b.yaml"), f"out={tmp_path}", "--dry-run"]) == 0
+    from dianjin.data.synthetic import write_demo_sets
+
+    data = tmp_path / "data"  # the layout the config expects: CFLUE, FinQA, MATH-500, GPQA files
+    write_demo_sets(data, n_cflue=4, n_finqa=4, n_ccc=0)
+    (data / "math500").mkdir()
+    (data / "math500" / "test.jsonl").write_text('{"problem": "1+1?", "answer": "2", "unique_id": "a"}\n')
+    (data / "gpqa").mkdir()
+    (data / "gpqa" / "gpqa_diamond.csv").write_bytes((ROOT / "tests" / "assets" / "gpqa_sample.csv").read_bytes())
+    out_dir = tmp_path / "run"
+    args = [str(ROOT / "recipes" / "pipeline_qwen2.5_7b.yaml"), f"out={out_dir}", f"sets.data_dir={data}", "--dry-run"]
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert all(f" {n} " in out for n in STAGE_NAMES) and out.count("to do") == len(STAGE_NAMES)
-    assert not list(tmp_path.iterdir())  # a dry run writes nothing
+    assert not out_dir.exists() or not list(out_dir.iterdir())  # a dry run writes nothing
 
 
 # --- real files: disjoint slices in the file's own format ---------------------------------------------------
@@ -181,9 +196,23 @@ def test_real_files_are_sliced_eval_first(tmp_path: Path):
 
     write_demo_sets(tmp_path / "data", n_cflue=30, n_finqa=12, n_ccc=0, seed=9)  # stands in for ../shared/data
     cfg = small_config(tmp_path / "run", f"sets.data_dir={tmp_path / 'data'}", "sets.train={cflue: 20, finqa: 6}",
-                       "sets.rl={cflue: 4}", "sets.eval={cflue: 6, finqa: 6}")
+                       "sets.rl={cflue: 4}", "sets.eval={cflue: 6, finqa: 6, ccc: 3}")
     result = stage_sets(Demo(cfg))
-    assert result["sizes"] == {"eval": {"cflue": 6, "finqa": 6}, "rl": {"cflue": 4}, "train": {"cflue": 20, "finqa": 6}}
+    assert result["sizes"] == {"eval": {"ccc": 3, "cflue": 6, "finqa": 6}, "rl": {"cflue": 4},
+                               "train": {"cflue": 20, "finqa": 6}}
+    assert sorted(result["real"]) == ["cflue", "finqa"]  # no CCC file there: the synthetic set stands in
     whole = json.loads((tmp_path / "data" / "cflue" / "knowledge.json").read_text())
     parts = [json.loads(Path(result["files"][s]["cflue"]).read_text()) for s in ("eval", "rl", "train")]
     assert parts[0] + parts[1] + parts[2] == whole  # eval, then RL, then train: a slice each, nothing shared
+
+
+@pytest.mark.realdata
+def test_real_data_dir_gives_real_cflue_and_finqa(real_data: Path, tmp_path: Path):
+    from dianjin.demo import Demo, stage_sets
+
+    cfg = load_config(DemoConfig, DEMO_YAML, [f"out={tmp_path}", f"sets.data_dir={real_data}"])
+    check_config(cfg)
+    result = stage_sets(Demo(cfg))
+    assert sorted(result["real"]) == ["cflue", "finqa"]  # fincalc is generated, CCC was never released
+    assert result["sizes"]["eval"]["cflue"] == 24 and result["sizes"]["train"]["cflue"] == 1000
+    assert 0 < result["sizes"]["train"]["finqa"] <= 500  # what the file has left after eval and RL

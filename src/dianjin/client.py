@@ -38,7 +38,8 @@ and `cache_salt`, not the base URL: moving a run to another host or port reuses 
 Speed: plain-http endpoints (local vLLM, `dianjin serve`, tests) go through `dianjin.http1.Http1Pool`
 (~0.05 ms of CPU per request; `httpx2.AsyncClient` costs ~0.6 ms, which caps a 64-wide, 50 ms
 workload at 80-90% of Little's bound); https and proxied endpoints use httpx2. With the cache and
-the ledger on, `map` reaches 93% of the bound, 99.7% of a raw asyncio loop (docs/benchmarks.md).
+the ledger on, `map` reaches 90-93% of the bound, 97-99% of a raw asyncio loop, at ~85-135 us of
+CPU per request (docs/benchmarks.md).
 """
 
 from __future__ import annotations

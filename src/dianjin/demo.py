@@ -194,6 +194,7 @@ def stage_sets(d: Demo) -> dict[str, Any]:
     s = d.cfg.sets
     counts = {split: getattr(s, split) for split in SPLITS}
     files: dict[str, dict[str, str]] = {split: {} for split in SPLITS}
+    sources: dict[str, str] = {}  # task -> the real file it was cut from (the others are generated)
     tasks = sorted({t for c in counts.values() for t in c})
     for task in tasks:
         if task == "fincalc":
@@ -204,10 +205,11 @@ def stage_sets(d: Demo) -> dict[str, Any]:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     fincalc.write_jsonl(fincalc.generate(n, s.seed + i, **_fincalc_options(s.fincalc)), path)
                     files[split][task] = str(path)
-        elif s.data_dir:
+        elif s.data_dir and _real_file(d, task) is not None:
+            sources[task] = str(_real_file(d, task))
             for split, path in _slice_real(d, task).items():
                 files[split][task] = path
-        else:
+        else:  # no data_dir, or no real file for the task (CCC was never released): our synthetic set
             rel, generate, write = synthetic.DEMO_FILES[task]
             for i, split in enumerate(("train", "rl", "eval")):
                 n = counts[split].get(task, 0)
@@ -220,8 +222,8 @@ def stage_sets(d: Demo) -> dict[str, Any]:
     if rows:
         write_jsonl(d.p("sets", "rl.jsonl"), rows)
     sizes = {split: {t: _count(t, p) for t, p in fs.items()} for split, fs in files.items()}
-    print(f"[demo] sets: {json.dumps(sizes)}", flush=True)
-    return {"files": files, "sizes": sizes, "rl_pool": len(rows)}
+    print(f"[demo] sets: {json.dumps(sizes)}; real files: {json.dumps(sources) if sources else 'none'}", flush=True)
+    return {"files": files, "sizes": sizes, "rl_pool": len(rows), "real": sources}
 
 
 def _fincalc_options(opts: dict[str, Any]) -> dict[str, Any]:
@@ -237,15 +239,27 @@ def _count(task: str, path: str) -> int:
     return len(get_task(task).load(path))
 
 
+def _real_file(d: Demo, task: str) -> Path | None:
+    """The task's file under sets.data_dir, None when there is none (several matching is an error)."""
+    from dianjin.eval.specs import resolve_data
+
+    try:
+        return resolve_data(task, Path(d.cfg.sets.data_dir), {})  # type: ignore[arg-type]
+    except DataError as e:
+        if "several files" in str(e):
+            raise
+        return None
+
+
 def _slice_real(d: Demo, task: str) -> dict[str, str]:
     """Cut a real file into eval / rl / train slices (in that order), each in the file's own format.
     A task only evaluated keeps its file (eval limits it)."""
     from dianjin.data.sources import iter_records
-    from dianjin.eval.specs import resolve_data
 
     s = d.cfg.sets
     data_dir = Path(s.data_dir)  # type: ignore[arg-type]
-    src = resolve_data(task, data_dir, {})
+    src = _real_file(d, task)
+    assert src is not None
     wanted = {split: getattr(s, split).get(task, 0) for split in SPLITS}
     if not wanted["rl"] and not wanted["train"]:
         return {"eval": str(src)}
@@ -551,11 +565,14 @@ def check_config(cfg: DemoConfig) -> None:
     unknown = set(cfg.eval.tasks or []) - set(cfg.sets.eval)
     if unknown:
         raise ConfigError(f"eval.tasks: {sorted(unknown)} have no eval split in sets.eval")
-    if not cfg.sets.data_dir:
-        missing = {t for split in SPLITS for t in getattr(cfg.sets, split)} - set(SYNTHETIC_TASKS)
-        if missing:
-            raise ConfigError(f"sets: {sorted(missing)} have no synthetic set (those are "
-                              f"{', '.join(SYNTHETIC_TASKS)}); give sets.data_dir with the real files")
+    missing = {t for split in SPLITS for t in getattr(cfg.sets, split)} - set(SYNTHETIC_TASKS)
+    if missing and cfg.sets.data_dir:
+        d = Demo(cfg)
+        missing = {t for t in missing if _real_file(d, t) is None}
+    if missing:
+        where = f"no file for them under {cfg.sets.data_dir}" if cfg.sets.data_dir else "no sets.data_dir"
+        raise ConfigError(f"sets: {sorted(missing)} have no synthetic set (those are {', '.join(SYNTHETIC_TASKS)}) "
+                          f"and {where}")
 
 
 def run(cfg: DemoConfig, config_path: str | None = None, redo: str | None = None, dry_run: bool = False) -> Demo:
