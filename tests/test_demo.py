@@ -143,6 +143,8 @@ AFTER_SFT = {"sft", "eval_sft", "mine", "grpo", "merge", "eval_grpo", "report"}
     ("launcher=[torchrun]", {"sft", "eval_sft", "mine", "grpo", "merge", "eval_grpo", "report"}),  # how training runs
     ("model=/models/Qwen2.5-0.5B-Instruct", set(STAGE_NAMES) - {"sets", "data"}),  # a given model instead of the tiny one
     ("out=elsewhere", set()),  # where it runs is not part of any stage
+    ("grpo.config.learning_rate=5e-4", set()),  # the same value as the recipe's 5.0e-4, written another way
+    ("sft.recipe=recipes/tiny_sft.yaml", AFTER_SFT),  # a recipe file's keys count, not just its name
 ])
 def test_a_config_change_reruns_its_stage_and_those_after(tmp_path: Path, override: str, rerun: set[str]):
     base = fingerprints(small_config(tmp_path))
@@ -216,3 +218,15 @@ def test_real_data_dir_gives_real_cflue_and_finqa(real_data: Path, tmp_path: Pat
     assert sorted(result["real"]) == ["cflue", "finqa"]  # fincalc is generated, CCC was never released
     assert result["sizes"]["eval"]["cflue"] == 24 and result["sizes"]["train"]["cflue"] == 1000
     assert 0 < result["sizes"]["train"]["finqa"] <= 500  # what the file has left after eval and RL
+
+
+def test_a_changed_real_file_reruns_everything(tmp_path: Path):
+    from dianjin.data.synthetic import write_demo_sets
+
+    paths = write_demo_sets(tmp_path / "data", n_cflue=8, n_finqa=0, n_ccc=0)
+    cfg = small_config(tmp_path / "run", f"sets.data_dir={tmp_path / 'data'}", "sets.train={cflue: 4}",
+                       "sets.rl={}", "sets.eval={cflue: 4}")
+    before = fingerprints(cfg)
+    paths["cflue"].write_text(paths["cflue"].read_text().replace("A", "B", 1))  # same name, new content
+    after = fingerprints(cfg)
+    assert {n for n in STAGE_NAMES if before[n] != after[n]} == set(STAGE_NAMES)

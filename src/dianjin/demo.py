@@ -41,6 +41,7 @@ optimizer step pays page faults for the logits' buffers, which halves the tiny m
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -165,10 +166,21 @@ class Demo:
         return Path(self.cfg.model) if self.cfg.model else self.p("model")
 
     def fingerprint(self, stage: Stage) -> str:
-        data = {"stage": stage.name, "config": {k: _jsonable(getattr(self.cfg, k)) for k in stage.keys},
-                "needs": {n: self.fps[n] for n in stage.needs}}
+        """A hash of what the stage's output depends on: its config sections (a command's config as
+        the command will see it: the recipe file's keys merged and every value checked and coerced,
+        so `lr=5e-4` and `lr: 5.0e-4` are the same), the real data files' contents, and the
+        fingerprints of the stages it reads."""
+        checks = _checks()
+        config = {k: to_dict(from_dict(checks[k][0], stage_dict(self, k, *checks[k]))) if k in checks
+                  else _jsonable(getattr(self.cfg, k)) for k in stage.keys}
+        data = {"stage": stage.name, "config": config, "needs": {n: self.fps[n] for n in stage.needs}}
         if stage.name == "model":
             data["model"] = self.cfg.model
+        if stage.name == "sets" and self.cfg.sets.data_dir:
+            from dianjin.eval.specs import file_sha256
+
+            tasks = {t for split in SPLITS for t in getattr(self.cfg.sets, split)}
+            data["files"] = {t: file_sha256(p) for t in sorted(tasks) if (p := _real_file(self, t)) is not None}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def record_path(self, name: str) -> Path:
@@ -546,6 +558,7 @@ def fingerprints(cfg: DemoConfig) -> dict[str, str]:
 
 
 # stage -> (command config class, placeholder wiring) for checking configs before anything runs
+@functools.lru_cache(maxsize=1)
 def _checks() -> dict[str, tuple[type, dict[str, Any]]]:
     from dianjin.data.build import BuildConfig
     from dianjin.train.grpo import GRPORunConfig
@@ -561,7 +574,7 @@ def check_config(cfg: DemoConfig) -> None:
     """Every stage's command config, checked against its class (as it will be at run time)."""
     d = Demo(cfg)
     for name, (cls, wiring) in _checks().items():
-        stage_dict(d, name, cls, wiring)
+        stage_dict(d, name, cls, wiring)  # raises ConfigError naming the stage and key
     unknown = set(cfg.eval.tasks or []) - set(cfg.sets.eval)
     if unknown:
         raise ConfigError(f"eval.tasks: {sorted(unknown)} have no eval split in sets.eval")
