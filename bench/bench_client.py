@@ -45,7 +45,8 @@ def body(i: int, tag: str) -> dict:
     return {"model": "bench", "messages": [{"role": "user", "content": f"{tag} question {i}: what is {i} + {i}?"}]}
 
 
-async def raw_loop(port: int, n: int, conc: int, tag: str) -> None:
+async def raw_loop(port: int, n: int, conc: int, tag: str, stamps: list[float] | None = None) -> None:
+    """`stamps`, when given, gets the time of each completed request (for a steady-state rate)."""
     items = iter(range(n))
 
     async def worker() -> None:
@@ -57,6 +58,8 @@ async def raw_loop(port: int, n: int, conc: int, tag: str) -> None:
             head = await reader.readuntil(b"\r\n\r\n")
             length = next(int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))
             json.loads(await reader.readexactly(length))
+            if stamps is not None:
+                stamps.append(time.perf_counter())
         writer.close()
 
     await asyncio.gather(*[worker() for _ in range(conc)])
