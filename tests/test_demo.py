@@ -126,6 +126,8 @@ def test_rerun_reuses_every_stage(demo: Path, capsys: pytest.CaptureFixture[str]
     assert {n: (demo / "stages" / f"{n}.json").read_text() for n in STAGE_NAMES} == before
     out = capsys.readouterr().out
     assert out.count("reused") == len(STAGE_NAMES) and "after SFT" in out
+    log = read_jsonl(demo / "metrics.jsonl")  # one row per stage per invocation, appended
+    assert [(r["stage"], r["reused"]) for r in log] == [(n, False) for n in STAGE_NAMES] + [(n, True) for n in STAGE_NAMES]
 
 
 # --- the stage graph ----------------------------------------------------------------------------------------

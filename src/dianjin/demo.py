@@ -55,7 +55,7 @@ from typing import Any, Callable
 
 import yaml
 
-from dianjin.config import ConfigError, dump_yaml, from_dict, load_config, to_dict
+from dianjin.config import ConfigError, from_dict, load_config, to_dict
 from dianjin.io import atomic_write_json, atomic_write_text, iter_jsonl, write_jsonl
 from dianjin.rundir import RunDir
 from dianjin.tasks.base import DataError
@@ -150,10 +150,9 @@ class Stage:
 
 
 class Demo:
-    def __init__(self, cfg: DemoConfig, config_path: str | None = None):
+    def __init__(self, cfg: DemoConfig):
         self.cfg = cfg
         self.out = Path(cfg.out)
-        self.config_path = config_path
         self.records: dict[str, dict[str, Any]] = {}
         self.fps: dict[str, str] = {}
 
@@ -588,14 +587,14 @@ def check_config(cfg: DemoConfig) -> None:
                           f"and {where}")
 
 
-def run(cfg: DemoConfig, config_path: str | None = None, redo: str | None = None, dry_run: bool = False) -> Demo:
-    d = Demo(cfg, config_path)
+def run(cfg: DemoConfig, redo: str | None = None, dry_run: bool = False) -> Demo:
+    """Run (or resume, or only plan) the stages; returns the Demo with every stage's record."""
+    d = Demo(cfg)
     if redo is not None and redo not in STAGE_NAMES:
         raise ConfigError(f"--redo {redo}: no such stage; stages: {', '.join(STAGE_NAMES)}")
     check_config(cfg)
     d.out.mkdir(parents=True, exist_ok=True)
-    if not dry_run:
-        RunDir.create(d.out, cfg)
+    run_dir = None if dry_run else RunDir.create(d.out, cfg)  # config.yaml, meta.json; metrics.jsonl below
     forced = False
     t_all = time.time()
     for i, stage in enumerate(STAGES, 1):
@@ -613,6 +612,7 @@ def run(cfg: DemoConfig, config_path: str | None = None, redo: str | None = None
         if fresh:
             d.records[stage.name] = rec
             print(f"[demo] {i:>2}/{len(STAGES)} {stage.name}: done before ({rec['seconds']:.1f} s), reused", flush=True)
+            run_dir.log(stage=stage.name, index=i, seconds=0.0, reused=True)
             continue
         if rec is not None:  # changed config or --redo: keep the old output aside
             stale = d.p("stale", f"{stage.name}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -629,6 +629,7 @@ def run(cfg: DemoConfig, config_path: str | None = None, redo: str | None = None
                "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "result": result}
         atomic_write_json(d.record_path(stage.name), rec)
         d.records[stage.name] = rec
+        run_dir.log(stage=stage.name, index=i, seconds=rec["seconds"], reused=False)
         print(f"[demo] {stage.name}: done in {rec['seconds']:.1f} s", flush=True)
     if not dry_run:
         summary = summarize(d, time.time() - t_all)
@@ -698,7 +699,7 @@ def main(argv: list[str] | None = None) -> int:
     config = config or str(ROOT / "recipes" / "demo.yaml")
     try:
         cfg = load_config(DemoConfig, config, args.overrides)
-        run(cfg, config, redo=args.redo, dry_run=args.dry_run)
+        run(cfg, redo=args.redo, dry_run=args.dry_run)
     except (ConfigError, DataError, DemoError) as e:
         print(f"dianjin demo: error: {e}", file=sys.stderr)
         return 2
