@@ -130,6 +130,15 @@ def test_rerun_reuses_every_stage(demo: Path, capsys: pytest.CaptureFixture[str]
     assert [(r["stage"], r["reused"]) for r in log] == [(n, False) for n in STAGE_NAMES] + [(n, True) for n in STAGE_NAMES]
 
 
+def test_redo_moves_the_old_output_aside_and_runs_again(demo: Path):
+    before = {n: (demo / "stages" / f"{n}.json").read_text() for n in STAGE_NAMES}
+    run(small_config(demo), redo="report")  # the last stage: nothing after it
+    after = {n: (demo / "stages" / f"{n}.json").read_text() for n in STAGE_NAMES}
+    assert [n for n in STAGE_NAMES if before[n] != after[n]] == ["report"]
+    stale = list((demo / "stale").glob("report-*/report/index.html"))
+    assert len(stale) == 1 and (demo / "report" / "index.html").exists()
+
+
 # --- the stage graph ----------------------------------------------------------------------------------------
 AFTER_SFT = {"sft", "eval_sft", "mine", "grpo", "merge", "eval_grpo", "report"}
 
