@@ -26,17 +26,19 @@ logs are cut back to the checkpoint's step so a resumed run reads as one uninter
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
+import sys
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal
 
 from transformers import TrainerCallback
 
@@ -705,3 +707,22 @@ def main_first() -> Any:
     from accelerate import PartialState
 
     return PartialState(cpu=not torch.cuda.is_available()).main_process_first()
+
+
+# --- command line --------------------------------------------------------------------------------
+def config_main(name: str, cls: type, run: Callable[[Any, str], Any], what: str, example: str,
+                argv: list[str] | None) -> int:
+    """`dianjin NAME CONFIG.yaml [key=value ...]`: load `cls` from the YAML and overrides, then `run`
+    it; a config or data error is one line on stderr and exit status 2."""
+    p = argparse.ArgumentParser(prog=f"dianjin {name}", description=f"{what} (see {run.__module__})")
+    p.add_argument("config", help=f"YAML recipe (fields: {cls.__module__}.{cls.__name__})")
+    p.add_argument("overrides", nargs="*", help=f"key=value overrides, e.g. {example}")
+    args = p.parse_args(argv)
+    from dianjin.config import ConfigError, load_config
+
+    try:
+        run(load_config(cls, args.config, args.overrides), args.config)
+    except (ConfigError, DataError) as e:
+        print(f"dianjin {name}: error: {e}", file=sys.stderr)
+        return 2
+    return 0

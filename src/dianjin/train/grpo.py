@@ -30,7 +30,6 @@ batch go to batches.jsonl.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import sys
@@ -38,12 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from dianjin.config import ConfigError, load_config
 from dianjin.io import JsonlAppender, atomic_write_json, write_jsonl
 from dianjin.rewards import REWARDS, completion_text, get_reward
 from dianjin.rundir import RunDir
 from dianjin.tasks.base import DataError
 from dianjin.train.common import (
+    config_main,
     TrainCommon,
     check_common,
     divide,
@@ -243,22 +242,8 @@ def run(cfg: GRPORunConfig, where: str = "config") -> Path:
     return save_final(trainer, tok, cfg, "grpo")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dianjin grpo", description="GRPO with TRL on rl.jsonl (see dianjin.train.grpo)")
-    p.add_argument("config", help="YAML recipe (fields: dianjin.train.grpo.GRPORunConfig)")
-    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. max_steps=10 rewards={format: 1, accuracy: 1}")
-    return p
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        cfg = load_config(GRPORunConfig, args.config, args.overrides)
-        run(cfg, args.config)
-    except (ConfigError, DataError) as e:
-        print(f"dianjin grpo: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return config_main("grpo", GRPORunConfig, run, "GRPO with TRL on rl.jsonl", "max_steps=10 rewards={format: 1, accuracy: 1}", argv)
 
 
 if __name__ == "__main__":

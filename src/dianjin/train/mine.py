@@ -23,7 +23,6 @@ per task), and config.yaml / meta.json (with the data fingerprint).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import sys
 import time
@@ -32,12 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from dianjin.config import ConfigError, load_config
 from dianjin.io import JsonlAppender, atomic_write_json, iter_jsonl, write_jsonl
 from dianjin.rundir import RunDir
 from dianjin.tasks import get_task
 from dianjin.tasks.base import DataError
 from dianjin.train.common import (
+    config_main,
     DemoSpec,
     drop_long_prompts,
     file_fingerprint,
@@ -221,22 +220,8 @@ def run(cfg: MineConfig, where: str = "config", sampler: Sampler | None = None) 
     return summary
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dianjin mine", description="hard-item mining for RL (see dianjin.train.mine)")
-    p.add_argument("config", help="YAML recipe (fields: dianjin.train.mine.MineConfig)")
-    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. k=16 base_url=http://127.0.0.1:8000/v1")
-    return p
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        cfg = load_config(MineConfig, args.config, args.overrides)
-        run(cfg, args.config)
-    except (ConfigError, DataError) as e:
-        print(f"dianjin mine: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return config_main("mine", MineConfig, run, "hard-item mining for RL", "k=16 base_url=http://127.0.0.1:8000/v1", argv)
 
 
 if __name__ == "__main__":

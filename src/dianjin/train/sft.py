@@ -19,15 +19,13 @@ the adapter goes to `adapter/`). Re-running the same command resumes from the la
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from dianjin.config import ConfigError, load_config
-from dianjin.tasks.base import DataError
 from dianjin.train.common import (
+    config_main,
     TrainCommon,
     check_common,
     divide,
@@ -110,22 +108,8 @@ def run(cfg: SFTRunConfig, where: str = "config") -> Path:
     return save_final(trainer, tok, cfg, "sft")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dianjin sft", description="SFT with TRL on sft.jsonl (see dianjin.train.sft)")
-    p.add_argument("config", help="YAML recipe (fields: dianjin.train.sft.SFTRunConfig)")
-    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. max_steps=10 lora.r=8")
-    return p
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        cfg = load_config(SFTRunConfig, args.config, args.overrides)
-        run(cfg, args.config)
-    except (ConfigError, DataError) as e:
-        print(f"dianjin sft: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return config_main("sft", SFTRunConfig, run, "SFT with TRL on sft.jsonl", "max_steps=10 lora.r=8", argv)
 
 
 if __name__ == "__main__":
