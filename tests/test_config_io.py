@@ -53,11 +53,14 @@ def test_load_config(tmp_path, yaml_text, overrides, check):
         ("", ["novalue"], "expected key.sub=value"),  # malformed override
         ("- a\n- b\n", [], "top level must be a mapping"),  # not a mapping
         ("steps: true\n", [], "steps: expected int"),  # bool is not an int
+        ("steps: [1\n", [], "c.yaml: invalid YAML"),  # a syntax error names the file
+        (None, [], "c.yaml: cannot read: No such file"),  # a missing file is an error, not a traceback
     ],
 )
 def test_config_errors(tmp_path, yaml_text, overrides, message):
     p = tmp_path / "c.yaml"
-    p.write_text(yaml_text)
+    if yaml_text is not None:
+        p.write_text(yaml_text)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_config(Cfg, p, overrides)
 

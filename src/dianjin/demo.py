@@ -33,7 +33,7 @@ calls are resumable themselves (data logs, eval rows, training checkpoints).
 
 Training stages run as child processes, `launcher + -m dianjin.train.X CONFIG`: `launcher` is
 empty for one process (this Python), or e.g. `[torchrun, --nproc_per_node, "8"]` or
-`[accelerate, launch, --config_file, recipes/accelerate/fsdp.yaml]` on GPUs. On CPU the children
+`[accelerate, launch, --config_file, recipes/accelerate/ds_z3_8gpu.yaml]` on GPUs. On CPU the children
 get glibc malloc settings that keep big freed blocks (`CPU_MALLOC_ENV`): without them every
 optimizer step pays page faults for the logits' buffers, which halves the tiny model's speed.
 """
@@ -55,7 +55,7 @@ from typing import Any, Callable
 
 import yaml
 
-from dianjin.config import ConfigError, from_dict, load_config, to_dict
+from dianjin.config import ConfigError, from_dict, load_config, read_mapping, to_dict
 from dianjin.io import atomic_write_json, atomic_write_text, iter_jsonl, write_jsonl
 from dianjin.rundir import RunDir
 from dianjin.tasks.base import DataError
@@ -470,24 +470,15 @@ def stage_dict(d: Demo, name: str, cls: type, wiring: dict[str, Any]) -> dict[st
         path = Path(sc.recipe)
         if not path.is_absolute() and not path.exists() and (ROOT / path).exists():
             path = ROOT / path
-        data = _read_yaml(path, f"{name}.recipe")
+        try:
+            data = read_mapping(path)
+        except ConfigError as e:
+            raise ConfigError(f"{name}.recipe: {e}") from None
     data = {**data, **wiring, **sc.config}
     try:
         from_dict(cls, data)
     except ConfigError as e:
         raise ConfigError(f"{name}: {e}") from None
-    return data
-
-
-def _read_yaml(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{what}: {path}: no such file") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{what}: {path}: invalid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{what}: {path}: the top level must be a mapping")
     return data
 
 
@@ -509,6 +500,7 @@ def child_env(d: Demo) -> dict[str, str]:
     return env
 
 
+@functools.lru_cache(maxsize=1)
 def _cuda() -> bool:
     if shutil.which("nvidia-smi") is None:
         return False
