@@ -289,7 +289,7 @@ def _slice_real(d: Demo, task: str) -> dict[str, str]:
         if src.suffix == ".jsonl":
             write_jsonl(dest, part)
         else:
-            atomic_write_text(dest, json.dumps(part, ensure_ascii=False, indent=1) + "\n")
+            atomic_write_json(dest, part)
         out[split] = str(dest)
     return out
 
@@ -329,6 +329,7 @@ def stage_model(d: Demo) -> dict[str, Any]:
     shutil.rmtree(tmp, ignore_errors=True)
     build_tiny(tmp, corpus=texts + list(finance_corpus()), vocab_size=t.vocab_size, split_digits=t.split_digits, hidden=t.hidden,
                layers=t.layers, heads=t.heads, kv_heads=t.kv_heads, max_len=t.max_len, seed=t.seed)
+    shutil.rmtree(d.p("model"), ignore_errors=True)  # a build that finished without its stage record
     tmp.rename(d.p("model"))
     n_params = _n_params(d.p("model"))
     print(f"[demo] model: tiny Qwen2, {n_params:,} parameters, tokenizer trained on {len(texts)} texts", flush=True)

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dianjin.finqa_program import execute
-from dianjin.io import write_jsonl
+from dianjin.io import atomic_write_text, write_jsonl
 from dianjin.numbers import round_half_up
 from dianjin.tasks.ccc import COMPLIANT, DEFAULT_RULES, VIOLATION
 
@@ -1429,10 +1429,7 @@ _check_scenarios()
 # writers
 # =================================================================================================
 def _write_json(records: list[Record], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(records, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    return path
+    return atomic_write_text(path, json.dumps(records, ensure_ascii=False, indent=1) + "\n")
 
 
 def write_cflue(records: list[Record], path: str | Path) -> Path:
