@@ -316,10 +316,17 @@ def drop_long_prompts(items: list[dict[str, Any]], tokenizer: "PreTrainedTokeniz
     return kept, [it["id"] for it in dropped]
 
 
-def sft_dataset(rows: list[dict[str, Any]]) -> "Dataset":
+def sft_dataset(rows: list[dict[str, Any]], tokenizer: "PreTrainedTokenizerBase", assistant_only: bool = True) -> "Dataset":
+    """TRL pre-tokenized rows `{id, input_ids, labels}`: labels on the assistant turns only (any chat
+    template, `dianjin.train.chat`), or on every token with `assistant_only=False`."""
     from datasets import Dataset
 
-    return Dataset.from_list([{"id": r["id"], "messages": r["messages"]} for r in rows])
+    from dianjin.train.chat import TemplateError, tokenize_rows
+
+    try:
+        return Dataset.from_list(tokenize_rows(tokenizer, rows, assistant_only))
+    except TemplateError as e:
+        raise DataError(getattr(tokenizer, "name_or_path", "tokenizer"), None, "chat_template", str(e)) from None
 
 
 def file_fingerprint(paths: Iterable[str]) -> dict[str, Any]:

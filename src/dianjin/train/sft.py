@@ -8,9 +8,11 @@ Upstream (LLaMA-Factory `qwen2.5_sft.yaml`, ../shared/reference/upstream.md §5)
 lr 1e-5, 3 epochs, linear schedule, warmup 0.03, effective batch 128 (1 x 16 x 8 GPUs), cutoff 16,384,
 bf16, ZeRO-3, loss on the response only, no packing. Those are the defaults of `SFTRunConfig`;
 `global_batch_size` keeps the effective batch at 128 on any number of processes by deriving
-`gradient_accumulation_steps`. Deviations: loss on *assistant* tokens via the chat template's
-`{% generation %}` marks (TRL `assistant_only_loss`), the same tokens LLaMA-Factory trains on for a
-single-turn chat; the system prompt is whatever the data rows carry (the data stage adds it).
+`gradient_accumulation_steps`. Loss on *assistant* tokens, the same tokens LLaMA-Factory trains on for
+a single-turn chat: each reply and its end-of-turn token, found by rendering the model's own chat
+template with and without the turn (`dianjin.train.chat`), so any template works, with or without
+`{% generation %}` marks (SmolLM2, Llama 3, Qwen2.5, ...). Rows reach TRL tokenized, with labels.
+The system prompt is whatever the data rows carry (the data stage adds it), or the template's default.
 
 The run directory gets config, meta (commit, versions, data sha256), metrics.jsonl, batches.jsonl
 (ids trained on per step), sample dumps, checkpoints and `final/` (the merged model with LoRA;
@@ -59,7 +61,8 @@ class SFTRunConfig(TrainCommon):
     # derives gradient_accumulation_steps = global / (per_device * processes); None: use gradient_accumulation_steps
     max_length: int = 16384  # tokens per sequence (upstream cutoff_len); longer rows are truncated
     packing: bool = False  # pack rows into max_length blocks (TRL bfd packing); upstream does not pack
-    assistant_only_loss: bool = True  # loss on assistant tokens only (needs {% generation %} in the chat template)
+    assistant_only_loss: bool = True  # loss on each assistant reply and its end-of-turn token only (any chat
+    # template: dianjin.train.chat); false: on every token
 
 
 def sample_items(cfg: SFTRunConfig, rows: list[dict]) -> list[dict]:
@@ -89,11 +92,12 @@ def run(cfg: SFTRunConfig, where: str = "config") -> Path:
     rows = load_sft_rows(cfg.data)
     args = SFTConfig(**{
         **trainer_kwargs(cfg), "gradient_accumulation_steps": ga, "max_length": cfg.max_length,
-        "packing": cfg.packing, "assistant_only_loss": cfg.assistant_only_loss,
+        "packing": cfg.packing, "assistant_only_loss": False,  # labels come with the rows (sft_dataset)
         "remove_unused_columns": False,  # keep `id` for batches.jsonl; TRL's collator ignores it
         **cfg.trainer_args,
     })
-    trainer = SFTTrainer(model=cfg.model, args=args, train_dataset=sft_dataset(rows), processing_class=tok,
+    trainer = SFTTrainer(model=cfg.model, args=args, train_dataset=sft_dataset(rows, tok, cfg.assistant_only_loss),
+                         processing_class=tok,
                          peft_config=peft_config(cfg))  # tokenises on the main process first (TRL does that)
     recorder = BatchRecorder(run_dir, trainer.data_collator)
     trainer.data_collator = recorder
