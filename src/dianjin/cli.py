@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("dianjin.data.build", "build verified reasoning data: dianjin data build CONFIG.yaml [key=value ...]"),
     "demo": ("dianjin.demo", "the whole pipeline in one command: data, SFT, mining, GRPO, merge, serve, eval, report"),
     "export": ("dianjin.train.export_cmd", "hand off to verl (GRPO parquet + run_grpo.sh) or LLaMA-Factory (SFT yaml + sft.sh)"),
+    "model": ("dianjin.model_import", "import a pretrained model from a GGUF file (or the packaged SmolLM2-135M) as a HF dir"),
 }
 
 

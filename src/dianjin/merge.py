@@ -50,6 +50,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
+from dianjin.legacy_config import add_legacy_keys
+
 if TYPE_CHECKING:
     import torch
 
@@ -570,6 +572,7 @@ def save_companions(base: Path, out_dir: Path, dtype: "torch.dtype | None") -> N
     if dtype is not None:
         cfg.dtype = dtype
     cfg.save_pretrained(out_dir)
+    add_legacy_keys(out_dir)
     if (base / "generation_config.json").exists():
         GenerationConfig.from_pretrained(base).save_pretrained(out_dir)
     try:
@@ -781,6 +784,7 @@ def merge_lora(adapter: str | Path, base: str | Path | None, out: str | Path, dt
         raise MergeError(f"{adapter}: cannot apply this adapter to {base}: {e}") from None
     with staged_dir(Path(out), force) as tmp:
         merged.save_pretrained(tmp)
+        add_legacy_keys(tmp)
         tok_dir = adapter if (adapter / "tokenizer_config.json").exists() else base
         AutoTokenizer.from_pretrained(tok_dir).save_pretrained(tmp)
     say(f"merge: LoRA adapter {adapter} merged into {base} -> {out}")

@@ -27,6 +27,8 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from dianjin.legacy_config import add_legacy_keys
+
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
@@ -171,6 +173,7 @@ def build_model(
     out = Path(out_dir)
     model.save_pretrained(out)
     tok.save_pretrained(out)
+    add_legacy_keys(out)
     return out
 
 

@@ -44,6 +44,7 @@ from transformers import TrainerCallback
 
 from dianjin import answer as fmt
 from dianjin.io import JsonlAppender, iter_jsonl, write_jsonl
+from dianjin.legacy_config import add_legacy_keys
 from dianjin.rundir import RunDir
 from dianjin.tasks import get_task
 from dianjin.tasks.base import DataError, jsonl_records
@@ -410,6 +411,8 @@ def save_final(trainer: Any, tokenizer: "PreTrainedTokenizerBase", cfg: TrainCom
             merge_lora(out / "adapter", cfg.model, final, force=True, say=lambda m: print(f"[{stage}] {m}", flush=True))
         else:
             tokenizer.save_pretrained(final)
+        if (final / "config.json").exists():  # a full model, not an adapter only
+            add_legacy_keys(final)
         print(f"[{stage}] final model: {final}", flush=True)
     trainer.accelerator.wait_for_everyone()
     return final
