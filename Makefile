@@ -1,9 +1,10 @@
-# `make demo` sets up .venv and runs the whole pipeline on CPU (runs/demo/); `make test` runs the tests. See README.md.
+# `make demo` sets up .venv and runs the whole pipeline on CPU (runs/demo/); `make demo-real` runs it on
+# SmolLM2-135M-Instruct (runs/demo-smollm2/); `make test` runs the tests. See README.md.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo demo-real test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,6 +21,10 @@ setup: $(VENV)/.installed
 
 demo: setup
 	$(VENV)/bin/dianjin demo $(ARGS)
+
+# the same eleven stages on a real pretrained model, SmolLM2-135M-Instruct (runs/demo-smollm2/)
+demo-real: setup
+	$(VENV)/bin/dianjin demo recipes/demo_smollm2.yaml $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q

@@ -1,9 +1,9 @@
 """`dianjin demo`: the whole pipeline in one command (issue 7).
 
 The end-to-end test runs every stage for real with a smaller config than recipes/demo.yaml: the
-synthetic FinQA- and CCC-style sets, the offline data build, a tiny model, `dianjin serve`
-(transformers) three times, TRL SFT and GRPO (LoRA) in child processes, mining, the LoRA merge,
-`dianjin eval` and the report. It checks each stage's outputs, the format rate after SFT, the
+synthetic FinQA- and CCC-style sets, the offline data build, a tiny model, `dianjin eval` of a local
+model three times (in-process batches), TRL SFT and GRPO (LoRA) in child processes, mining, the LoRA
+merge and the report. It checks each stage's outputs, the format rate after SFT, the
 GRPO reward curve, the report in Chromium, and that a re-run reuses every stage. The other tests
 check the stage graph (what a config change re-runs), config errors and the real-data slicing.
 """
@@ -50,6 +50,11 @@ SMALL = [
 ]
 
 
+# The end-to-end tests share one pipeline run (~3 minutes on 2 cores): the first one pays for it.
+E2E_SLOW = pytest.mark.slow
+E2E_TIMEOUT = pytest.mark.timeout(900)
+
+
 def small_config(out: Path, *more: str) -> DemoConfig:
     return load_config(DemoConfig, DEMO_YAML, [f"out={out}", *SMALL, *more])
 
@@ -62,6 +67,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # --- end to end ------------------------------------------------------------------------------------------
+@E2E_SLOW
+@E2E_TIMEOUT
 def test_every_stage_wrote_valid_outputs(demo: Path):
     records = {n: json.loads((demo / "stages" / f"{n}.json").read_text()) for n in STAGE_NAMES}
     assert all(r["seconds"] > 0 for r in records.values())
@@ -96,12 +103,31 @@ def test_every_stage_wrote_valid_outputs(demo: Path):
     assert "after GRPO" in (demo / "summary.md").read_text()
 
 
+@E2E_SLOW
+@E2E_TIMEOUT
 def test_sft_teaches_the_format(demo: Path):
-    s = json.loads((demo / "summary.json").read_text())["evaluations"]
-    assert s["before training"]["format_rate"] == 0.0  # a random model never writes the format
-    assert s["after SFT"]["format_rate"] > 0.9, s["after SFT"]
+    points = json.loads((demo / "summary.json").read_text())["learning"]["points"]
+    assert points["before training"]["format_rate"]["value"] == 0.0  # a random model never writes the format
+    assert points["after SFT"]["format_rate"]["value"] > 0.9, points["after SFT"]
 
 
+@E2E_SLOW
+@E2E_TIMEOUT
+def test_summary_gives_cis_and_paired_steps(demo: Path):
+    learning = json.loads((demo / "summary.json").read_text())["learning"]
+    for label, p in learning["points"].items():  # every point: value, n, 95% CI around the value
+        for m in ("format_rate", "accuracy"):
+            lo, hi = p[m]["ci95"]
+            assert p[m]["n"] == 16 and lo <= p[m]["value"] <= hi, (label, m)
+    sft = learning["steps"]["SFT - base"]["format_rate"]  # format 0 -> > 0.9 on 16 questions: far above noise
+    assert sft["n"] == 16 and sft["lo"] > 0 and sft["verdict"] == "helps"
+    assert set(learning["steps"]) == {"SFT - base", "GRPO - SFT"}
+    md = (demo / "summary.md").read_text()
+    assert "| SFT - base |" in md and "| GRPO - SFT |" in md and "95% bootstrap CIs" in md
+
+
+@E2E_SLOW
+@E2E_TIMEOUT
 def test_grpo_reward_curve_is_recorded(demo: Path):
     rows = [r for r in read_jsonl(demo / "grpo" / "metrics.jsonl") if "reward" in r]
     assert [r["step"] for r in rows] == [1, 2, 3]
@@ -112,12 +138,16 @@ def test_grpo_reward_curve_is_recorded(demo: Path):
     assert (demo / "report" / "curve_reward.png").exists()
 
 
+@E2E_SLOW
+@E2E_TIMEOUT
 @needs_chromium
 def test_report_opens_in_chromium(demo: Path, tmp_path: Path):
     dom, console = browse((demo / "report" / "index.html").as_uri(), tmp_path, "--dump-dom")
     assert page_errors(dom, console) == []
 
 
+@E2E_SLOW
+@E2E_TIMEOUT
 def test_rerun_reuses_every_stage(demo: Path, capsys: pytest.CaptureFixture[str]):
     before = {n: (demo / "stages" / f"{n}.json").read_text() for n in STAGE_NAMES}
     t0 = time.time()
@@ -130,6 +160,8 @@ def test_rerun_reuses_every_stage(demo: Path, capsys: pytest.CaptureFixture[str]
     assert [(r["stage"], r["reused"]) for r in log] == [(n, False) for n in STAGE_NAMES] + [(n, True) for n in STAGE_NAMES]
 
 
+@E2E_SLOW
+@E2E_TIMEOUT
 def test_redo_moves_the_old_output_aside_and_runs_again(demo: Path):
     before = {n: (demo / "stages" / f"{n}.json").read_text() for n in STAGE_NAMES}
     run(small_config(demo), redo="report")  # the last stage: nothing after it

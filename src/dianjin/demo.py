@@ -49,14 +49,16 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import yaml
 
+from dianjin import demo_sets, demo_summary
 from dianjin.config import ConfigError, from_dict, load_config, read_mapping, to_dict
-from dianjin.io import atomic_write_json, atomic_write_text, iter_jsonl, write_jsonl
+from dianjin.demo_sets import SPLITS, SYNTHETIC_TASKS, DemoError, SetsConfig
+from dianjin.io import atomic_write_json, atomic_write_text, iter_jsonl
 from dianjin.rundir import RunDir
 from dianjin.tasks.base import DataError
 
@@ -64,28 +66,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # glibc: serve big allocations from the heap and keep freed memory (see the module docstring).
 CPU_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "17179869184",
                   "MALLOC_TOP_PAD_": "1073741824"}
-SYNTHETIC_TASKS = ("cflue", "finqa", "ccc", "fincalc")
-SPLITS = ("eval", "rl", "train")  # slices of a real file are taken in this order (eval first)
-
-
-class DemoError(RuntimeError):
-    pass
-
-
 # --- config ----------------------------------------------------------------------------------------------
-@dataclass
-class SetsConfig:
-    """Where the data comes from, and how many items per task each split gets."""
-
-    data_dir: str | None = None  # real files in ../shared/data's layout; None: the project's synthetic sets
-    train: dict[str, int] = field(default_factory=lambda: {"fincalc": 200, "cflue": 200, "finqa": 100, "ccc": 100})
-    rl: dict[str, int] = field(default_factory=lambda: {"fincalc": 64, "cflue": 64, "finqa": 32})
-    eval: dict[str, int] = field(default_factory=lambda: {"fincalc": 40, "cflue": 40, "finqa": 20, "ccc": 20})
-    seed: int = 0  # synthetic sets: train uses seed, RL seed + 1, eval seed + 2
-    fincalc: dict[str, Any] = field(default_factory=dict)  # dianjin.tasks.fincalc.generate options: langs, forms, kinds
-    system: str | None = None  # system message of the RL pool's prompts (as data.system_prompt)
-
-
 @dataclass
 class TinyConfig:
     """The tiny model built when `model` is not given (dianjin.tiny)."""
@@ -117,14 +98,18 @@ class EvalSection:
     temperature: float | None = None  # None: each task's pinned value (dianjin.eval.specs)
     top_p: float | None = None
     max_tokens: int | None = None  # None: the task's pinned value (8k-16k: set a small one on CPU)
-    concurrency: int = 8
+    backend: Literal["local", "serve"] = "local"  # local: in-process batches (dianjin eval --model-dir); serve:
+    # `dianjin serve` (the `serve` section) and HTTP, as an endpoint would be evaluated
+    engine: str = "auto"  # local: auto (vLLM with a GPU, else transformers), transformers or vllm
+    batch_size: int = 16  # local: prompts per generate call
+    concurrency: int = 8  # serve: requests in flight
     timeout: float = 600.0
 
 
 @dataclass
 class DemoConfig:
     out: str = "runs/demo"
-    model: str | None = None  # HF model directory; None: build the tiny model
+    model: str | None = None  # HF model directory, a .gguf file or `smollm2` (converted into model/); None: the tiny model
     tiny: TinyConfig = field(default_factory=TinyConfig)
     sets: SetsConfig = field(default_factory=SetsConfig)
     data: StageConfig = field(default_factory=lambda: StageConfig("recipes/data_offline.yaml"))
@@ -162,7 +147,7 @@ class Demo:
 
     @property
     def model_dir(self) -> Path:
-        return Path(self.cfg.model) if self.cfg.model else self.p("model")
+        return Path(self.cfg.model) if self.cfg.model and not _converted(self.cfg.model) else self.p("model")
 
     def fingerprint(self, stage: Stage) -> str:
         """A hash of what the stage's output depends on: its config sections (a command's config as
@@ -179,7 +164,7 @@ class Demo:
             from dianjin.eval.specs import file_sha256
 
             tasks = {t for split in SPLITS for t in getattr(self.cfg.sets, split)}
-            data["files"] = {t: file_sha256(p) for t in sorted(tasks) if (p := _real_file(self, t)) is not None}
+            data["files"] = {t: file_sha256(p) for t in sorted(tasks) if (p := demo_sets.real_file(self.cfg.sets, t)) is not None}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def record_path(self, name: str) -> Path:
@@ -197,101 +182,7 @@ class Demo:
 
 # --- stages --------------------------------------------------------------------------------------------
 def stage_sets(d: Demo) -> dict[str, Any]:
-    """Write sets/{train,rl,eval}/ in the data-dir layout, and sets/rl.jsonl (the RL pool)."""
-    from dianjin.data import synthetic
-    from dianjin.data.distill import prompt_messages, rl_row
-    from dianjin.tasks import fincalc, get_task
-
-    s = d.cfg.sets
-    counts = {split: getattr(s, split) for split in SPLITS}
-    files: dict[str, dict[str, str]] = {split: {} for split in SPLITS}
-    sources: dict[str, str] = {}  # task -> the real file it was cut from (the others are generated)
-    tasks = sorted({t for c in counts.values() for t in c})
-    for task in tasks:
-        if task == "fincalc":
-            for i, split in enumerate(("train", "rl", "eval")):
-                n = counts[split].get(task, 0)
-                if n:
-                    path = d.p("sets", split, "fincalc", "test.jsonl")
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    fincalc.write_jsonl(fincalc.generate(n, s.seed + i, **_fincalc_options(s.fincalc)), path)
-                    files[split][task] = str(path)
-        elif s.data_dir and _real_file(d, task) is not None:
-            sources[task] = str(_real_file(d, task))
-            for split, path in _slice_real(d, task).items():
-                files[split][task] = path
-        else:  # no data_dir, or no real file for the task (CCC was never released): our synthetic set
-            rel, generate, write = synthetic.DEMO_FILES[task]
-            for i, split in enumerate(("train", "rl", "eval")):
-                n = counts[split].get(task, 0)
-                if n:
-                    files[split][task] = str(write(generate(n, s.seed + i), d.p("sets", split, rel)))
-    rows = []
-    for task, path in sorted(files["rl"].items()):
-        t = get_task(task)
-        rows += [rl_row(ex, prompt_messages(t, ex, s.system), 0) for ex in t.load(path)]
-    if rows:
-        write_jsonl(d.p("sets", "rl.jsonl"), rows)
-    sizes = {split: {t: _count(t, p) for t, p in fs.items()} for split, fs in files.items()}
-    print(f"[demo] sets: {json.dumps(sizes)}; real files: {json.dumps(sources) if sources else 'none'}", flush=True)
-    return {"files": files, "sizes": sizes, "rl_pool": len(rows), "real": sources}
-
-
-def _fincalc_options(opts: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(opts) - {"langs", "forms", "kinds"}
-    if unknown:
-        raise ConfigError(f"sets.fincalc: unknown keys {sorted(unknown)} (langs, forms, kinds)")
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in opts.items()}
-
-
-def _count(task: str, path: str) -> int:
-    from dianjin.tasks import get_task
-
-    return len(get_task(task).load(path))
-
-
-def _real_file(d: Demo, task: str) -> Path | None:
-    """The task's file under sets.data_dir, None when there is none (several matching is an error)."""
-    from dianjin.eval.specs import resolve_data
-
-    try:
-        return resolve_data(task, Path(d.cfg.sets.data_dir), {})  # type: ignore[arg-type]
-    except DataError as e:
-        if "several files" in str(e):
-            raise
-        return None
-
-
-def _slice_real(d: Demo, task: str) -> dict[str, str]:
-    """Cut a real file into eval / rl / train slices (in that order), each in the file's own format.
-    A task only evaluated keeps its file (eval limits it)."""
-    from dianjin.data.sources import iter_records
-
-    s = d.cfg.sets
-    data_dir = Path(s.data_dir)  # type: ignore[arg-type]
-    src = _real_file(d, task)
-    assert src is not None
-    wanted = {split: getattr(s, split).get(task, 0) for split in SPLITS}
-    if not wanted["rl"] and not wanted["train"]:
-        return {"eval": str(src)}
-    records = [rec for _, rec in iter_records(src)]
-    out, start = {}, 0
-    for split in SPLITS:
-        n = wanted[split]
-        if not n:
-            continue
-        part = records[start:start + n]
-        start += n
-        if not part:
-            raise DemoError(f"sets: {src} has {len(records)} records, too few for the {split} split of {task}")
-        dest = d.p("sets", split, src.relative_to(data_dir).as_posix())
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if src.suffix == ".jsonl":
-            write_jsonl(dest, part)
-        else:
-            atomic_write_json(dest, part)
-        out[split] = str(dest)
-    return out
+    return demo_sets.write_sets(d.cfg.sets, d.out)
 
 
 def stage_data(d: Demo) -> dict[str, Any]:
@@ -313,7 +204,19 @@ def stage_data(d: Demo) -> dict[str, Any]:
     return {"sft_rows": n, "build": json.loads(d.p("data", "build.json").read_text(encoding="utf-8"))}
 
 
+def _converted(model: str) -> bool:
+    """A model given as a GGUF file (or the packaged SmolLM2), converted into model/ by the model stage."""
+    return model == "smollm2" or model.endswith(".gguf")
+
+
 def stage_model(d: Demo) -> dict[str, Any]:
+    if d.cfg.model and _converted(d.cfg.model):
+        from dianjin.model_import import convert_gguf, smollm2_gguf
+
+        src = smollm2_gguf() if d.cfg.model == "smollm2" else Path(d.cfg.model)
+        convert_gguf(src, d.p("model"), force=True)
+        print(f"[demo] model: {src.name} converted to {d.p('model')}", flush=True)
+        return {"model": str(d.p("model")), "built": False, "gguf": str(src), "parameters": _n_params(d.p("model"))}
     if d.cfg.model:
         if not (Path(d.cfg.model) / "config.json").exists():
             print(f"[demo] model: {d.cfg.model} (not a local directory: loaded by name)", flush=True)
@@ -403,32 +306,42 @@ def stage_merge(d: Demo) -> dict[str, Any]:
 
 def eval_stage(label: str, model: Callable[[Demo], Path]) -> Callable[[Demo], dict[str, Any]]:
     def run(d: Demo) -> dict[str, Any]:
-        from dianjin.client import EndpointConfig
         from dianjin.eval.run import EvalConfig, run_eval
-        from dianjin.serve import serving
 
         e = d.cfg.eval
         files = d.records["sets"]["result"]["files"]["eval"]
         tasks = e.tasks or sorted(files)
         model_dir = model(d)
-        print(f"[demo] {label}: serving {model_dir} ...", flush=True)
-        t0 = time.time()
-        with serving(model_dir, **d.cfg.serve) as url:
-            print(f"[demo] {label}: server up at {url} in {time.time() - t0:.1f} s; evaluating {', '.join(tasks)}",
-                  flush=True)
-            endpoint = from_dict(EndpointConfig, {"base_url": url, "model": str(model_dir),
-                                                  "concurrency": e.concurrency, "timeout": e.timeout})
-            cfg = EvalConfig(out=d.p(label), tasks=tasks, endpoint=endpoint, data=files, n=e.n, limit=e.limit,
-                             temperature=e.temperature, top_p=e.top_p, max_tokens=e.max_tokens,
-                             data_dir=Path(d.cfg.sets.data_dir) if d.cfg.sets.data_dir else None)
-            summary = run_eval(cfg)
+        cfg = EvalConfig(out=d.p(label), tasks=tasks, data=files, n=e.n, limit=e.limit, temperature=e.temperature,
+                         top_p=e.top_p, max_tokens=e.max_tokens,
+                         data_dir=Path(d.cfg.sets.data_dir) if d.cfg.sets.data_dir else None)
+        if e.backend == "local":
+            print(f"[demo] {label}: {model_dir} in-process ({e.engine}); evaluating {', '.join(tasks)}", flush=True)
+            summary = run_eval(replace(cfg, model_dir=model_dir, local_engine=e.engine, batch_size=e.batch_size))
+        else:
+            summary = _served_eval(d, label, model_dir, cfg)
         errors = {t: s["errors"] for t, s in summary["tasks"].items() if s.get("errors")}
         if errors:
             raise DemoError(f"{label}: requests failed for good ({errors}; see {d.p(label, 'samples')}); "
                             "re-run the demo to retry them")
-        return {"model": str(model_dir), **headline(summary)}
+        return {"model": str(model_dir), **demo_summary.headline(summary)}
 
     return run
+
+
+def _served_eval(d: Demo, label: str, model_dir: Path, cfg: Any) -> dict[str, Any]:
+    from dianjin.client import EndpointConfig
+    from dianjin.eval.run import run_eval
+    from dianjin.serve import serving
+
+    print(f"[demo] {label}: serving {model_dir} ...", flush=True)
+    t0 = time.time()
+    with serving(model_dir, **d.cfg.serve) as url:
+        print(f"[demo] {label}: server up at {url} in {time.time() - t0:.1f} s; evaluating {', '.join(cfg.tasks)}",
+              flush=True)
+        endpoint = from_dict(EndpointConfig, {"base_url": url, "model": str(model_dir),
+                                              "concurrency": d.cfg.eval.concurrency, "timeout": d.cfg.eval.timeout})
+        return run_eval(replace(cfg, endpoint=endpoint))
 
 
 def stage_report(d: Demo) -> dict[str, Any]:
@@ -530,16 +443,6 @@ def train_ends(run_dir: Path, keys: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def headline(summary: dict[str, Any]) -> dict[str, Any]:
-    """Accuracy and format rate (pooled over tasks, weighted by items) from an eval summary."""
-    tasks = summary.get("tasks", {})
-    per = {t: {"n": s.get("n"), "accuracy": s.get("accuracy"), "format_rate": s.get("format_rate")}
-           for t, s in tasks.items()}
-    fr = [(s["format_rate"], s["n"]) for s in per.values() if s["format_rate"] is not None and s["n"]]
-    fmt = sum(f * n for f, n in fr) / sum(n for _, n in fr) if fr else None
-    return {"accuracy": summary.get("average"), "format_rate": fmt, "tasks": per}
-
-
 # --- running ---------------------------------------------------------------------------------------------
 def fingerprints(cfg: DemoConfig) -> dict[str, str]:
     """Each stage's fingerprint under `cfg` (what decides whether a finished stage is reused)."""
@@ -573,7 +476,7 @@ def check_config(cfg: DemoConfig) -> None:
     missing = {t for split in SPLITS for t in getattr(cfg.sets, split)} - set(SYNTHETIC_TASKS)
     if missing and cfg.sets.data_dir:
         d = Demo(cfg)
-        missing = {t for t in missing if _real_file(d, t) is None}
+        missing = {t for t in missing if demo_sets.real_file(cfg.sets, t) is None}
     if missing:
         where = f"no file for them under {cfg.sets.data_dir}" if cfg.sets.data_dir else "no sets.data_dir"
         raise ConfigError(f"sets: {sorted(missing)} have no synthetic set (those are {', '.join(SYNTHETIC_TASKS)}) "
@@ -627,19 +530,19 @@ def run(cfg: DemoConfig, redo: str | None = None, dry_run: bool = False) -> Demo
     if not dry_run:
         summary = summarize(d, time.time() - t_all)
         atomic_write_json(d.p("summary.json"), summary)
-        atomic_write_text(d.p("summary.md"), render_summary(summary))
-        print(render_summary(summary), flush=True)
+        atomic_write_text(d.p("summary.md"), demo_summary.render(summary))
+        print(demo_summary.render(summary), flush=True)
     return d
 
 
 def summarize(d: Demo, wall: float) -> dict[str, Any]:
     rec = d.records
-    points = [("before training", "eval_base"), ("after SFT", "eval_sft"), ("after GRPO", "eval_grpo")]
     return {
         "out": str(d.out),
         "model": rec["model"]["result"]["model"],
         "data": d.cfg.sets.data_dir or "synthetic sets (dianjin.data.synthetic) and FinCalc",
-        "evaluations": {label: rec[name]["result"] for label, name in points},
+        "learning": demo_summary.learning(d.out),
+        "evaluations": {label: rec[name]["result"] for label, name in demo_summary.POINTS},
         "grpo": rec["grpo"]["result"].get("metrics", {}),
         "mined": rec["mine"]["result"].get("summary", {}),
         "grpo_data": rec["grpo"]["result"].get("data"),
@@ -648,30 +551,6 @@ def summarize(d: Demo, wall: float) -> dict[str, Any]:
         "this_run_seconds": round(wall, 1),
         "report": rec["report"]["result"]["html"],
     }
-
-
-def _pct(x: Any) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
-
-
-def render_summary(s: dict[str, Any]) -> str:
-    evals = s["evaluations"]
-    tasks = sorted({t for e in evals.values() for t in e["tasks"]})
-    lines = [f"# DianJin-R1 demo: {s['out']}", "", f"model: {s['model']}  ·  data: {s['data']}", "",
-             "| point | format rate | accuracy | " + " | ".join(tasks) + " |",
-             "|---|---:|---:|" + "---:|" * len(tasks)]
-    for label, e in evals.items():
-        cells = [_pct(e["tasks"].get(t, {}).get("accuracy")) for t in tasks]
-        lines.append(f"| {label} | {_pct(e['format_rate'])} | {_pct(e['accuracy'])} | " + " | ".join(cells) + " |")
-    g = s["grpo"]
-    if "reward" in g:
-        lines += ["", f"GRPO ({g['steps']} steps on {s['grpo_data']}): reward {g['reward']['first']:.3f} -> "
-                      f"{g['reward']['last']:.3f} (mean of the first / last logged steps)"]
-    lines += ["", "| stage | seconds |", "|---|---:|"]
-    lines += [f"| {name} | {sec:.1f} |" for name, sec in s["stages"].items()]
-    lines += [f"| **total** | **{s['total_seconds']:.1f}** |", "",
-              f"this invocation: {s['this_run_seconds']:.1f} s  ·  report: {s['report']}"]
-    return "\n".join(lines) + "\n"
 
 
 def build_parser() -> argparse.ArgumentParser:
