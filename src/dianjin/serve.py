@@ -16,8 +16,11 @@ Engines (a registry; `auto` picks vLLM when it is importable and a CUDA GPU is p
   [--max-model-len …]`, upstream's run_vllm.sh options (../shared/reference/upstream.md §7). The
   served name defaults to MODEL_DIR as given, as upstream's does. The API key travels in the child's
   environment (`VLLM_API_KEY`), never on a command line (visible in `ps`) and never printed.
-* transformers: `transformers serve MODEL_DIR --host … --port …` (transformers 5.24). It pins the model
-  and names it by MODEL_DIR as given; it has no API-key, tensor-parallel or context-length options,
+* transformers: `transformers serve MODEL_DIR [--continuous-batching] --host … --port …` (transformers
+  5.24), with continuous batching (concurrent requests share a batch) only when a CUDA GPU is
+  visible: on CPU it made serving 6-10x slower, not faster (docs/benchmarks.md, "Local evaluation").
+  For fast local evaluation use `dianjin eval --model-dir`. It pins the model and names it by
+  MODEL_DIR as given; it has no API-key, tensor-parallel or context-length options,
   so `--api-key-env` is refused (we will not pretend to protect an open server) and
   `--tensor-parallel-size`/`--max-model-len`/`--served-model-name` are ignored with a warning.
   It runs offline (`HF_HUB_OFFLINE=1`, no update check). Note that it splits `<think>…</think>` into
@@ -78,6 +81,14 @@ class ServeOptions:
         return f"http://{host}:{self.port}/v1"
 
 
+def cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
 def vllm_available() -> bool:
     """vLLM importable and a CUDA GPU visible."""
     if importlib.util.find_spec("vllm") is None:
@@ -109,7 +120,8 @@ def transformers_command(o: ServeOptions) -> list[str]:
     }
     for flag in (f for f, on in ignored.items() if on):
         log.warning("%s is not supported by transformers serve; ignored", flag)
-    return [sys.executable, "-m", "transformers.cli.transformers", "serve", o.model_dir,
+    batching = ["--continuous-batching"] if cuda_available() else []  # on CPU it is slower: see the docstring
+    return [sys.executable, "-m", "transformers.cli.transformers", "serve", o.model_dir, *batching,
             "--host", o.host, "--port", str(o.port)]  # fmt: skip
 
 

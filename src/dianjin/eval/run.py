@@ -1,8 +1,9 @@
-"""`dianjin eval`: evaluate any OpenAI-compatible endpoint on the DianJin-R1 benchmarks.
+"""`dianjin eval`: evaluate any OpenAI-compatible endpoint, or a local model, on the DianJin-R1 benchmarks.
 
     dianjin eval --base-url URL --model NAME --tasks cflue,finqa,ccc,math500,gpqa --data-dir DIR --out RUN_DIR
                  [--n K] [--limit N] [--concurrency C] [--temperature T] [--top-p P] [--max-tokens M]
                  [--data TASK=PATH ...] [--judge-base-url URL --judge-model NAME] [--system TEXT]
+    dianjin eval --model-dir MODEL_DIR [--engine auto|transformers|vllm] [--batch-size 16] --tasks ... --out RUN_DIR
     dianjin eval --rescore --out RUN_DIR [--judge-base-url URL --judge-model NAME]
     dianjin eval --compare RUN_A RUN_B [--out DIR]
 
@@ -10,6 +11,12 @@ Tasks: cflue, cflue_oe, finqa, ccc, math500, gpqa, fincalc, and `ccc_agents`: th
 workflow (`dianjin.data.ccc_agents`, one agent per rule + an auditor) evaluated as a system on the
 CCC data, beside the single-call `ccc`, with calls and tokens per item (the paper's comparison).
 Its agents run on `--agents-base-url/--agents-model` (default: the evaluated endpoint).
+
+Local models: `--model-dir DIR` (instead of `--base-url/--model`) generates in this process, in
+batches of `--batch-size` (`dianjin.eval.local.LocalEngine`: HF `generate` on CPU, vLLM with a GPU;
+many times faster than `dianjin serve` answering one request at a time). Same prompts, pinned
+sampling, rows, resume and summary as through an endpoint; the model is named `str(DIR)` in the
+settings, as `dianjin serve DIR` names it. Judges and `ccc_agents` still need endpoints.
 
 RUN_DIR holds:
 - `samples/TASK.jsonl`: one row per response, appended as it arrives: `key` (id|sample), `id`, `item`,
@@ -52,8 +59,9 @@ from typing import Any, Callable
 from dianjin.cache import ResponseCache
 from dianjin.client import ChatRequest, ChatResult, EndpointConfig, LLMClient, LLMError
 from dianjin.eval import paper, summarize
-from dianjin.eval.specs import (Unit, build_units, file_sha256, prompt_template, resolve_data, sampling, scoring_task,
-                                spec_of)
+from dianjin.eval.local import ENGINES, LocalEngine, check_model_dir, resolve_engine
+from dianjin.eval.specs import (TASK_SPECS, Unit, build_units, file_sha256, prompt_template, resolve_data, sampling,
+                                scoring_task, spec_of)
 from dianjin.io import JsonlAppender, atomic_write_json, atomic_write_text, write_jsonl
 from dianjin.ledger import Ledger, Progress
 from dianjin.tasks.base import DataError, Example, Messages, Verdict
@@ -83,6 +91,9 @@ class EvalConfig:
     system: str | None = None
     judge: EndpointConfig | None = None
     agents: EndpointConfig | None = None  # ccc_agents' endpoint (default: `endpoint`)
+    model_dir: Path | None = None  # a local model to generate with in-process, instead of `endpoint`
+    local_engine: str = "auto"  # with model_dir: "auto" (vLLM on a GPU, else transformers), "transformers", "vllm"
+    batch_size: int = 16  # with model_dir: requests per generation batch
     rescore: bool = False
     progress: bool | None = None  # None: the client's default (a line on stderr)
     n_boot: int = 10_000
@@ -120,7 +131,7 @@ def _task_settings(cfg: EvalConfig, name: str, path: Path, stored: dict[str, Any
         if cfg.limit is not None:
             base["limit"] = cfg.limit
     else:
-        model = cfg.endpoint.model if cfg.endpoint else None
+        model = _model_name(cfg)
         n = cfg.n if cfg.n is not None else (stored or {}).get("n", 1)
         base = {"model": model, "system": cfg.system, **sampling(name, cfg.temperature, cfg.top_p, cfg.max_tokens),
                 "n": n, "limit": cfg.limit, "data": str(path), "data_sha256": file_sha256(path),
@@ -132,6 +143,10 @@ def _task_settings(cfg: EvalConfig, name: str, path: Path, stored: dict[str, Any
     base["judge_prompt"] = _judge_prompt(name) if judged else None
     base["fingerprint"] = _fingerprint(base)
     return base
+
+
+def _model_name(cfg: EvalConfig) -> str | None:
+    return cfg.endpoint.model if cfg.endpoint else str(cfg.model_dir) if cfg.model_dir is not None else None
 
 
 def _judge_prompt(name: str) -> str:
@@ -311,7 +326,7 @@ RUNNERS: dict[str, Callable[["_Context", list[tuple[_Task, Unit]]], Any]] = {"ch
 @dataclass
 class _Context:
     cfg: EvalConfig
-    client: LLMClient | None = None
+    client: LLMClient | LocalEngine | None = None
     agents_client: LLMClient | None = None
     judge_client: LLMClient | None = None
 
@@ -361,8 +376,7 @@ def _endpoint_for_agents(cfg: EvalConfig, settings: dict[str, Any]) -> EndpointC
 
 async def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     """Run (or resume, or re-score) an evaluation; returns the summary written to RUN_DIR."""
-    if not cfg.rescore and cfg.endpoint is None:
-        raise ValueError("an endpoint (--base-url, --model) is needed unless --rescore")
+    _check_sources(cfg)
     cfg.out.mkdir(parents=True, exist_ok=True)
     stored = _load_eval_file(cfg.out)
     tasks = _prepare(cfg, stored)
@@ -372,13 +386,17 @@ async def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     try:
         if cfg.endpoint is not None:
             ctx.client = LLMClient(cfg.endpoint, cache=cache, ledger=ledger, progress=cfg.progress)
+        elif cfg.model_dir is not None and not cfg.rescore:
+            ctx.client = LocalEngine(cfg.model_dir, engine=cfg.local_engine, batch_size=cfg.batch_size, ledger=ledger,
+                                     progress=cfg.progress)
         if cfg.judge is not None:
             ctx.judge_client = LLMClient(cfg.judge, cache=cache, ledger=ledger, progress=cfg.progress)
         stored["tasks"].update({t.name: t.settings for t in tasks})
         if not cfg.rescore:
             stored.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-            assert cfg.endpoint is not None
-            stored["endpoint"] = {"base_url": cfg.endpoint.base_url, "model": cfg.endpoint.model}
+            stored["endpoint"] = ({"base_url": cfg.endpoint.base_url, "model": cfg.endpoint.model} if cfg.endpoint else
+                                  {"base_url": None, "model": _model_name(cfg), "engine": ctx.client.engine,
+                                   "batch_size": cfg.batch_size})  # fmt: skip
             atomic_write_json(cfg.out / EVAL_FILE, stored)
             work: dict[str, list[tuple[_Task, Unit]]] = defaultdict(list)
             for t in tasks:
@@ -414,6 +432,23 @@ async def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     atomic_write_json(cfg.out / "summary.json", summary)
     atomic_write_text(cfg.out / "summary.md", summarize.markdown(summary))
     return summary
+
+
+def _check_sources(cfg: EvalConfig) -> None:
+    """An endpoint or a model directory (not both) unless rescoring; endpoints for what needs one."""
+    if cfg.endpoint is not None and cfg.model_dir is not None:
+        raise ValueError("give an endpoint (--base-url) or a local model (--model-dir), not both")
+    if cfg.rescore:
+        return
+    if cfg.endpoint is None and cfg.model_dir is None:
+        raise ValueError("an endpoint (--base-url, --model) or a local model (--model-dir) is needed unless --rescore")
+    if cfg.model_dir is not None:
+        check_model_dir(cfg.model_dir)
+        resolve_engine(cfg.local_engine)
+        agents = [t for t in cfg.tasks if t in TASK_SPECS and TASK_SPECS[t].runner == "agents"]
+        if agents and cfg.agents is None:
+            raise ValueError(f"task {agents[0]} runs its agents on an endpoint: give --agents-base-url and "
+                             "--agents-model with --model-dir")
 
 
 def _summary(cfg: EvalConfig, tasks: list[_Task], stored: dict[str, Any]) -> dict[str, Any]:
@@ -471,8 +506,13 @@ def _endpoint(args: argparse.Namespace, prefix: str, **extra: Any) -> EndpointCo
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="dianjin eval", description="\n\n".join(__doc__.split("\n\n")[:2]),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
-    ap.add_argument("--model", help="model name sent in each request")
+    source = ap.add_mutually_exclusive_group()
+    source.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    source.add_argument("--model-dir", type=Path, help="a local HF model directory, generated with in-process")
+    ap.add_argument("--model", help="model name sent in each request (with --base-url)")
+    ap.add_argument("--engine", default="auto", choices=ENGINES,
+                    help="--model-dir engine (default: %(default)s: vLLM on a GPU, else transformers)")
+    ap.add_argument("--batch-size", type=int, default=16, help="--model-dir: requests per batch (default %(default)s)")
     ap.add_argument("--api-key-env", help="NAME of the environment variable holding the API key")
     ap.add_argument("--tasks", default="cflue,finqa,ccc,math500,gpqa",
                     help="comma-separated tasks (default: %(default)s); also cflue_oe, fincalc, ccc_agents")
@@ -520,14 +560,18 @@ def main(argv: list[str] | None = None) -> int:
             return _compare(args)
         if args.out is None:
             raise SystemExit("dianjin eval: --out RUN_DIR is required")
+        if args.model_dir is not None and args.model:
+            raise ValueError("--model names a served model; with --model-dir the model is named by its directory")
         cfg = EvalConfig(
             out=args.out, tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
             endpoint=_endpoint(args, ""), data_dir=args.data_dir, data=_parse_data(args.data), n=args.n,
             limit=args.limit, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
             system=args.system, judge=_endpoint(args, "judge_"), agents=_endpoint(args, "agents_"),
+            model_dir=args.model_dir, local_engine=args.engine, batch_size=args.batch_size,
             rescore=args.rescore, progress=False if args.quiet else None)
-        if not cfg.rescore and cfg.endpoint is None:
-            raise SystemExit("dianjin eval: --base-url and --model are required (or --rescore, or --compare)")
+        if not cfg.rescore and cfg.endpoint is None and cfg.model_dir is None:
+            raise SystemExit("dianjin eval: --base-url and --model (or --model-dir) are required "
+                             "(or --rescore, or --compare)")
         summary = run_eval(cfg)
     except (DataError, KeyError, ValueError, FileNotFoundError, LLMError) as e:
         print(f"dianjin eval: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)

@@ -10,7 +10,8 @@ and correct), and keep the questions whose pass rate lies strictly inside (`min_
 by default 0 < p < 1. This is offered beside the paper's pool (items the teacher failed three
 times, `dianjin.data`): upstream picked ~4,096 CFLUE MCQ prompts "ideally hard ones" without saying how.
 
-Sampling: HF `generate` in batches (left padding, `num_return_sequences=k`, seeded per batch), or any
+Sampling: in-process with `dianjin.eval.local.generate_chat` (HF `generate` in batches, left padding,
+`num_return_sequences=k`, seeded per batch; vLLM when it imports and a GPU is there), or any
 OpenAI-compatible endpoint through `dianjin.client` when `base_url` is set (cached, so a re-run
 pays nothing twice). Defaults match the GRPO rollouts (temperature 0.6, top_p 0.95) so the pass
 rates are the ones GRPO will see.
@@ -99,20 +100,15 @@ def in_band(pass_rate: float, low: float, high: float) -> bool:
 
 # --- samplers -------------------------------------------------------------------------------------
 def hf_sampler(cfg: MineConfig) -> Sampler:
-    import torch
+    from dianjin.eval.local import generate_chat, load_local
 
-    from dianjin.train.common import generate, load_model
-
-    tok = load_tokenizer(cfg.model)
-    model = load_model(cfg.model)
-    if torch.cuda.is_available():
-        model = model.to("cuda")
+    model = load_local(cfg.model, "auto", seed=cfg.seed)  # vLLM with a GPU, else HF generate
 
     def sample(items: list[dict[str, Any]]) -> list[Answers | None]:
         key = hashlib.sha256(f"{cfg.seed}:{','.join(it['id'] for it in items)}".encode()).digest()
-        torch.manual_seed(int.from_bytes(key[:8], "little"))
-        gens = generate(model, tok, [it["prompt"] for it in items], max_new_tokens=cfg.max_new_tokens,
-                        temperature=cfg.temperature, top_p=cfg.top_p, k=cfg.k, batch_size=len(items))
+        gens = generate_chat(model, [it["prompt"] for it in items], k=cfg.k, temperature=cfg.temperature,
+                             top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, batch_size=len(items),
+                             seed=int.from_bytes(key[:8], "little"))
         return [[(g.text, None, g.truncated) for g in group] for group in gens]
 
     return sample

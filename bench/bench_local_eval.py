@@ -1,0 +1,204 @@
+"""Completion tokens per second of `dianjin eval --model-dir` (in-process batches) against `dianjin serve`.
+
+    .venv/bin/python bench/bench_local_eval.py [--model-dir DIR] [--n 32] [--max-tokens 64] [--temperature 0]
+                                               [--batch-size 16] [--concurrency 32] [--serve plain,cb] [--rounds 1]
+                                               [--json OUT]
+
+The same `--n` FinCalc questions (generated, `dianjin.tasks.fincalc.generate(n, seed=0)`), the same
+max_tokens and the same sampling go through `dianjin.eval.run.evaluate` in one run, one loop after
+the other, round-robin over `--rounds` (each loop into a fresh run directory, so nothing is resumed):
+
+- **local**: `--model-dir`: `LocalEngine` (HF `generate`, `--batch-size` requests per batch, in
+  this process). Its generation phase includes loading the model (the first request loads it);
+- **serve (plain)**: `dianjin serve MODEL_DIR --engine transformers` as it runs on a CPU
+  (`transformers serve MODEL_DIR`: one request at a time), queried by the eval's HTTP client with
+  `--concurrency` requests in flight;
+- **serve (cb)**: the same with `--continuous-batching` (what `dianjin serve` adds on a GPU: on CPU
+  it is slower) and `--cb-max-memory-percent --cb-memory` (default 0.05): on CPU its paged KV cache
+  otherwise takes 60% of the machine's *total* RAM (14 GB here), and the kernel's OOM killer ended
+  the server on a box shared with other jobs. The servers' start-up (model load) is not counted.
+
+Per loop: questions, completion tokens (the `usage` the server reported, or the local count: up to
+and including the eos), wall seconds of the generation phase (timed inside the eval's chat runner,
+as bench_eval.py does), tokens/s (the median over the rounds, each round's listed), and local's
+speed-up over it (ratio of the medians), and the 1-minute load average before and after. On a
+machine shared with other jobs the load moves every number a lot: torch's 2 threads stall whenever
+another process holds a core, so compare loops of the same run only. With greedy decoding (the default,
+`--temperature 0`) both paths decode the same way, and the number of answers whose text is the same
+on both sides is printed too. Why greedy: `transformers serve` starts from the model's
+generation_config, and where that has `do_sample: false` (the tiny model's, SmolLM2's) it decodes
+greedily whatever temperature a request asks for, while the local engine samples for temperature > 0:
+only temperature 0 compares like with like.
+
+Model: `--model-dir DIR`, default the tiny Qwen2 model (`dianjin.tiny.build_tiny`, built into a
+temporary folder). A real small model: convert SmolLM2-135M-Instruct with `dianjin model smollm2
+--out DIR` and pass `--model-dir DIR`. Exit status 1 if local is not >= 4x the tokens/s of every
+server loop (the faster server is the bar).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from dianjin import serve
+from dianjin.answer import join_reasoning
+from dianjin.client import EndpointConfig
+from dianjin.eval import run as eval_run
+from dianjin.eval.summarize import load_rows
+from dianjin.tasks import fincalc
+
+TARGET = 4.0
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    import torch
+    import transformers
+
+    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "torch_threads": torch.get_num_threads()}
+
+
+async def timed_eval(cfg: eval_run.EvalConfig) -> tuple[dict, float]:
+    """Run the eval; (summary, seconds of its generation phase)."""
+    phase: dict[str, float] = {}
+    chat = eval_run.RUNNERS["chat"]
+
+    async def timed(ctx, work):
+        t = time.perf_counter()
+        await chat(ctx, work)
+        phase["gen"] = time.perf_counter() - t
+
+    eval_run.RUNNERS["chat"] = timed
+    try:
+        summary = await eval_run.evaluate(cfg)
+    finally:
+        eval_run.RUNNERS["chat"] = chat
+    return summary, phase["gen"]
+
+
+def loop_result(name: str, out: Path, summary: dict, gen: float, load1: float) -> dict:
+    s = summary["tasks"]["fincalc"]
+    rows = {k: r for k, r in load_rows(out / "samples" / "fincalc.jsonl").items() if not r.get("error")}
+    if s["errors"] or s["missing"]:
+        print(f"{name}: {s['errors']} requests failed, {s['missing']} missing: counted without them", file=sys.stderr)
+    tokens = sum(r["tokens"]["completion"] for r in rows.values())
+    return {"loop": name, "questions": len(rows), "failed": s["errors"] + s["missing"], "completion_tokens": tokens,
+            "wall_s": gen, "tokens_s": tokens / gen, "truncated": s["truncated"], "load_before": load1,
+            "load_after": os.getloadavg()[0],
+            "texts": {k: join_reasoning(r["response"], r["reasoning"]).strip() for k, r in rows.items()}}
+
+
+def summarize_loop(rounds: list[dict]) -> dict:
+    """The median round (by tokens/s) of a loop, with every round's figures."""
+    mid = sorted(rounds, key=lambda x: x["tokens_s"])[len(rounds) // 2]
+    return {**mid, "tokens_s": statistics.median(x["tokens_s"] for x in rounds),
+            "rounds": [{k: v for k, v in x.items() if k != "texts"} for x in rounds]}
+
+
+def local_loop(args: argparse.Namespace, model_dir: Path, data: Path, out: Path) -> dict:
+    load1 = os.getloadavg()[0]
+    cfg = eval_run.EvalConfig(out=out, tasks=["fincalc"], model_dir=model_dir, local_engine="transformers",
+                              batch_size=args.batch_size, data_dir=data, max_tokens=args.max_tokens,
+                              temperature=args.temperature, progress=False)
+    summary, gen = asyncio.run(timed_eval(cfg))
+    return loop_result("local", out, summary, gen, load1)
+
+
+def serve_loop(args: argparse.Namespace, mode: str, model_dir: Path, data: Path, out: Path) -> dict:
+    engines = dict(serve.ENGINES)
+    def command(o: serve.ServeOptions) -> list[str]:
+        cmd = [a for a in serve.transformers_command(o) if a != "--continuous-batching"]
+        cb = ["--continuous-batching", "--cb-max-memory-percent", str(args.cb_memory)]
+        return cmd[:5] + cb + cmd[5:] if mode == "cb" else cmd
+
+    serve.ENGINES["transformers"] = (command, None)
+    try:
+        with serve.serving(model_dir, engine="transformers") as url:
+            load1 = os.getloadavg()[0]
+            endpoint = EndpointConfig(base_url=url, model=str(model_dir), concurrency=args.concurrency, timeout=7200,
+                                      max_retries=0)
+            cfg = eval_run.EvalConfig(out=out, tasks=["fincalc"], endpoint=endpoint, data_dir=data,
+                                      max_tokens=args.max_tokens, temperature=args.temperature, progress=False)
+            summary, gen = asyncio.run(timed_eval(cfg))
+    finally:
+        serve.ENGINES.clear()
+        serve.ENGINES.update(engines)
+    return loop_result(f"serve ({mode})", out, summary, gen, load1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model-dir", type=Path, help="HF model directory (default: the tiny model, built here)")
+    ap.add_argument("--n", type=int, default=32, help="FinCalc questions (default %(default)s)")
+    ap.add_argument("--max-tokens", type=int, default=64, help="max_tokens of every request (default %(default)s)")
+    ap.add_argument("--temperature", type=float, default=0.0, help="temperature of every request (default: greedy)")
+    ap.add_argument("--batch-size", type=int, default=16, help="local batch size (default %(default)s)")
+    ap.add_argument("--concurrency", type=int, default=32, help="HTTP requests in flight (default %(default)s)")
+    ap.add_argument("--serve", default="plain,cb", help="server loops to run: plain, cb (default %(default)s)")
+    ap.add_argument("--cb-memory", type=float, default=0.05,
+                    help="--cb-max-memory-percent of the cb server (default %(default)s)")
+    ap.add_argument("--rounds", type=int, default=1, help="round-robin rounds (default %(default)s)")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    modes = [m for m in args.serve.split(",") if m]
+    info = machine()
+    runs: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
+        tmp_path = Path(tmp)
+        model_dir = args.model_dir
+        if model_dir is None:
+            from dianjin.tiny import build_tiny
+
+            model_dir = build_tiny(tmp_path / "tiny")
+        data = tmp_path / "data"
+        fincalc.write_jsonl(fincalc.generate(args.n, seed=0), data / "fincalc" / "test.jsonl")
+        for r in range(args.rounds):
+            runs.setdefault("local", []).append(local_loop(args, model_dir, data, tmp_path / f"local{r}"))
+            for mode in modes:
+                runs.setdefault(f"serve ({mode})", []).append(serve_loop(args, mode, model_dir, data,
+                                                                         tmp_path / f"{mode}{r}"))
+    results = [summarize_loop(rs) for rs in runs.values()]
+    local = results[0]
+    print(f"model {model_dir}; {args.n} FinCalc questions, max_tokens {args.max_tokens}, temperature "
+          f"{args.temperature}, local batch {args.batch_size}, HTTP concurrency {args.concurrency}")
+    print(f"machine: {info['nproc']} CPUs, {info['cpu']}, torch {info['torch']} ({info['torch_threads']} threads), "
+          f"transformers {info['transformers']}")
+    head = f"{'loop':<14} {'questions':>9} {'compl. tokens':>13} {'wall s':>8} {'tokens/s':>9} {'local speed-up':>14} " \
+           f"{'same text':>9}  rounds (tokens/s; load avg before-after)"
+    print(head)
+    for r in results:
+        r["speedup"] = local["tokens_s"] / r["tokens_s"] if r["tokens_s"] else float("inf")
+        r["same_text"] = sum(local["texts"][k] == t for k, t in r["texts"].items())
+        rounds = ", ".join(f"{x['tokens_s']:.1f} ({x['load_before']:.1f}-{x['load_after']:.1f})" for x in r["rounds"])
+        print(f"{r['loop']:<14} {r['questions']:>9} {r['completion_tokens']:>13} {r['wall_s']:>8.1f} "
+              f"{r['tokens_s']:>9.1f} {r['speedup']:>13.2f}x {r['same_text']:>5}/{r['questions']:<3}  {rounds}")
+    servers = results[1:]
+    ok = all(r["speedup"] >= TARGET for r in servers)
+    if servers:
+        low = min(servers, key=lambda r: r["speedup"])
+        print(f"target: local >= {TARGET:g}x the tokens/s of every server loop: {'met' if ok else 'NOT met'} "
+              f"({low['speedup']:.2f}x over {low['loop']})")
+    if args.json:
+        for r in results:
+            r.pop("texts")
+        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json), "model_dir": str(model_dir)},
+                                         "machine": info, "loops": results, "target": TARGET, "ok": ok}, indent=2))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
