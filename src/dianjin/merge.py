@@ -703,7 +703,10 @@ def staged_dir(out: Path, force: bool) -> Iterator[Path]:
     if out.exists():
         out.rename(old)
     tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    if old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink(missing_ok=True)
 
 
 def resolve_dtype(name: str | None, base: Path) -> "torch.dtype | None":

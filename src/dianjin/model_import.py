@@ -31,8 +31,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
-import os
-import shutil
 import sys
 import time
 from collections import Counter
@@ -315,25 +313,13 @@ def check_out(out: Path, force: bool) -> None:
 
 @contextmanager
 def staged_dir(out: Path, force: bool) -> Iterator[Path]:
-    """A temporary directory beside `out`, renamed to `out` only if the block completes."""
+    """`dianjin.merge.staged_dir` (a temporary sibling renamed into place) after our own check:
+    an existing empty directory is accepted without --force."""
+    from dianjin.merge import staged_dir as merge_staged_dir
+
     check_out(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with merge_staged_dir(out, force=True) as tmp:
         yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    if old.is_dir():
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        old.unlink(missing_ok=True)
 
 
 def convert_gguf(path: str | Path, out: str | Path, *, dtype: str = "float32", force: bool = False,
