@@ -25,7 +25,8 @@ Faults (`faults=`): a `FaultPlan` (deterministic: the first `attempts` receipts 
 distinct requests chosen by hash, or a seeded per-receipt `rate`), or a function
 `(request_json, receipt_number) -> kind | None`. Kinds are in `FAULTS`: 429 with Retry-After, 500,
 503, 400, timeout (hold the request past the client's timeout, then close without answering),
-malformed JSON, empty choices, a dropped connection, a truncated answer (finish_reason "length").
+malformed JSON, empty choices, a dropped connection, an HTML page with status 200, a body cut off by a
+dropped connection, JSON nested past the parser's recursion limit, a truncated answer (finish_reason "length").
 
 A request's identity ("key") is the client's `X-Dianjin-Key` header when sent (it is the client's
 cache key, so repeated samples of one prompt stay distinct), else the sha256 of the body.
@@ -405,6 +406,22 @@ def _f_drop(s: _Server, c: _Conn, req: dict, key: str) -> None:
     s.later(c, c.drop, delay=0.0)
 
 
+def _f_html(s: _Server, c: _Conn, req: dict, key: str) -> None:  # a proxy's error page, with status 200
+    s.later(c, lambda: c.send(_http(200, b"<html><body>502 Bad Gateway</body></html>", ctype="text/html")))
+
+
+def _f_cut(s: _Server, c: _Conn, req: dict, key: str) -> None:  # the connection dies mid-body
+    def cut() -> None:
+        if c.open:
+            c.transport.write(_http(200, b'{"id": "chatcmpl-cut", "choices": [' + b" " * 500)[:-400])  # type: ignore[union-attr]
+        c.drop()
+    s.later(c, cut)
+
+
+def _f_nested(s: _Server, c: _Conn, req: dict, key: str) -> None:  # valid JSON past the parser's recursion limit
+    s.later(c, lambda: c.send(_http(200, b"[" * 100_000 + b"]" * 100_000)))
+
+
 def _f_length(s: _Server, c: _Conn, req: dict, key: str) -> None:
     reply = s.answer(req)
     content = reply.get("content") or ""
@@ -421,6 +438,9 @@ FAULTS: dict[str, Callable[[_Server, _Conn, dict, str], None]] = {
     "malformed": _f_malformed,
     "empty": _f_empty,
     "drop": _f_drop,
+    "html": _f_html,
+    "cut": _f_cut,
+    "nested": _f_nested,
     "length": _f_length,
 }
 

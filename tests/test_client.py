@@ -1,6 +1,6 @@
-"""Tests of the LLM client (dianjin.client, cache, ledger, http1) against the real loopback server
+"""Tests of the LLM client (dianjin.client, cache, ledger) against the real loopback server
 in tests/fake_openai.py: faults, Retry-After, 4xx errors, the cache across re-runs and SIGKILL,
-key hygiene, the ledger, reasoning fields, rate and concurrency limits, and the HTTP/1.1 parser.
+key hygiene, the ledger, reasoning fields, rate and concurrency limits, and bounded responses.
 
     .venv/bin/python -m pytest -q tests/test_client.py
 """
@@ -18,14 +18,24 @@ import subprocess
 import sys
 import textwrap
 import time
+import zlib
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from dianjin.cache import ResponseCache
-from dianjin.client import (ChatRequest, ChatResult, EndpointConfig, LLMClient, LLMError, SyncClient, backoff,
-                            cache_key, retry_after)
-from dianjin.http1 import _Conn
+from dianjin.client import (
+    ChatRequest,
+    ChatResult,
+    EndpointConfig,
+    LLMClient,
+    LLMError,
+    SyncClient,
+    backoff,
+    cache_key,
+    retry_after,
+)
 from dianjin.ledger import Ledger, Progress
 from dianjin.tasks.base import DataError
 
@@ -60,22 +70,24 @@ def expected_content(messages: list[dict]) -> str:
 
 
 # --- retries ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kinds, fraction, attempts, fast_http", [
-    (("429",), 0.5, 2, True),  # rate limited twice, Retry-After honoured each time
-    (("500",), 0.5, 1, True),  # server error
-    (("503",), 0.5, 3, True),  # repeated unavailability, still within max_retries
-    (("timeout",), 0.3, 1, True),  # the server holds the request past the client's timeout
-    (("malformed",), 0.5, 1, True),  # a 200 whose body is cut-off JSON
-    (("empty",), 0.5, 1, True),  # a 200 with no choices
-    (("drop",), 0.5, 1, True),  # connection closed without a response
-    (("429", "500", "timeout", "malformed", "drop"), 0.2, 1, True),  # the issue's 20% mix
-    (("429", "500", "timeout", "malformed", "drop"), 0.2, 1, False),  # same mix over httpx2's transport (https path)
+@pytest.mark.parametrize("kinds, fraction, attempts", [
+    (("429",), 0.5, 2),  # rate limited twice, Retry-After honoured each time
+    (("500",), 0.5, 1),  # server error
+    (("503",), 0.5, 3),  # repeated unavailability, still within max_retries
+    (("timeout",), 0.3, 1),  # the server holds the request past the client's timeout
+    (("malformed",), 0.5, 1),  # a 200 whose body is cut-off JSON
+    (("empty",), 0.5, 1),  # a 200 with no choices
+    (("drop",), 0.5, 1),  # connection closed without a response
+    (("html",), 0.5, 1),  # a proxy's HTML error page with status 200
+    (("cut",), 0.5, 1),  # the connection dies in the middle of the body
+    (("nested",), 0.5, 1),  # JSON nested deeper than the parser's recursion limit
+    (("429", "500", "timeout", "malformed", "drop"), 0.2, 1),  # the issue's 20% mix
 ])
-def test_faults_give_fault_free_results(kinds, fraction, attempts, fast_http):
+def test_faults_give_fault_free_results(kinds, fraction, attempts):
     reqs = prompts(30)
-    plan = FaultPlan(kinds=kinds, fraction=fraction, attempts=attempts, retry_after=0.02, hang=1.0)
-    with FakeOpenAI(faults=plan) as srv:
-        results = run_map(cfg(srv, timeout=0.25, fast_http=fast_http), reqs)
+    plan = FaultPlan(kinds=kinds, fraction=fraction, attempts=attempts, retry_after=0.02, hang=3.0)
+    with FakeOpenAI(faults=plan) as srv:  # a timeout of 1 s: a busy 2-core box never takes that long to answer
+        results = run_map(cfg(srv, timeout=1.0), reqs)
         faulted = {r["key"] for r in srv.requests if r["fault"]}
         assert faulted, "the plan faulted nothing; the case tests nothing"
         assert srv.duplicates() == {}
@@ -253,12 +265,11 @@ def test_cache_survives_sigkill_mid_run(tmp_path):
 
 
 # --- secrets -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("fast_http, auth_header, sent", [
-    (True, "Authorization", f"Bearer {SECRET}"),  # the lean HTTP/1.1 path (plain http)
-    (False, "Authorization", f"Bearer {SECRET}"),  # httpx2's path (https, proxies)
-    (True, "api-key", SECRET),  # Azure-style key header
+@pytest.mark.parametrize("auth_header, sent", [
+    ("Authorization", f"Bearer {SECRET}"),  # the OpenAI-style bearer token
+    ("api-key", SECRET),  # Azure-style key header
 ])
-def test_api_key_never_stored_or_logged(tmp_path, monkeypatch, caplog, capfd, fast_http, auth_header, sent):
+def test_api_key_never_stored_or_logged(tmp_path, monkeypatch, caplog, capfd, auth_header, sent):
     monkeypatch.setenv("FAKE_KEY", SECRET)
     caplog.set_level(logging.DEBUG)
     plan = FaultPlan(kinds=("500", "429", "malformed"), fraction=0.5, retry_after=0.01)
@@ -268,7 +279,7 @@ def test_api_key_never_stored_or_logged(tmp_path, monkeypatch, caplog, capfd, fa
 
     ledger = Ledger(tmp_path / "ledger.json")
     with FakeOpenAI(faults=plan, script=script) as srv:
-        c = cfg(srv, api_key_env="FAKE_KEY", fast_http=fast_http, auth_header=auth_header)
+        c = cfg(srv, api_key_env="FAKE_KEY", auth_header=auth_header)
         results = run_map(c, prompts(10), cache=tmp_path / "cache.sqlite", ledger=ledger)
         auth = {r["headers"].get(auth_header.lower()) for r in srv.requests}
         llm = LLMClient(c, progress=False)
@@ -429,75 +440,113 @@ def test_progress_counts_truncated_answers_as_done(ok: bool, truncated: bool, ex
     assert f"eval: {expect}," in p.line()
 
 
-# --- HTTP/1.1 framing ----------------------------------------------------------------------------
-_BODY = b'{"ok": true}'
+# --- bounded responses ---------------------------------------------------------------------------
+_GOOD = json.dumps({"choices": [{"message": {"content": "<answer>压缩 4</answer>"}, "finish_reason": "stop"}],
+                    "padding": "y" * 100_000}).encode()
 
 
-@pytest.mark.parametrize("raw, status, body, keep_alive", [
-    (b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n" + _BODY, 200, _BODY, True),  # Content-Length
-    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"ok\"\r\n7\r\n: true}\r\n0\r\n\r\n", 200, _BODY, True),
-    # ^ chunked, as behind many proxies
-    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nc;ext=1\r\n" + _BODY + b"\r\n0\r\nX-T: 1\r\n\r\n",
-     200, _BODY, True),  # chunk extension and a trailer
-    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 429 Too Many\r\nContent-Length: 0\r\n\r\n", 429, b"", True),  # interim 1xx
-    (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 12\r\n\r\n" + _BODY, 200, _BODY, False),  # close
-    (b"HTTP/1.0 200 OK\r\nContent-Length: 12\r\n\r\n" + _BODY, 200, _BODY, False),  # HTTP/1.0 closes
-])
-def test_http1_response_framing(raw, status, body, keep_alive):
-    async def feed():
-        conn = _Conn()
-        conn.waiter = asyncio.get_running_loop().create_future()
-        for i in range(len(raw)):  # byte by byte: every partial state
-            conn.data_received(raw[i : i + 1])
-        assert conn.waiter.done()
-        return conn
-
-    conn = asyncio.run(feed())
-    assert (conn.status, bytes(conn.body), conn.keep_alive) == (status, body, keep_alive)
+def _gzip_bomb(size: int) -> bytes:
+    """`size` zero bytes, gzip-compressed in pieces (never held whole): ~1,000:1."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9) as f:
+        block = b"0" * 2**20
+        for _ in range(size // len(block)):
+            f.write(block)
+    return buf.getvalue()
 
 
-@pytest.mark.parametrize("raw", [
-    b"HTP/1.1 two hundred\r\n\r\n",  # garbage status line
-    b"HTTP/1.1 200 OK\r\nContent-Length: twelve\r\n\r\n",  # bad Content-Length
-    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # bad chunk size
-    b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70_000,  # endless head
-])
-def test_http1_garbage_fails_the_request_not_the_loop(raw):
-    import httpx2
-
-    async def feed():
-        conn = _Conn()
-        conn.waiter = asyncio.get_running_loop().create_future()
-        conn.data_received(raw)
-        with pytest.raises(httpx2.RemoteProtocolError):
-            await asyncio.wait_for(conn.waiter, 1)
-
-    asyncio.run(feed())
+async def _endless(writer):  # chunked, never the last chunk
+    writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"a" * 65536
+    while True:
+        writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        await writer.drain()
 
 
-def test_http1_gzip_body_is_decoded():
-    payload = json.dumps(default_script({"messages": [{"role": "user", "content": "压缩"}]}) | {"x": "y" * 1000}).encode()
-    comp = gzip.compress(payload)
+async def _drip(writer):  # a valid head, then one byte a second
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+    while True:
+        writer.write(b" ")
+        await writer.drain()
+        await asyncio.sleep(1)
 
-    async def serve_and_get():
+
+def _fixed(body: bytes | Callable[[], bytes], encoding: str = "identity"):
+    async def reply(writer):
+        nonlocal body
+        body = body() if callable(body) else body
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %d\r\n\r\n"
+                     % (encoding.encode(), len(body)) + body)
+        await writer.drain()
+    return reply
+
+
+def _raw_server_call(reply, **kw) -> tuple[list[ChatResult], float]:
+    """Serve `reply(writer)` to every request on a raw loopback socket; one client.map of one request."""
+    async def go():
         async def handle(reader, writer):
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(comp) + comp)
-            await writer.drain()
-            writer.close()
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+                await reply(writer)
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                writer.close()
 
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        from dianjin.http1 import Http1Pool
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+        t0 = time.perf_counter()
+        try:
+            config = EndpointConfig(**{"base_url": url, "model": "m", "backoff_base": 0.0, "backoff_max": 0.0, **kw})
+            async with LLMClient(config, progress=False) as llm:
+                return await llm.map([[{"role": "user", "content": "q"}]]), time.perf_counter() - t0
+        finally:
+            server.close()
 
-        pool = Http1Pool()
-        resp = await pool.request("GET", f"http://127.0.0.1:{port}/v1/models", {})
-        await pool.aclose()
-        server.close()
-        return resp
+    return asyncio.run(go())
 
-    resp = asyncio.run(serve_and_get())
-    assert resp.status == 200 and resp.content == payload
+
+@pytest.mark.parametrize("reply, kw, error, max_seconds", [
+    (_fixed(gzip.compress(_GOOD), "gzip"), {}, None, 5),  # a gzip body is decoded (here, not by the transport)
+    (_fixed(zlib.compress(_GOOD), "deflate"), {}, None, 5),  # deflate (zlib-wrapped, as servers send it)
+    (_fixed(_GOOD), {}, None, 5),  # no encoding
+    (_fixed(lambda: _gzip_bomb(2**28), "gzip"), {"max_retries": 1}, "larger than max_response_bytes", 20),
+    # ^ a 260 KB gzip body that inflates to 256 MiB stops at the 16 MiB cap, each attempt
+    (_endless, {"max_retries": 0, "max_response_bytes": 2**20}, "larger than max_response_bytes", 20),
+    # ^ a body that never ends fails at the cap, long before the timeout
+    (_drip, {"max_retries": 0, "timeout": 1.0}, "timed out after 1s", 10),
+    # ^ a body trickling forever: the timeout covers the whole exchange, not each read
+    (_fixed(b"\x00not gzip", "gzip"), {"max_retries": 0}, "bad gzip body", 5),  # a corrupt gzip body
+    (_fixed(_GOOD, "br"), {"max_retries": 0}, "unsupported Content-Encoding", 5),  # we only ask for gzip, deflate
+    (_fixed(json.dumps({"choices": [{"message": {"content": None}, "finish_reason": "stop"}]}).encode()),
+     {"max_retries": 1}, "message content is null", 5),  # content: null is an error, not an answer
+])
+def test_responses_are_bounded(reply, kw, error, max_seconds):
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    (res,), seconds = _raw_server_call(reply, **kw)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    if error is None:
+        assert res.ok and res.content, res.error
+    else:
+        assert res.error and error in res.error, res.error
+    assert seconds < max_seconds
+    assert grown_mb < 100  # the 256 MiB bomb never exists in memory (peak RSS grows by tens of MB at most)
+
+
+def test_null_content_is_never_cached(tmp_path):
+    def script(req):
+        return {"content": None, "finish_reason": "stop"} if "q0" in last_user_text(req) else default_script(req)
+
+    with FakeOpenAI(script=script) as srv:
+        results = run_map(cfg(srv, max_retries=1), prompts(2), cache=tmp_path / "c.sqlite")
+    assert results[0].error and "content is null" in results[0].error and results[1].ok
+    assert len(ResponseCache(tmp_path / "c.sqlite")) == 1  # only the real answer
+
+
+def last_user_text(req: dict) -> str:
+    return req["messages"][-1]["content"]
 
 
 def test_models_endpoint():

@@ -164,3 +164,48 @@ def test_not_a_model_dir_and_early_exit(tmp_path):
         with serving(tmp_path, engine="transformers"):
             pass
     assert time.monotonic() - t0 < 60
+
+
+# --- the server we evaluate is ours ---------------------------------------------------------------
+class _Health(__import__("http.server").server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's name
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def squatter():
+    """Another HTTP server on 127.0.0.1 that answers /health 200 (as a forgotten server would)."""
+    import http.server
+    import threading
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_port_in_use_is_refused_before_starting(tmp_path, squatter, capsys):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ServeError, match=f"port {squatter} on 127.0.0.1 is already in use"):
+        with serving(tmp_path, engine="transformers", port=squatter):
+            pass
+    assert serve.main([str(tmp_path), "--engine", "transformers", "--port", str(squatter)]) == 2
+    assert "already in use" in capsys.readouterr().err
+
+
+def test_healthy_answer_from_another_process_is_refused(tmp_path, squatter):
+    """The race the port check cannot close: the port is taken between our check and our child's
+    bind. /health answers 200, but the listener is not in our child's session."""
+    (tmp_path / "config.json").write_text("{}")
+    assert serve.listener_session(squatter) == os.getsid(0)  # /proc finds the listener: this process
+    server = serve.Server(ServeOptions(str(tmp_path), "transformers", port=squatter, startup_timeout=10))
+    server.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    with pytest.raises(ServeError, match="held by another process"):
+        server.wait_healthy()
+    assert server.proc.poll() is not None  # our child was stopped

@@ -13,9 +13,13 @@ What it does for every request:
 - retries with exponential backoff and jitter on 408/409/425/429/5xx, timeouts, connection errors and
   malformed bodies, waiting at least what Retry-After / retry-after-ms asks; any other 4xx raises
   `LLMError` at once, naming the endpoint, the status and an excerpt of the body;
-- the SQLite cache (`dianjin.cache`): looked up first, written as each answer arrives, so a re-run
-  never pays twice (in batches, the answers of one event-loop turn are committed together, always
-  before any of them is reported); identical requests in flight at the same time are sent once;
+- the SQLite cache (`dianjin.cache`): looked up first, each answer committed as it arrives and
+  before it is reported, so a re-run never pays twice; identical requests in flight at the same
+  time are sent once;
+- bounded responses: the body is read as a stream and decoded here, and an attempt whose decoded
+  body passes `max_response_bytes` (16 MiB; gzip bombs and never-ending bodies alike) or whose
+  whole exchange passes `timeout` fails and is retried; `content: null` (not a truncation) is a
+  malformed answer, retried and never cached;
 - a structured `ChatResult` (content, reasoning_content from `message.reasoning_content` or
   `message.reasoning`, finish_reason, tokens, latency, attempts, cached). A truncated answer
   (finish_reason "length") is returned with `truncated=True`, `ok=False`: callers treat it as failed;
@@ -35,180 +39,37 @@ The cache key covers model, messages, sampling parameters (incl. `extra_body`), 
 and `cache_salt`, not the base URL: moving a run to another host or port reuses its cache. Set
 `cache_salt` (e.g. to a checkpoint hash) when one URL and model name can serve different weights.
 
-Speed: plain-http endpoints (local vLLM, `dianjin serve`, tests) go through `dianjin.http1.Http1Pool`
-(~0.05 ms of CPU per request; `httpx2.AsyncClient` costs ~0.6 ms, which caps a 64-wide, 50 ms
-workload at 80-90% of Little's bound); https and proxied endpoints use httpx2. With the cache and
-the ledger on, `map` reaches 90-93% of the bound, 97-99% of a raw asyncio loop, at ~85-135 us of
-CPU per request (docs/benchmarks.md).
+HTTP: one path, `httpx2.AsyncClient` (connection pool, proxies from the environment, https), with
+`asyncio.timeout` per attempt. Its CPU cost per request is in docs/benchmarks.md ("LLM client").
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import email.utils
 import hashlib
 import json
 import logging
-import os
+import math
 import random
-import re
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+import zlib
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 import httpx2
 
 from dianjin.cache import ResponseCache
-from dianjin.http1 import Http1Pool, RawResponse
+from dianjin.endpoint import EndpointConfig, LLMError, _num
 from dianjin.ledger import Ledger, Progress
-from dianjin.tasks.base import DataError
 
 log = logging.getLogger("dianjin.client")
 
 Messages = list[dict[str, Any]]
 RETRY_STATUSES = frozenset({408, 409, 425, 429})  # plus every 5xx
 MAX_RETRY_AFTER = 600.0  # never sleep longer than this on a server's say-so
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_PROXY_VARS = ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
-_SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorization"}
-
-
-class LLMError(RuntimeError):
-    """A request that failed for good: a non-retryable 4xx, or retries exhausted.
-
-    endpoint: the URL called; status: the last HTTP status (None for timeouts/connection errors);
-    body: an excerpt of the last response body; attempts: HTTP attempts made.
-    """
-
-    def __init__(self, message: str, *, endpoint: str, status: int | None = None, body: str = "",
-                 attempts: int = 0, retryable: bool = False):
-        super().__init__(message)
-        self.endpoint, self.status, self.body, self.attempts, self.retryable = endpoint, status, body, attempts, retryable
-
-
-# --- configuration --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class EndpointConfig:
-    """One OpenAI-compatible endpoint and how to call it. Build with `from_dict` to get checks."""
-
-    base_url: str  # e.g. "https://api.deepseek.com/v1" or "http://127.0.0.1:8000/v1"
-    model: str
-    api_key_env: str | None = None  # NAME of the env var holding the key (None: no Authorization header)
-    auth_header: str = "Authorization"  # sent as "Bearer KEY"; any other name (e.g. Azure's "api-key") gets KEY
-    concurrency: int = 64  # HTTP requests in flight
-    rps: float | None = None  # requests per second (token bucket); None: unlimited
-    burst: int = 1  # token bucket size
-    timeout: float = 60.0  # seconds per attempt; R1-style reasoning calls can need 600 (a timeout is paid again)
-    max_retries: int = 6  # extra attempts after the first
-    backoff_base: float = 0.5  # first backoff in seconds; doubles per attempt, with jitter
-    backoff_max: float = 30.0
-    temperature: float | None = None  # None: not sent (server default)
-    top_p: float | None = None
-    max_tokens: int | None = None
-    price_in: float = 0.0  # per 1M prompt tokens, for the ledger
-    price_out: float = 0.0  # per 1M completion tokens
-    extra_body: dict[str, Any] = field(default_factory=dict)  # merged into every request body
-    headers: dict[str, str] = field(default_factory=dict)  # extra non-secret headers
-    cache_salt: str | None = None  # mixed into the cache key (e.g. a checkpoint hash)
-    fast_http: bool = True  # use the lean HTTP/1.1 transport for plain-http URLs without a proxy
-
-    def __post_init__(self) -> None:
-        errors = [(name, problem) for name, check in _CHECKS.items() if (problem := check(getattr(self, name)))]
-        if errors:
-            name, problem = errors[0]
-            raise DataError("endpoint config", None, name, problem)
-        url = self.base_url.rstrip("/")
-        url = url[: -len("/chat/completions")] if url.endswith("/chat/completions") else url
-        object.__setattr__(self, "base_url", url)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "endpoint config") -> "EndpointConfig":
-        """Build from a config mapping; errors name `where` and the field."""
-        if not isinstance(data, dict):
-            raise DataError(where, None, None, f"expected a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        for name in data:
-            if name in ("api_key", "key", "token"):
-                raise DataError(where, None, name, "never put an API key in a config: export it and name the "
-                                "variable with api_key_env (e.g. api_key_env: DEEPSEEK_API_KEY)")
-            if name not in known:
-                raise DataError(where, None, name, f"unknown key; known keys: {', '.join(sorted(known))}")
-        for name in ("base_url", "model"):
-            if name not in data:
-                raise DataError(where, None, name, "required")
-        try:
-            return cls(**data)
-        except DataError as e:
-            raise DataError(where, None, e.field, e.problem) from None
-
-    def api_key(self) -> str | None:
-        """The key from the environment (None when `api_key_env` is None); errors if the variable is unset."""
-        if self.api_key_env is None:
-            return None
-        key = os.environ.get(self.api_key_env, "")
-        if not key:
-            raise LLMError(f"{self.base_url}: environment variable {self.api_key_env} (api_key_env) is not set",
-                           endpoint=self.base_url)
-        return key
-
-
-def _check(ok: Callable[[Any], bool], want: str) -> Callable[[Any], str | None]:
-    return lambda v: None if ok(v) else f"must be {want}, got {v!r}"
-
-
-def _num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _check_env(v: Any) -> str | None:
-    if v is None:
-        return None
-    if not isinstance(v, str) or not _ENV_NAME.match(v):  # do not echo: it may be a pasted key
-        return "must be the NAME of an environment variable (e.g. DEEPSEEK_API_KEY), not the key itself"
-    return None
-
-
-def _check_headers(v: Any) -> str | None:
-    if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
-        return "must be a mapping of strings"
-    secret = [k for k in v if k.lower() in _SECRET_HEADERS]
-    if secret:  # do not echo the values
-        return f"must not carry credentials ({', '.join(secret)}): set api_key_env (and auth_header) instead"
-    return None
-
-
-# field -> check returning a problem string or None
-_CHECKS: dict[str, Callable[[Any], str | None]] = {
-    "base_url": _check(lambda v: isinstance(v, str) and re.match(r"^https?://[^/\s]+", v) is not None,
-                       "an http:// or https:// URL such as http://127.0.0.1:8000/v1"),
-    "model": _check(lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string"),
-    "api_key_env": _check_env,
-    "concurrency": _check(lambda v: _int(v) and v >= 1, "an integer >= 1"),
-    "rps": _check(lambda v: v is None or (_num(v) and v > 0), "null or a number > 0"),
-    "burst": _check(lambda v: _int(v) and v >= 1, "an integer >= 1"),
-    "timeout": _check(lambda v: _num(v) and v > 0, "a number of seconds > 0"),
-    "max_retries": _check(lambda v: _int(v) and v >= 0, "an integer >= 0"),
-    "backoff_base": _check(lambda v: _num(v) and v >= 0, "a number >= 0"),
-    "backoff_max": _check(lambda v: _num(v) and v >= 0, "a number >= 0"),
-    "temperature": _check(lambda v: v is None or (_num(v) and 0 <= v <= 2), "null or a number in [0, 2]"),
-    "top_p": _check(lambda v: v is None or (_num(v) and 0 < v <= 1), "null or a number in (0, 1]"),
-    "max_tokens": _check(lambda v: v is None or (_int(v) and v >= 1), "null or an integer >= 1"),
-    "price_in": _check(lambda v: _num(v) and v >= 0, "a number >= 0 (price per 1M tokens)"),
-    "price_out": _check(lambda v: _num(v) and v >= 0, "a number >= 0 (price per 1M tokens)"),
-    "extra_body": _check(lambda v: isinstance(v, dict), "a mapping"),
-    "auth_header": _check(lambda v: isinstance(v, str) and re.match(r"^[A-Za-z0-9-]+$", v) is not None,
-                          "an HTTP header name"),
-    "headers": _check_headers,
-    "cache_salt": _check(lambda v: v is None or isinstance(v, str), "null or a string"),
-    "fast_http": _check(lambda v: isinstance(v, bool), "true or false"),
-}
 
 
 # --- requests and results -------------------------------------------------------------------------
@@ -290,8 +151,8 @@ def parse_completion(text: str | bytes) -> dict[str, Any]:
     """The fields of ChatResult from a chat.completion body; raises _Malformed on anything unusable."""
     try:
         data = json.loads(text)
-    except ValueError as e:
-        raise _Malformed(f"response is not JSON ({e})") from None
+    except (ValueError, RecursionError) as e:  # RecursionError: valid JSON nested past the parser's limit
+        raise _Malformed(f"response is not JSON ({type(e).__name__}: {str(e)[:200]})") from None
     if not isinstance(data, dict):
         raise _Malformed("response is not a JSON object")
     choices = data.get("choices")
@@ -304,11 +165,13 @@ def parse_completion(text: str | bytes) -> dict[str, Any]:
     reasoning = msg.get("reasoning_content")
     if reasoning is None:
         reasoning = msg.get("reasoning")
+    if content is None and choices[0].get("finish_reason") != "length":  # a glitch, not an answer: retried, never cached
+        raise _Malformed(f"message content is null (finish_reason {choices[0].get('finish_reason')!r})")
     if (content is not None and not isinstance(content, str)) or (reasoning is not None and not isinstance(reasoning, str)):
         raise _Malformed("message content is not a string")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     details = usage.get("completion_tokens_details") if isinstance(usage.get("completion_tokens_details"), dict) else {}
-    as_int = lambda v: int(v) if _num(v) else 0  # noqa: E731
+    as_int = lambda v: int(v) if _num(v) and math.isfinite(v) else 0  # noqa: E731
     return {"content": content, "reasoning_content": reasoning, "finish_reason": choices[0].get("finish_reason"),
             "prompt_tokens": as_int(usage.get("prompt_tokens")), "completion_tokens": as_int(usage.get("completion_tokens")),
             "reasoning_tokens": as_int(details.get("reasoning_tokens")), "model": str(data.get("model") or "")}
@@ -367,76 +230,40 @@ class TokenBucket:
 _BUCKETS: dict[tuple[str, float, int], TokenBucket] = {}
 
 
-class _Attempt:
-    __slots__ = ("deadline", "task", "cancelling", "done", "expired")
-
-    def __init__(self, deadline: float, task: asyncio.Task, cancelling: int):
-        self.deadline, self.task, self.cancelling = deadline, task, cancelling
-        self.done = self.expired = False
+_DECOMPRESSORS: dict[str, Callable[[], Any]] = {
+    "gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS), "x-gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+    "deflate": lambda: zlib.decompressobj(), "identity": lambda: None}
 
 
-class _Deadlines:
-    """Per-attempt timeouts of one client on one event loop, with one timer between them all.
+class _TooLarge(ValueError):
+    pass
 
-    `asyncio.timeout` puts a timer in the loop's heap per request and cancels it after: at ~1,300
-    requests/s that is CPU the server needs on a shared box. Every attempt of a client has the same
-    timeout and starts after the one before, so deadlines come in start order: a FIFO of attempts and
-    one timer armed at the oldest unfinished deadline do the same. On expiry the attempt's task is
-    cancelled and, as `asyncio.Timeout` does, the CancelledError becomes TimeoutError unless someone
-    else cancelled the task too (`uncancel()` against the count at entry).
+
+async def read_capped(resp: httpx2.Response, limit: int) -> bytes:
+    """The decoded body of a streamed response, or `_TooLarge` as soon as it would pass `limit` bytes.
+
+    Decoded here, from the raw stream, with a bounded `decompress(max_length=...)`: a small gzip body
+    that inflates to gigabytes stops at `limit`, and so does a body that never ends.
     """
-
-    _RESOLUTION = time.get_clock_info("monotonic").resolution  # the loop's clock resolution, as its timers use
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, delay: float):
-        self.loop, self.delay = loop, delay
-        self.pending: collections.deque[_Attempt] = collections.deque()  # in start (= deadline) order
-        self.handle: asyncio.TimerHandle | None = None
-
-    def enter(self) -> _Attempt:
-        task = asyncio.current_task()
-        assert task is not None, "a request runs inside a task"
-        att = _Attempt(self.loop.time() + self.delay, task, task.cancelling())
-        self.pending.append(att)
-        if self.handle is None:
-            self.handle = self.loop.call_at(att.deadline, self._expire)
-        return att
-
-    def exit(self, att: _Attempt, cancelled: bool) -> bool:
-        """Mark `att` finished; True when the CancelledError it ended with is its timeout."""
-        att.done = True
-        pending = self.pending
-        while pending and pending[0].done:
-            pending.popleft()
-        return att.expired and att.task.uncancel() <= att.cancelling and cancelled
-
-    def _expire(self) -> None:
-        self.handle = None
-        limit = self.loop.time() + self._RESOLUTION
-        pending = self.pending
-        while pending and (pending[0].done or pending[0].deadline < limit):
-            att = pending.popleft()
-            if not att.done:
-                att.expired = True
-                att.task.cancel()
-        if pending:
-            self.handle = self.loop.call_at(pending[0].deadline, self._expire)
-
-
-class _HttpxPool:
-    """httpx2 for https, proxies (from the environment) and custom transports; same interface as Http1Pool."""
-
-    def __init__(self, cfg: EndpointConfig, transport: httpx2.AsyncBaseTransport | None = None):
-        limits = httpx2.Limits(max_connections=cfg.concurrency, max_keepalive_connections=cfg.concurrency)
-        self.http = httpx2.AsyncClient(transport=transport, limits=limits, timeout=httpx2.Timeout(cfg.timeout),
-                                       follow_redirects=False)
-
-    async def request(self, method: str, url: str, headers: dict[str, str], body: bytes = b"") -> RawResponse:
-        resp = await self.http.request(method, url, headers=headers, content=body)
-        return RawResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, resp.content)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
+    enc = resp.headers.get("content-encoding", "identity").strip().lower() or "identity"
+    if enc not in _DECOMPRESSORS:
+        raise httpx2.DecodingError(f"unsupported Content-Encoding {enc!r}")
+    d = _DECOMPRESSORS[enc]()
+    out = bytearray()
+    too_large = _TooLarge(f"response body larger than max_response_bytes={limit}")
+    try:
+        async for raw in resp.aiter_raw():
+            chunk = raw if d is None else d.decompress(raw, limit + 1 - len(out))
+            out += chunk
+            if len(out) > limit or (d is not None and d.unconsumed_tail):
+                raise too_large
+        if d is not None:
+            out += d.flush()
+    except zlib.error as e:
+        raise httpx2.DecodingError(f"bad {enc} body: {e}") from None
+    if len(out) > limit:
+        raise too_large
+    return bytes(out)
 
 
 # --- the client -----------------------------------------------------------------------------------
@@ -459,17 +286,15 @@ class LLMClient:
         self.progress = progress
         self.url = config.base_url + "/chat/completions"
         self._transport = transport
-        self._http: _HttpxPool | Http1Pool | None = None
+        self._http: httpx2.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sem: asyncio.Semaphore | None = None
-        self._deadlines: _Deadlines | None = None
         self._inflight: dict[str, asyncio.Future] = {}
-        self._commit_scheduled = False
         self._bucket = None
         if config.rps is not None:
             self._bucket = _BUCKETS.setdefault((config.base_url, float(config.rps), config.burst),
                                                TokenBucket(config.rps, config.burst))
-        self._headers = {"Content-Type": "application/json", **config.headers}
+        self._headers = {"Content-Type": "application/json", "Accept-Encoding": "gzip, deflate", **config.headers}
         if self._key:
             auth = config.auth_header
             self._headers[auth] = f"Bearer {self._key}" if auth.lower() == "authorization" else self._key
@@ -478,24 +303,19 @@ class LLMClient:
         return f"LLMClient(base_url={self.config.base_url!r}, model={self.config.model!r}, cache={self.cache!r})"
 
     # loop-bound state (recreated if the client is reused under a new event loop) -------------------
-    def _bind(self) -> "_HttpxPool | Http1Pool":
+    def _bind(self) -> httpx2.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._http is None or self._loop is not loop:
             self._loop = loop
             self._sem = asyncio.Semaphore(self.config.concurrency)
             self._inflight = {}
-            self._deadlines = _Deadlines(loop, self.config.timeout)
-            self._http = Http1Pool(self.config.concurrency) if self._transport is None and self._use_fast_http() \
-                else _HttpxPool(self.config, self._transport)
+            n = self.config.concurrency
+            self._http = httpx2.AsyncClient(
+                transport=self._transport, timeout=httpx2.Timeout(self.config.timeout), follow_redirects=False,
+                limits=httpx2.Limits(max_connections=n, max_keepalive_connections=n))
         return self._http
 
-    def _use_fast_http(self) -> bool:
-        return (self.config.fast_http and self.url.startswith("http://")
-                and not any(os.environ.get(v) for v in _PROXY_VARS))
-
     async def aclose(self) -> None:
-        if self.cache is not None and self.cache.pending:
-            self.cache.commit()
         if self._http is not None and self._loop is asyncio.get_running_loop():
             await self._http.aclose()
         self._http = None
@@ -528,8 +348,7 @@ class LLMClient:
                 ChatRequest(**{**asdict(request), **params})
         return await self._run(self.prepare(request), stage, None)
 
-    async def _run(self, prepared: tuple[ChatRequest, str, str], stage: str, progress: Progress | None,
-                   defer: bool = False) -> ChatResult:
+    async def _run(self, prepared: tuple[ChatRequest, str, str], stage: str, progress: Progress | None) -> ChatResult:
         req, body, key = prepared
         cfg = self.config
         hit = self.cache.get(key) if self.cache is not None else None
@@ -543,7 +362,6 @@ class LLMClient:
         shared = self._inflight.get(key)
         if shared is not None:  # the same request is in flight: wait for it instead of paying twice
             res = await asyncio.shield(shared)
-            self._committed()  # the answer shared with us may wait on a deferred commit
             res = ChatResult(**{**asdict(res), "cached": True, "tag": req.tag})
             self.ledger.record(stage, cfg.model, cached=True)
             if progress:
@@ -557,9 +375,7 @@ class LLMClient:
             text, parsed, latency, attempts = await self._call(body, key)
             res = self._result(parsed, key, latency, attempts, False, req.tag)
             if self.cache is not None:
-                self.cache.put(key, cfg.model, body, text, latency, attempts, defer=defer)
-                if defer:
-                    self._commit_soon()
+                self.cache.put(key, cfg.model, body, text, latency, attempts)
             self.ledger.record(stage, cfg.model, truncated=res.truncated, attempts=attempts,
                                prompt_tokens=res.prompt_tokens, completion_tokens=res.completion_tokens,
                                latency=latency, price_in=cfg.price_in, price_out=cfg.price_out)
@@ -580,41 +396,12 @@ class LLMClient:
         finally:
             self._inflight.pop(key, None)
 
-    # Batches defer their cache commits: the answers that arrive in one turn of the event loop are
-    # committed together at the start of the next (a commit per row cost ~15-25 us of CPU per request),
-    # and always before any of them is reported: `_committed()` runs before a result leaves
-    # iter_completed, and before an answer shared with an identical request is returned.
-    def _commit_soon(self) -> None:
-        if not self._commit_scheduled:
-            self._commit_scheduled = True
-            asyncio.get_running_loop().call_soon(self._commit_deferred)
-
-    def _commit_deferred(self) -> None:
-        self._commit_scheduled = False
-        if self.cache is not None:
-            try:
-                self.cache.commit()
-            except Exception as e:  # kept in cache.commit_error; `_committed()` raises it to the caller
-                log.error("%s: cache commit failed: %s", self.cache.path, e)
-
-    def _committed(self) -> None:
-        """Commit deferred cache rows now; raises if that, or any commit of the cache before, failed
-        (deferred rows may then be lost: their answers must not be reported as done)."""
-        cache = self.cache
-        if cache is not None:
-            if cache.pending:
-                cache.commit()
-            if cache.commit_error is not None:
-                raise cache.commit_error
-
     def _result(self, parsed: dict, key: str, latency: float, attempts: int, cached: bool, tag: Any) -> ChatResult:
         return ChatResult(**parsed, latency=latency, attempts=attempts, cached=cached, key=key, tag=tag)
 
     async def _call(self, body: str, key: str) -> tuple[str, dict[str, Any], float, int]:
         """POST with retries; (response text, parsed fields, latency of the good attempt, attempts)."""
         cfg, http = self.config, self._bind()
-        deadlines = self._deadlines
-        assert deadlines is not None
         content = body.encode()
         headers = {**self._headers, "X-Dianjin-Key": key}
         attempt = 0
@@ -628,16 +415,12 @@ class LLMClient:
                     await self._bucket.acquire()
                 t0 = time.perf_counter()
                 try:
-                    att = deadlines.enter()  # what `async with asyncio.timeout(cfg.timeout)` does, cheaper
-                    try:
-                        resp = await http.request("POST", self.url, headers, content)
-                    except BaseException as e:
-                        if deadlines.exit(att, isinstance(e, asyncio.CancelledError)):
-                            raise TimeoutError from e
-                        raise
-                    deadlines.exit(att, False)
+                    async with asyncio.timeout(cfg.timeout):  # the whole attempt, body included
+                        async with http.stream("POST", self.url, headers=headers, content=content) as resp:
+                            status = resp.status_code
+                            raw = await read_capped(resp, cfg.max_response_bytes)
                     latency = time.perf_counter() - t0
-                    status, text = resp.status, resp.content.decode("utf-8", "replace")
+                    text = raw.decode("utf-8", "replace")
                     if 200 <= status < 300:
                         return text, parse_completion(text), latency, attempt  # _Malformed -> retry
                     excerpt = text[:300].replace("\n", " ")
@@ -648,9 +431,9 @@ class LLMClient:
                     why = f"HTTP {status}: {excerpt[:120]}"
                 except TimeoutError:
                     why = f"timed out after {cfg.timeout:g}s"
-                except httpx2.TransportError as e:
+                except httpx2.TransportError as e:  # connect, read, write, protocol and pool errors
                     why = f"{type(e).__name__}: {e}"
-                except (_Malformed, httpx2.DecodingError) as e:
+                except (_Malformed, _TooLarge, httpx2.DecodingError) as e:
                     why = f"malformed response: {e}"
             if attempt > cfg.max_retries:
                 raise LLMError(f"{self.url} ({cfg.model}): gave up after {attempt} attempts; last: {why}",
@@ -677,14 +460,11 @@ class LLMClient:
         try:
             for _ in range(len(reqs)):
                 item = await queue.get()
-                self._committed()  # nothing is reported before its answer is committed
                 yield item
         finally:
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-            if self.cache is not None and self.cache.pending:
-                self.cache.commit()
             prog.close()
 
     async def map(self, requests: Iterable[ChatRequest | Messages], *, stage: str = "default",
@@ -699,7 +479,7 @@ class LLMClient:
     async def _capture(self, prepared: tuple[ChatRequest, str, str], stage: str, prog: Progress) -> ChatResult:
         req, _, key = prepared
         try:
-            return await self._run(prepared, stage, prog, defer=True)
+            return await self._run(prepared, stage, prog)
         except LLMError as e:
             log.warning("%s", e)
             return ChatResult(error=str(e), attempts=e.attempts, key=key, tag=req.tag)
@@ -711,10 +491,11 @@ class LLMClient:
         """Model ids served by the endpoint (GET /models); a quick health check."""
         url = self.config.base_url + "/models"
         async with asyncio.timeout(self.config.timeout):
-            resp = await self._bind().request("GET", url, self._headers)
-        text = resp.content.decode("utf-8", "replace")
-        if resp.status != 200:
-            raise LLMError(f"{url}: HTTP {resp.status}: {text[:300]}", endpoint=url, status=resp.status, body=text[:300])
+            async with self._bind().stream("GET", url, headers=self._headers) as resp:
+                text = (await read_capped(resp, self.config.max_response_bytes)).decode("utf-8", "replace")
+        if resp.status_code != 200:
+            raise LLMError(f"{url}: HTTP {resp.status_code}: {text[:300]}", endpoint=url, status=resp.status_code,
+                           body=text[:300])
         return [m.get("id", "") for m in json.loads(text).get("data", [])]
 
 

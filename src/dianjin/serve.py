@@ -7,6 +7,10 @@
     with serving(model_dir) as base_url:            # tests and the demo; a free port by default
         OpenAI(base_url=base_url, api_key="-").chat.completions.create(model=str(model_dir), ...)
 
+The port must be free before the engine starts, and the process that answers `/health` must be
+our child (Linux: the listening socket's owner, from /proc, is in the child's session): another
+server on the port would otherwise be evaluated in its place.
+
 The engine runs as a child process in its own session. We wait until its `/health` answers, print
 the base URL (`http://HOST:PORT/v1`, alone on stdout), pass SIGINT/SIGTERM on to it, and give it
 30 s to shut down before killing its process group. On Linux the child also gets SIGTERM if we die.
@@ -175,6 +179,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Server":
+        check_port_free(self.opts.host, self.opts.port)
         cmd = ENGINES[self.opts.engine][0](self.opts)
         log.info("starting %s", " ".join(cmd))
         self.proc = subprocess.Popen(
@@ -200,11 +205,22 @@ class Server:
                 raise ServeError(f"{self.opts.engine} server exited with status {self.proc.returncode} "
                                  f"before it was healthy{_tail(log_file)}")  # fmt: skip
             if self.healthy():
+                self._check_ours()
                 return self.opts.base_url
             time.sleep(0.25)
         self.stop()
         timeout = self.opts.startup_timeout
         raise ServeError(f"{self.opts.engine} server not healthy after {timeout:.0f} s{_tail(log_file)}")
+
+    def _check_ours(self) -> None:
+        """The healthy answer must come from our child (its own session, `start_new_session`): a
+        server that took the port after our check would otherwise be evaluated in its place."""
+        assert self.proc is not None
+        owner = listener_session(self.opts.port)
+        if owner is not None and owner != self.proc.pid:
+            self.stop()
+            raise ServeError(f"port {self.opts.port} answers /health but is held by another process (session "
+                             f"{owner}), not our {self.opts.engine} server; choose another --port")
 
     def send(self, signum: int) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -224,6 +240,44 @@ class Server:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             return self.proc.wait()
+
+
+def check_port_free(host: str, port: int) -> None:
+    """ServeError unless `host:port` can be bound now (with SO_REUSEADDR, as the engines bind)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise ServeError(f"port {port} on {host} is already in use ({e.strerror}); another server there would "
+                             "answer for ours: stop it or choose another --port") from None
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Inodes of the sockets listening on `port` (Linux /proc/net/tcp and tcp6)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(cols[9])
+    return inodes
+
+
+def listener_session(port: int) -> int | None:
+    """The session id of the process listening on `port`, or None when /proc cannot tell (not Linux,
+    or the socket belongs to another user)."""
+    sockets = {f"socket:[{i}]" for i in _listening_inodes(port)}
+    if not sockets:
+        return None
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in sockets:
+                    with open(f"/proc/{pid}/stat") as f:
+                        return int(f.read().rsplit(")", 1)[1].split()[3])  # field 6: session
+    return None
 
 
 def _tail(log_file: Path | None, n: int = 20) -> str:
@@ -285,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                         a.tensor_parallel_size, a.max_model_len, a.startup_timeout)  # fmt: skip
     try:
         server = Server(opts, output=_stderr_fd())  # our stdout carries only the URL
+        check_port_free(opts.host, opts.port)
     except ServeError as e:
         print(f"dianjin serve: error: {e}", file=sys.stderr)
         return 2
