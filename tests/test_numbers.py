@@ -5,11 +5,20 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 
 import pytest
 from timing import cpu_seconds
 
-from dianjin.numbers import decimals, find_number, numbers_match, parse_number, parse_number_ex
+from dianjin.numbers import (
+    decimals,
+    find_number,
+    numbers_match,
+    parse_number,
+    parse_number_ex,
+    rounds_to,
+    significant_digits,
+)
 
 
 @pytest.mark.parametrize(
@@ -175,6 +184,100 @@ def test_parse_is_fast(text):
 )
 def test_numbers_match(pred, gold, kwargs, expected):
     assert numbers_match(pred, gold, **kwargs) is expected
+
+
+@pytest.mark.parametrize(
+    "text, written",
+    [
+        ("1.50", Decimal("1.50")),  # trailing zero kept: the writer stated two decimals
+        ("73,576", Decimal(73576)),  # separators dropped, precision to the unit
+        ("-1,234.50 million", Decimal("-1234.50")),  # signed mantissa, before the unit word
+        ("(12.5%)", Decimal("-12.5")),  # accounting negative carries to the written form
+        ("56%", Decimal(56)),  # percent keeps the written number
+        ("1.2e6", Decimal("1.2E+6")),  # scientific notation: two significant digits, unit 1e5
+        ("1.2 \\times 10^{6}", Decimal("1.2E+6")),  # LaTeX power of ten, same precision
+        ("3/4", None),  # a fraction has no written precision
+        ("\\frac{1}{2}", None),  # nor does a LaTeX fraction
+    ],
+)
+def test_find_number_written(text, written):
+    found = find_number(text)
+    assert found is not None
+    if written is None:
+        assert found.written is None
+    else:  # same digits and exponent, not just the same value ("1.50" is not "1.5")
+        assert found.written.as_tuple() == written.as_tuple()
+
+
+@pytest.mark.parametrize(
+    "written, digits",
+    [
+        ("56", 2),  # two digits
+        ("0.05", 1),  # leading zeros do not count
+        ("0.050", 2),  # a written trailing zero does
+        ("20", 2),  # an integer's trailing zero counts (precision to the unit)
+        ("1.2E+6", 2),  # exponent form
+        ("0", 0),  # zero has no significant digit
+        ("-4.9", 2),  # sign ignored
+    ],
+)
+def test_significant_digits(written, digits):
+    assert significant_digits(Decimal(written)) == digits
+
+
+@pytest.mark.parametrize(
+    "pred, gold, kwargs, expected",
+    [
+        # FinQA's own human answers against exe_ans (issue 12): the gold rounds to the answer
+        ("56", 0.56197, {}, True),  # "56%" for a fraction gold: 56.197 rounds to 56
+        ("1.16", 1.15663, {}, True),  # 1.15663 rounds to 1.16 at two decimals
+        ("4.9", 4.85514, {}, True),  # 4.85514 rounds to 4.9 at one decimal
+        ("0.56", 56.197, {}, True),  # fraction written for a percent gold (gold / 100)
+        ("-6.1", -0.06063, {}, True),  # negative percent: -6.063 rounds to -6.1
+        ("7.9", 0.07879, {}, True),  # 7.879 rounds to 7.9 (was a mismatch under the 1e-3 rule)
+        ("7.87", 0.07879, {}, False),  # 7.879 rounds to 7.88, not 7.87: a truncation is not a rounding
+        ("0.0012", 0.00123, {}, True),  # 2.4% off, but 0.00123 rounds to 0.0012
+        ("12", 0.125, {}, True),  # a tie may round down ...
+        ("13", 0.125, {}, True),  # ... or up
+        ("1.45", 0.0145, {}, True),  # decimal scaling: 0.0145 * 100 is 1.45, not 1.4499999999999997
+        ("1.2E+6", 1234567.0, {}, True),  # exponent form: precision to 1e5
+        ("74", 73.576, {}, True),  # an integer is precise to the unit
+        # false positives the rule must not create
+        ("2", 2.4, {}, False),  # one significant digit is not enough, though 2.4 rounds to 2
+        ("0.05", 0.04545, {}, False),  # one significant digit (FinQA test record: "0.05" for 0.04545)
+        ("5", 5.0, {}, True),  # ... but an exact one-digit answer still matches by tolerance
+        ("20", 24.0, {}, False),  # "20" is precise to the unit, not to the ten
+        ("1.2", 1.15663, {}, True),  # two digits: 1.15663 rounds to 1.2
+        ("1.15", 1.15663, {}, False),  # rounds to 1.16: 1.15 is 0.6% off, outside 1e-3
+        ("1.1567", 1.15663, {}, True),  # more digits than the gold: within the 1e-3 tolerance
+        ("1.1580", 1.15663, {}, False),  # more digits than the gold and 1.2e-3 off: no rounding rescue
+        ("3.4", 3.0, {}, False),  # a finer prediction never rounds onto a coarser gold's neighbour
+        ("56", 0.56197, {"percent_ambiguity": False}, False),  # the percent reading needs the relaxation
+        ("NaN", 1.0, {}, False),  # not a number
+        ("Infinity", 1.0, {}, False),  # not finite
+    ],
+)
+def test_numbers_match_written(pred, gold, kwargs, expected):
+    assert numbers_match(Decimal(pred), gold, **kwargs) is expected
+
+
+@pytest.mark.parametrize(
+    "written, gold, kwargs, expected",
+    [
+        ("1.16", 1.15663, {}, True),  # the rule on its own
+        ("2", 2.4, {"min_digits": 1}, True),  # the two-digit floor is a parameter
+        ("10", 1026.0, {}, True),  # a bare "10" may be a fraction of a percent gold: 10.26 rounds to 10
+        ("10", 1026.0, {"percent": True}, False),  # "10%" is a percent: not compared with 1026 / 100
+        ("56", 0.56197, {"percent": True}, True),  # "56%" against a fraction gold (x100) stays
+        ("56.2", 56.197, {"percent": True}, True),  # "56.2%" against a percent gold stays
+        ("56", float("nan"), {}, False),  # NaN gold
+        ("56", "x", {}, False),  # a gold that is not a number
+        (1.16, 1.16, {}, False),  # a float is not a written number: it has no precision
+    ],
+)
+def test_rounds_to(written, gold, kwargs, expected):
+    pred = Decimal(written) if isinstance(written, str) else written
+    assert rounds_to(pred, gold, **kwargs) is expected
 
 
 @pytest.mark.parametrize(

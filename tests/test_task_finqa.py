@@ -12,7 +12,7 @@ import pytest
 from dianjin import answer as fmt
 from dianjin.finqa_program import execute
 from dianjin.tasks import DataError, get_task
-from dianjin.tasks.finqa import judge_messages, parse_verdict, render_table
+from dianjin.tasks.finqa import judge_messages, parse_verdict, render_table, table_scale
 
 TASK = get_task("finqa")
 
@@ -124,6 +124,9 @@ def test_messages_carry_context_question_and_format(tmp_path):
         ("1.2万亿元", "1.2 trillion"),  # Chinese 万亿
         ("百分之12.5", "12.5%"),  # Chinese percent
         ("增长率为１２．５％", "12.5%"),  # full-width digits and percent
+        ("1.50", "1.50"),  # the written precision is kept (a trailing zero is a stated digit)
+        ("-1,234.50 million", "-1234.50 million"),  # written digits kept before the unit word
+        ("1.2 \\times 10^{6}", "1.2E+6"),  # exponent form keeps two significant digits
     ],
 )
 def test_extract(text, expected):
@@ -136,8 +139,20 @@ def test_extract(text, expected):
     [
         ("7.88%", 0.07879, True),  # percent written for a fraction gold
         ("0.0788", 0.07879, True),  # fraction within 1e-3
-        ("7.87%", 0.07879, False),  # FinQA's own "7.87%" is 1.1e-3 off exe_ans: outside tolerance
-        ("7.9%", 0.07879, False),  # too coarse
+        ("7.87%", 0.07879, False),  # FinQA's own "7.87%": 7.879 rounds to 7.88, and 1.1e-3 off is outside tolerance
+        ("7.9%", 0.07879, True),  # 7.879 rounds to 7.9 (was False under the old 1e-3-only rule)
+        ("8.1%", 0.07879, False),  # 7.879 does not round to 8.1
+        ("56%", 0.56197, True),  # FinQA human answer: percent at the writer's precision
+        ("1.16", 1.15663, True),  # FinQA human answer: two decimals
+        ("4.9", 4.85514, True),  # FinQA human answer: one decimal
+        ("2", 2.4, False),  # one significant digit is not enough
+        ("10%", 1026.0, False),  # a percent is not rounded against gold / 100 (10.26)
+        ("10", 1026.0, True),  # a bare number may be the fraction of a percent gold: 10.26 rounds to 10
+        ("0.56", 56.197, True),  # fraction written for a percent gold, at its precision
+        ("0.05", 0.04545, False),  # one significant digit (FinQA's "0.05" for 0.04545 stays a mismatch)
+        ("1.1580", 1.15663, False),  # more digits than the gold and 1.2e-3 off: no rounding rescue
+        ("2.33 million", 2.334, True),  # unit word as a label, precision of the written "2.33"
+        ("2.33 million", 2334000.0, True),  # unit applied: precise to 10,000
         ("20%", 0.2, True),  # integer percent
         ("0.2", "0.2", True),  # gold as a string (score input line)
         ("20%", "20%", True),  # gold as a human answer string
@@ -161,6 +176,64 @@ def test_check(pred, gold, expected):
     assert correct is expected, reason
 
 
+def _table(header: str) -> list[list[str]]:
+    return [[header, "2019"], ["revenue", "1,000"]]
+
+
+@pytest.mark.parametrize(
+    "example, scale",
+    [
+        ({"table": _table("( in thousands )")}, 1e3),  # the usual header cell
+        ({"table": _table("$ in millions")}, 1e6),  # dollar-prefixed
+        ({"table": _table("in millions of dollars")}, 1e6),  # unit then currency
+        ({"table": _table("dollars in billions")}, 1e9),  # currency then unit
+        ({"table": _table("( thousands of barrels per day )")}, 1e3),  # a quantity stated in thousands
+        ({"table": _table("单位：万元")}, 1e4),  # Chinese unit line
+        ({"table": [["", "2019"], ["sales", "$ 3.6 billion"]]}, None),  # a singular "billion" is a value, not the unit
+        ({"table": [["( in millions )", "eop assets ( in billions )"]]}, None),  # two units: ambiguous
+        ({"table": _table(""), "context": "fees ( in thousands ) :\n\n| | 2019 |"}, 1e3),  # stated just before the table
+        ({"table": _table(""), "context": "in thousands " + "x" * 200 + "\n\n| | 2019 |"}, None),  # too far before
+        ({"table": [], "context": "( in millions )"}, None),  # no table
+        ({"gold": 1.0}, None),  # a score input line without a table
+    ],
+)
+def test_table_scale(example, scale):
+    assert table_scale(example) == scale
+
+
+@pytest.mark.parametrize(
+    "pred, header, gold, expected",
+    [
+        ("73576 thousand", "( in thousands )", 73576.0, True),  # unit word = the table's unit: 73576 table units
+        ("73.576 million", "( in thousands )", 73576.0, True),  # converted into the table's thousands
+        ("73.6 million", "( in thousands )", 73576.0, True),  # converted, precise to 100 thousand: 73576 rounds to 73600
+        ("73.7 million", "( in thousands )", 73576.0, False),  # converted, but 73576 does not round to 73700
+        ("2.33 million", "( in millions )", 2.33, True),  # unit word = the table's unit
+        ("2.33 million", "( in thousands )", 2330.0, True),  # converted: 2330 thousand, precise to the ten
+        ("2.33 million", "( in thousands )", 2.33, True),  # as written: the gold may come from text in millions
+        ("2330 thousand", "( in millions )", 2.33, True),  # converted down: 2.330 million
+        ("2.33 million", "", 2330.0, False),  # no table unit: no conversion
+        ("3.5亿", "单位：万元", 35000.0, True),  # Chinese: 3.5亿 in a table in 万 is 35000
+        ("2 million", "( in thousands )", 2400.0, False),  # one significant digit: converted but not rounded onto 2400
+    ],
+)
+def test_check_in_table_units(pred, header, gold, expected):
+    correct, reason = TASK.check(TASK.extract(pred, {}), {"gold": gold, "table": _table(header)})
+    assert correct is expected, reason
+
+
+@pytest.mark.parametrize(
+    "pred, gold, phrase",
+    [
+        ("0.0788", 0.07879, "matches gold 0.07879"),  # within tolerance: no precision note
+        ("1.16", 1.15663, "at the answer's precision"),  # matched by rounding the gold: said so
+    ],
+)
+def test_check_reason(pred, gold, phrase):
+    correct, reason = TASK.check(pred, {"gold": gold})
+    assert correct is True and reason.endswith(phrase)
+
+
 @pytest.mark.parametrize(
     "gold",
     [
@@ -180,7 +253,10 @@ def test_check_unverifiable_gold(gold):
     [
         (fmt.render("Sales rose 200 on 1000.", "The change is 20%.", boxed="20\\%"), 0.2, "reward", True, True),  # canonical
         (fmt.render("Compare 1200 and 1000.", "Yes.", boxed="yes"), "yes", "reward", True, True),  # yes/no in the box
-        (fmt.render("r", "About 7.9%.", boxed="7.9\\%"), 0.07879, "reward", False, True),  # wrong number
+        (fmt.render("r", "About 8.1%.", boxed="8.1\\%"), 0.07879, "reward", False, True),  # wrong number
+        (fmt.render("r", "About 7.9%.", boxed="7.9\\%"), 0.07879, "reward", True, True),  # rounded answer: right (was wrong)
+        ("The change is \\boxed{1.16}", 1.15663, "eval", True, False),  # same rule in eval mode
+        (fmt.render("r", "a", boxed="2"), 2.4, "reward", False, True),  # one digit: wrong in reward mode too
         ("The change is \\boxed{0.2}", 0.2, "eval", True, False),  # no tags: eval still reads the box
         ("<think>grew</think><answer>Yes, sales grew.</answer>", "yes", "eval", True, False),  # no box: answer block
         ("<think>x</think>\nSo the ratio is 12.5%", 0.125, "eval", True, False),  # free text after the reasoning
@@ -205,6 +281,7 @@ def test_reward_is_gated_on_format():
     [
         ("20%", 0.2, "20%"),  # human answer agrees with exe_ans: kept
         ("7.87%", 0.07879, "0.07879"),  # human answer disagrees: exe_ans
+        ("56%", 0.56197, "56%"),  # human answer at its own precision agrees: kept
         ("", 1200.0, "1200"),  # no human answer: exe_ans without ".0"
         ("yes", "yes", "yes"),  # yes/no
     ],

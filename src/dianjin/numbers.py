@@ -22,7 +22,10 @@ Rules (documented because they are choices, not facts):
 
 `numbers_match` is the tolerant comparison recommended in ../reference/datasets.md §1 (FinQA):
 relative tolerance, or the prediction rounded to the gold's precision, and optionally the
-percent/fraction ambiguity (FinQA's `exe_ans` stores "7.88%" as 0.0788).
+percent/fraction ambiguity (FinQA's `exe_ans` stores "7.88%" as 0.0788). Given the prediction as
+written (a `Decimal`, `NumberMatch.written`), it also accepts a prediction stated with fewer
+digits than the gold when the gold rounds to it at the prediction's precision ("1.16" for
+1.15663), provided the prediction has at least two significant digits (`rounds_to`).
 """
 
 from __future__ import annotations
@@ -31,9 +34,12 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
-__all__ = ["NumberMatch", "decimals", "find_number", "numbers_match", "parse_number", "parse_number_ex"]
+__all__ = [
+    "NumberMatch", "decimals", "find_number", "numbers_match", "parse_number", "parse_number_ex", "rounds_to",
+    "significant_digits",
+]
 
 # Numbers are read from a window of this many characters before the last digit; windows move
 # backwards (only when every candidate in one is unusable, e.g. "1/0") up to MAX_SCAN characters.
@@ -44,6 +50,11 @@ _DIGITS = "0123456789０１２３４５６７８９"
 _SPACE = re.compile(r"\s")
 # Tolerance used when the gold is exactly zero (a relative tolerance would demand exact equality).
 ABS_FLOOR = 1e-9
+# A prediction needs this many significant digits before its written precision counts ("2" is
+# too coarse to be right about 2.4; "2.4", "24%" and "0.56" are not).
+MIN_DIGITS = 2
+# Decimal arithmetic for `rounds_to`: wide enough that a float's repr and a long literal subtract exactly.
+_EXACT = Context(prec=80)
 
 # --- unit multipliers (a dict, longest spellings first in the regex) --------------------------
 _WORD_UNITS: dict[str, float] = {
@@ -105,6 +116,8 @@ class NumberMatch:
     scale: the unit multiplier (1.0 without a unit).
     percent: whether a percent marker was attached (the value is NOT divided by 100).
     span: the matched text, for messages.
+    written: the signed mantissa exactly as written, digits and precision kept ("1.50" ->
+        Decimal("1.50"), "1.2e6" -> Decimal("1.2E+6")); None for a fraction ("3/4", "\\frac").
     """
 
     value: float
@@ -112,6 +125,7 @@ class NumberMatch:
     scale: float
     percent: bool
     span: str
+    written: Decimal | None = None
 
 
 def _clean(text: str) -> str:
@@ -172,14 +186,21 @@ def _read(text: str, m: re.Match[str]) -> NumberMatch | None:
             # "-" glued to a word is a hyphen ("2019-2020", "COVID-19"); after a number it is an
             # operator ("10 - 5"); after "(" or elsewhere it is a sign ("is -5", "(-5)")
             negative = bool(prefix.group("open")) or not (glued or prev.isdigit() or prev in "%)")
-        if prefix.group("open") and _CLOSE_AFTER.match(text, end):
-            # "(1,234)" is an accounting negative unless it is an aside after a number: "1,234 (12%)"
-            if not (prev.isdigit() or prev == "%" or _ends_with_unit(ahead)):
-                negative = True
+        # "(1,234)" is an accounting negative unless it is an aside after a number: "1,234 (12%)"
+        if prefix.group("open") and _CLOSE_AFTER.match(text, end) and not (
+            prev.isdigit() or prev == "%" or _ends_with_unit(ahead)
+        ):
+            negative = True
     sign = -1.0 if negative else 1.0
     if not math.isfinite(mantissa * scale):
         return None
-    return NumberMatch(sign * mantissa * scale, sign * mantissa, scale, percent, m.group(0))
+    written = None
+    if m.group("num") is not None:
+        written = Decimal(re.sub(r"[\s,+]", "", m.group("num")))
+        if m.group("pow") is not None:
+            written = written.scaleb(int(m.group("pow")), _EXACT)
+        written = written.copy_negate() if negative else written
+    return NumberMatch(sign * mantissa * scale, sign * mantissa, scale, percent, m.group(0), written)
 
 
 _UNIT_TAIL = re.compile(rf"(?:{_alternation(_WORD_UNITS)}|{_alternation(_CJK_UNITS)})$", re.IGNORECASE)
@@ -254,8 +275,45 @@ def _close(pred: float, gold: float, rel_tol: float, places: int | None) -> bool
     return dg >= 1 and round_half_up(pred, dg) == round_half_up(gold, dg)
 
 
+def significant_digits(written: Decimal) -> int:
+    """Significant digits of a number as written: "56" -> 2, "0.05" -> 1, "20" -> 2, "1.2E+6" -> 2, "0" -> 0."""
+    digits = written.as_tuple().digits
+    return len(digits) - next((i for i, d in enumerate(digits) if d), len(digits))
+
+
+def rounds_to(
+    written: Decimal, gold: float, percent_ambiguity: bool = True, min_digits: int = MIN_DIGITS, percent: bool = False
+) -> bool:
+    """Whether `gold` rounds to `written` at the precision it is written in ("1.16" for 1.15663).
+
+    True when `written` has at least `min_digits` significant digits and
+    |gold - written| <= half a unit of its last written digit (a tie may round either way:
+    0.125 gives "12%" and "13%"). The arithmetic is decimal, on the gold's shortest repr, so
+    0.0145 * 100 is 1.45, not 1.4499999999999997. With `percent_ambiguity`, also against gold * 100
+    and gold / 100 ("56%" for 0.56197, "0.56" for 56.197); a prediction written with a percent
+    sign (`percent`) is a percent, so only gold and gold * 100 ("10%" does not round-match 1026 by
+    way of 10.26). Only a prediction coarser than the gold can pass this way without being equal
+    to it: a finer one must agree within the tolerance of `numbers_match`.
+    """
+    try:
+        gold = float(gold)
+        if not (isinstance(written, Decimal) and written.is_finite() and math.isfinite(gold)):
+            return False
+        if significant_digits(written) < min_digits:
+            return False
+        exp = written.as_tuple().exponent
+        assert isinstance(exp, int)  # finite: not "n"/"N"/"F"
+        half = Decimal(5).scaleb(exp - 1)
+        g = Decimal(repr(gold))
+        golds = [g, g.scaleb(2, _EXACT), g.scaleb(-2, _EXACT)] if percent_ambiguity else [g]
+        golds = golds[:2] if percent else golds
+        return any(_EXACT.subtract(x, written).copy_abs() <= half for x in golds)
+    except (InvalidOperation, OverflowError, TypeError, ValueError):
+        return False
+
+
 def numbers_match(
-    pred: float, gold: float, rel_tol: float = 1e-3, percent_ambiguity: bool = True, places: int | None = None
+    pred: float | Decimal, gold: float, rel_tol: float = 1e-3, percent_ambiguity: bool = True, places: int | None = None
 ) -> bool:
     """Whether `pred` agrees with `gold`.
 
@@ -264,7 +322,11 @@ def numbers_match(
     (gold 7.87, pred 7.8712; gold 3.0 does not accept 3.4). A task whose answers are
     rounded to a fixed number of decimals passes `places` (fincalc: 2). With
     `percent_ambiguity`, the same test against gold * 100 and gold / 100 (FinQA: "7.88%" vs 0.0788).
+    A `Decimal` pred is taken as written: it also matches when the gold rounds to it at its own
+    precision (`rounds_to`: "1.16" and "1.2" for 1.15663, not "1.15", and not "2" for 2.4); a float
+    has no written precision and never matches that way.
     """
+    written = pred if isinstance(pred, Decimal) else None
     try:
         pred, gold = float(pred), float(gold)
     except (TypeError, ValueError):
@@ -272,4 +334,6 @@ def numbers_match(
     if not (math.isfinite(pred) and math.isfinite(gold)):
         return False
     golds = (gold, gold * 100, gold / 100) if percent_ambiguity else (gold,)
-    return any(_close(pred, g, rel_tol, places) for g in golds)
+    if any(_close(pred, g, rel_tol, places) for g in golds):
+        return True
+    return written is not None and rounds_to(written, gold, percent_ambiguity)

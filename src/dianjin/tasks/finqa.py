@@ -17,8 +17,17 @@ Checking (../reference/datasets.md §1):
 - yes/no gold: exact match of the extracted yes/no;
 - numeric gold: `dianjin.numbers.numbers_match` (relative tolerance 1e-3, or the prediction
   rounded to the gold's decimals; x, x*100 and x/100 all accepted for the percent/fraction
-  mismatch). A prediction with a unit word ("12.3 million") is compared both with and without
-  the unit: FinQA tables state their unit once ("in millions") and exe_ans drops it;
+  mismatch), else `dianjin.numbers.rounds_to` on the prediction as written: a prediction with
+  fewer digits than the gold and at least two significant ones is right when the gold rounds to
+  it at its precision (FinQA's own answers "56%", "1.16", "4.9" for exe_ans 0.56197, 1.15663,
+  4.85514; "2" is not right for 2.4); a prediction with a percent sign is then compared with x
+  and x*100 only. Unit words are read in the table's units (`table_scale`): FinQA tables state
+  their unit once ("in millions") and exe_ans is in that unit, so a prediction with a unit word
+  is compared (a) as written, the word naming the table's unit ("73576 thousand" in a table in
+  thousands is 73576; also right when the gold comes from text in that unit), (b) converted into
+  the table's unit when the table states one ("2.33 million" in a table in thousands is 2330,
+  precise to the ten), and (c) with the unit applied (12300000, for a gold computed as
+  multiply(12.3, const_1000000)). See docs/scoring.md;
 - judge mode (upstream scores FinQA with a GPT-4o judge whose prompt is unpublished): pass
   `judge` to `check`; `judge_messages` is our prompt and `parse_verdict` reads its reply. Upstream
   looks for the literal text "boxed{{1}}" (an escaping bug that rejects a correct "\\boxed{1}");
@@ -29,10 +38,12 @@ Checking (../reference/datasets.md §1):
 from __future__ import annotations
 
 import json
+import math
 import re
+from decimal import Decimal
 from typing import Any
 
-from dianjin.numbers import NumberMatch, find_number, numbers_match
+from dianjin.numbers import NumberMatch, find_number, numbers_match, rounds_to
 from dianjin.tasks import register
 from dianjin.tasks.base import DataError, Example, Judge, Messages, Task
 
@@ -71,11 +82,18 @@ _HEAD = 200
 # Unit names used to write a prediction back out ("12.3 million"); `find_number` reads them again.
 _SCALE_NAMES = {1e3: "thousand", 1e4: "万", 1e5: "十万", 1e6: "million", 1e7: "千万", 1e8: "亿",
                 1e9: "billion", 1e10: "百亿", 1e11: "千亿", 1e12: "trillion"}
+# A table's unit: a plural unit word in a cell ("( in millions )", "$ in millions", "thousands of
+# barrels per day"; a singular "$ 3.6 billion" is a value, not the unit) or a Chinese "单位：万元".
+_TABLE_UNIT = re.compile(r"\b(thousands|millions|billions)\b|单位\s*[:：]?\s*(千|万|百万|千万|亿)", re.IGNORECASE)
+_TABLE_SCALES = {"thousands": 1e3, "millions": 1e6, "billions": 1e9, "千": 1e3, "万": 1e4, "百万": 1e6, "千万": 1e7,
+                 "亿": 1e8}
+# How much of the text just before the table is searched for its unit ("... ( in thousands ) :").
+_LEAD_CHARS = 160
 
 
 def _fmt(x: float) -> str:
     s = repr(float(x))
-    return s[:-2] if s.endswith(".0") else s
+    return s.removesuffix(".0")
 
 
 def render_table(table: list[list[str]]) -> str:
@@ -83,7 +101,7 @@ def render_table(table: list[list[str]]) -> str:
     if not table:
         return ""
     width = max(len(row) for row in table)
-    cell = lambda c: str(c).replace("|", "\\|").strip()  # noqa: E731
+    cell = lambda c: str(c).replace("|", "\\|").strip()
     lines = ["| " + " | ".join([cell(c) for c in row] + [""] * (width - len(row))) + " |" for row in table]
     lines.insert(1, "|" + " --- |" * width)
     return "\n".join(lines)
@@ -117,10 +135,48 @@ def _gold(example: Example) -> str | float | None:
         return None if found is None else found.value
 
 
+def table_scale(example: Example) -> float | None:
+    """The unit the example's table is stated in (1e6 for "( in millions )"), from its cells, else
+    from the text just before it ("... ( in thousands ) :"); None when it states none or several."""
+    table = example.get("table") or []
+    cells = " ".join(str(c) for row in table if isinstance(row, list) for c in row)
+    units = {(m.group(1) or m.group(2)).lower() for m in _TABLE_UNIT.finditer(cells)}
+    if not units and table:
+        context = str(example.get("context") or "")
+        at = context.find("\n\n| ")
+        lead = context[max(0, at - _LEAD_CHARS) : at] if at >= 0 else ""
+        units = {(m.group(1) or m.group(2)).lower() for m in _TABLE_UNIT.finditer(lead)}
+    return _TABLE_SCALES[units.pop()] if len(units) == 1 else None
+
+
+def _written_text(found: NumberMatch) -> str:
+    """The number as written, digits kept ("1.50", "-1234", "1.2E+6"), which `find_number` reads back."""
+    return _fmt(found.mantissa) if found.written is None else str(found.written)
+
+
 def _number_text(found: NumberMatch) -> str:
     unit = _SCALE_NAMES.get(found.scale)
-    text = f"{_fmt(found.mantissa)} {unit}" if unit else _fmt(found.value)
+    text = f"{_written_text(found)} {unit}" if unit else _written_text(found)
     return text + ("%" if found.percent else "")
+
+
+def _pow10(x: float) -> int:
+    return round(math.log10(x))
+
+
+def _candidates(found: NumberMatch, unit: float | None) -> list[float | Decimal]:
+    """The prediction read (a) as written, (b) in the table's unit, (c) with its unit word applied."""
+    if found.written is None:  # a fraction has no written precision: compare floats, as before
+        out: list[float | Decimal] = [found.mantissa, found.value]
+        if unit is not None:
+            out.append(found.value / unit)
+        return out
+    out = [found.written]
+    if found.scale != 1.0:
+        if unit is not None and unit != found.scale:
+            out.append(found.written.scaleb(_pow10(found.scale) - _pow10(unit)))
+        out.append(found.written.scaleb(_pow10(found.scale)))
+    return out
 
 
 def _field(rec: dict[str, Any], key: str, kind: type | tuple[type, ...], path: str, i: int, name: str) -> Any:
@@ -227,14 +283,19 @@ class FinQA(Task):
         found = find_number(pred)
         if found is None:
             return False, f"no number in {pred!r}"
-        values = {found.value, found.mantissa}  # with and without the unit word
-        ok = any(numbers_match(v, gold, rel_tol=REL_TOL, percent_ambiguity=True) for v in values)
-        return ok, f"{pred} {'matches' if ok else 'does not match'} gold {_fmt(gold)}"
+        values = _candidates(found, table_scale(example))
+        if any(numbers_match(float(v), gold, rel_tol=REL_TOL, percent_ambiguity=True) for v in values):
+            return True, f"{pred} matches gold {_fmt(gold)}"
+        # fewer digits than the gold: right when the gold rounds to it (a "12%" is read as a percent)
+        written = [v for v in values if isinstance(v, Decimal)]
+        if any(rounds_to(v, gold, percent_ambiguity=True, percent=found.percent) for v in written):
+            return True, f"{pred} matches gold {_fmt(gold)} at the answer's precision"
+        return False, f"{pred} does not match gold {_fmt(gold)}"
 
     def _judge(self, pred: str, example: Example, judge: Judge) -> tuple[bool | None, str]:
         try:
             reply = judge(judge_messages(example.get("question", ""), example.get("gold"), pred))
-        except Exception as e:  # a judge outage must not abort a long evaluation
+        except Exception as e:  # noqa: BLE001 - a judge outage must not abort a long evaluation
             return None, f"judge failed: {type(e).__name__}: {e}"
         verdict = parse_verdict(reply)
         if verdict is None:
