@@ -14,7 +14,8 @@ column is the JSON body sent, which carries no credentials.
 
 One connection guarded by a lock, so one cache may be shared by an async client (event-loop thread)
 and a `SyncClient` (its own thread); operations are tens of microseconds, so they run inline.
-Two processes may also share the file (SQLite's own locking, `busy_timeout` 30 s).
+Two processes may also share the file (SQLite's own locking, `busy_timeout` 30 s). A file that is
+not a usable cache (corrupt, not SQLite, another schema, unwritable) is a `CacheError` naming it.
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ CREATE TABLE IF NOT EXISTS responses (
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _INSERT = "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)"
+_SELECT = "SELECT key, model, request, response, latency, attempts, created FROM responses WHERE key=?"
+
+
+class CacheError(ValueError):
+    """The cache file cannot be used; the message names it and says what to do."""
+
+    def __init__(self, path: Path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -58,27 +68,46 @@ class ResponseCache:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CacheError(self.path.parent, f"cannot create the cache's directory ({e.strerror or e})") from None
         self.commit_error: Exception | None = None  # the first failed commit (see `commit`)
         # isolation_level=None: autocommit, so every INSERT outside a deferred batch (see `put`) is
         # committed on its own, immediately.
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            row = self._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
-            if row is None:
-                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise RuntimeError(f"{self.path}: cache schema version {row[0]}, this code reads {SCHEMA_VERSION}")
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        except sqlite3.Error as e:
+            raise CacheError(self.path, f"cannot open the response cache ({e})") from None
+        try:
+            with self._lock:
+                self._open()
+        except (sqlite3.Error, ValueError) as e:
+            self._db.close()
+            if isinstance(e, CacheError):
+                raise
+            advice = "" if isinstance(e, sqlite3.OperationalError) else (  # locked, read-only: not damaged
+                "; move it aside to start a fresh cache (the answers in it would be paid for again)")
+            raise CacheError(self.path, f"not a usable response cache ({e}){advice}") from None
+
+    def _open(self) -> None:
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+        if row is None:
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise CacheError(self.path, f"cache schema version {row[0]}, this code reads {SCHEMA_VERSION}")
+        self._db.execute("SELECT key FROM responses LIMIT 1").fetchall()  # a damaged table fails here, not mid-run
 
     def get(self, key: str) -> CachedResponse | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT key, model, request, response, latency, attempts, created FROM responses WHERE key=?", (key,)
-            ).fetchone()
+        try:
+            with self._lock:
+                row = self._db.execute(_SELECT, (key,)).fetchone()
+        except sqlite3.DatabaseError as e:  # damaged after it was opened
+            raise CacheError(self.path, f"unreadable response cache ({e})") from None
         return CachedResponse(*row) if row else None
 
     def put(self, key: str, model: str, request: str, response: str, latency: float, attempts: int, *,

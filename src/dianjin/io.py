@@ -1,8 +1,13 @@
 """Crash-safe file I/O: atomic writes (temporary name, then rename) and append-only JSONL.
 
 A long run appends one JSON object per line and flushes it; a crash can at worst leave a partial
-last line, which `read_jsonl` skips (with a warning) so a re-run continues from what is complete.
-Any other malformed line is an error naming the file and line.
+last line (one without its newline, maybe cut inside a multi-byte UTF-8 character), which
+`read_jsonl` skips (with a warning) so a re-run continues from what is complete. Any other malformed
+line (bad JSON, or bytes that are not UTF-8) is an error naming the file and line.
+
+Credentials never reach a file: everything written here goes through `redact`, which replaces the
+user information of a URL (`https://user:pass@host/v1` -> `https://***@host/v1`), as a base URL
+with a key in it would carry. `redact_logging()` does the same for the log lines of a command.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -26,15 +32,43 @@ class JsonlError(ValueError):
     pass
 
 
+# "scheme://USERINFO@": the user information (user, user:password, a token) ends at the last "@" before
+# the host; it holds no "/", "?", "#", whitespace, quote or backslash (so a JSON or YAML string stays valid).
+_USERINFO = re.compile(r"://[^/?#\s\"'<>\\]+@")
+
+
+def redact(text: str) -> str:
+    """`text` with the credentials of every URL in it replaced by `***` (`https://***@host/v1`)."""
+    if "@" not in text or "://" not in text:  # the common case, at the cost of one fast scan for "@"
+        return text
+    return _USERINFO.sub("://***@", text)
+
+
+class _RedactFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        clean = redact(msg)
+        if clean is not msg:
+            record.msg, record.args = clean, None
+        return True
+
+
+def redact_logging() -> None:
+    """Redact URL credentials in every log line that the root logger's handlers write."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _RedactFilter) for f in handler.filters):
+            handler.addFilter(_RedactFilter())
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write `text` to `path` via a temporary file in the same folder and an atomic rename. The file
-    gets the permissions `open()` would give it (mkstemp's are owner-only)."""
+    """Write `text` (redacted) to `path` via a temporary file in the same folder and an atomic rename.
+    The file gets the permissions `open()` would give it (mkstemp's are owner-only)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+            f.write(redact(text))
             f.flush()
             os.fsync(f.fileno())
             os.fchmod(f.fileno(), 0o666 & ~_UMASK)
@@ -64,7 +98,7 @@ class JsonlAppender:
         self._f = open(self.path, "a", encoding="utf-8")
 
     def write(self, row: dict[str, Any]) -> None:
-        self._f.write(_ENCODER.encode(row) + "\n")  # == json.dumps(row, ensure_ascii=False), minus building an encoder
+        self._f.write(redact(_ENCODER.encode(row)) + "\n")  # == json.dumps(row, ensure_ascii=False), minus an encoder
         self._f.flush()
 
     def close(self) -> None:
@@ -93,20 +127,30 @@ def _drop_partial_tail(path: Path) -> None:
 
 
 def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Read JSONL records; a bad line raises JsonlError naming file and line (a partial last line is skipped)."""
+    """Read JSONL records; a bad line raises JsonlError naming file and line. A partial last line (no
+    final newline: an interrupted write) is skipped when it is not a whole record, undecodable or not."""
     path = Path(path)
-    with open(path, encoding="utf-8") as f:
+    with open(path, "rb") as f:
         lines = f.readlines()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for n, raw in enumerate(lines, 1):
+        partial = n == len(lines) and not raw.endswith(b"\n")
         try:
+            line = raw.decode("utf-8")
+            if not line.strip():
+                continue
             obj = json.loads(line)
+        except UnicodeDecodeError as e:
+            if partial:
+                log.warning("%s:%d: skipping a partial last line (cut inside a character)", path, n)
+                return
+            raise JsonlError(f"{path}:{n}: not UTF-8 (byte {e.start + 1} of the line: {e.reason})") from None
         except json.JSONDecodeError as e:
-            if n == len(lines) and not line.endswith("\n"):
+            if partial:
                 log.warning("%s:%d: skipping a partial last line", path, n)
                 return
             raise JsonlError(f"{path}:{n}: invalid JSON ({e.msg} at column {e.colno})") from None
+        except (RecursionError, ValueError) as e:  # nested too deep; an integer over int_max_str_digits
+            raise JsonlError(f"{path}:{n}: unreadable JSON ({type(e).__name__}: {str(e)[:120]})") from None
         if not isinstance(obj, dict):
             raise JsonlError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
         yield obj

@@ -4,7 +4,8 @@ Ledger: paid calls, cache hits, failures, truncations, retries, prompt/completio
 estimated cost (config prices are per 1M tokens) for each stage and model. Cache hits cost nothing
 and add no tokens: the ledger says what *this* run paid. `table()` renders it for the terminal,
 `save(path)` writes JSON (atomically); with `path=` it also autosaves every few seconds, so a killed
-run leaves a recent ledger behind.
+run leaves a recent ledger behind, and `Ledger.resume(path)` starts from that one: a re-run adds to
+what earlier (maybe killed) runs paid instead of replacing it.
 
 Progress: one line on stderr, `stage: 812/1000 done, 3 failed, 64 in flight, 12 cached, 410.2/s,
 ETA 0:00:01`, redrawn in place at most 4 times a second on a terminal, and printed as a new line at
@@ -14,6 +15,7 @@ most every 10 s otherwise (so CI logs stay short). Both are thread-safe.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import threading
@@ -21,6 +23,10 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import IO, Any
+
+from dianjin.io import atomic_write_json
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -89,10 +95,7 @@ class Ledger:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ValueError("Ledger.save: no path given and the ledger has none")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, target)
+        atomic_write_json(target, self.to_json())
         self._saved = time.monotonic()
         return target
 
@@ -103,6 +106,21 @@ class Ledger:
         names = {f.name for f in fields(LedgerRow)}
         for r in data.get("rows", []):
             led.rows[(r["stage"], r["model"])] = LedgerRow(**{k: v for k, v in r.items() if k in names})
+        return led
+
+    @classmethod
+    def resume(cls, path: str | Path, autosave_every: float = 5.0) -> "Ledger":
+        """A ledger saving to `path` that starts from the totals already saved there (by an earlier run,
+        maybe killed); an unreadable file is moved aside to `path.unreadable` (with a warning)."""
+        led = cls(path, autosave_every)
+        path = Path(path)
+        if path.exists():
+            try:
+                led.rows = cls.load(path).rows
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+                aside = path.with_name(path.name + ".unreadable")
+                log.warning("%s: unreadable ledger (%s); moved to %s, counting from zero", path, e, aside.name)
+                os.replace(path, aside)
         return led
 
     def table(self) -> str:

@@ -9,8 +9,11 @@ letter; ccc "violation" or "compliant".
 
 Each output line (stdout, same order) repeats the input and adds `correct` (true/false/null),
 `pred`, `format_ok`, `reason` and `score` (reward mode: the gated reward; eval mode: 1/0 for
-correct). A bad line is reported on stderr with its line number and field, written out with an
-`error` field, and the rest are still scored (exit status 1 then). A per-task summary goes to stderr.
+correct). A bad line (not UTF-8, not JSON, nested too deep, a number too long to convert, a missing
+or malformed field, a value the scorer cannot handle) is reported on stderr with its line number
+(and field), written out as `{"line": N, "error": ...}` (with the input's fields when it parsed), and
+the rest are still scored (exit status 1 then). A per-task summary goes to stderr. A file that cannot
+be opened is a one-line error (exit status 2).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import ast
 import json
 import sys
 from collections import defaultdict
-from typing import Any, Iterator, TextIO
+from typing import Any, BinaryIO, Iterable, TextIO
 
 from dianjin.tasks import get_task
 
@@ -66,30 +69,57 @@ def score_record(rec: dict[str, Any], mode: str, path: str = "<input>", line: in
             "reason": verdict.reason, "score": score}
 
 
-def score_lines(lines: Iterator[str], mode: str, path: str, errors: TextIO) -> Iterator[dict[str, Any]]:
+def _parse(raw: str | bytes, path: str, n: int) -> dict[str, Any]:
+    """One input line as a JSON object; LineError saying what is wrong with it."""
+    try:
+        text = raw.decode("utf-8-sig" if n == 1 else "utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as e:
+        raise LineError(path, n, None, f"not UTF-8 (byte {e.start + 1} of the line: {e.reason})") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise LineError(path, n, None, f"not valid JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise LineError(path, n, None, "not readable: JSON nested too deeply") from None
+    except ValueError as e:  # e.g. an integer longer than sys.get_int_max_str_digits()
+        raise LineError(path, n, None, f"not readable: {str(e)[:200]}") from None
+    if not isinstance(obj, dict):
+        raise LineError(path, n, None, f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _encodable(row: dict[str, Any], n: int) -> dict[str, Any]:
+    """`row` if it can be written back as JSON, else its line and error (the echoed input cannot)."""
+    try:
+        json.dumps(row, ensure_ascii=False)
+    except (RecursionError, ValueError, TypeError) as e:
+        return {"line": n, "error": row.get("error") or f"cannot write the record back: {type(e).__name__}"}
+    return row
+
+
+def score_lines(lines: Iterable[str | bytes], mode: str, path: str, errors: TextIO) -> Iterable[dict[str, Any]]:
+    """Score each non-blank line (text, or bytes decoded here); a bad line is reported on `errors` and
+    yielded with an `error` field, and the next one is scored."""
     for n, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
         rec: dict[str, Any] = {"line": n}
         try:
-            obj = json.loads(raw)
-            if not isinstance(obj, dict):
-                raise LineError(path, n, None, f"expected a JSON object, got {type(obj).__name__}")
-            rec = obj
-            yield score_record(rec, mode, path, n)
-        except json.JSONDecodeError as e:
-            msg = f"{path}:{n}: not valid JSON ({e.msg} at column {e.colno})"
-            print(msg, file=errors)
-            yield {"line": n, "error": msg}
+            rec = _parse(raw, path, n)
+            yield _encodable(score_record(rec, mode, path, n), n)
         except LineError as e:
             print(str(e), file=errors)
-            yield {**rec, "error": str(e)}
+            yield _encodable({**rec, "error": str(e)}, n)
+        except (RecursionError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as e:
+            msg = f"{path}:{n}: not scored: {type(e).__name__}: {str(e)[:200]}"  # a value the scorer cannot take
+            print(msg, file=errors)
+            yield _encodable({**rec, "error": msg}, n)
 
 
 def summarize(rows: list[dict[str, Any]]) -> str:
     stats: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for r in rows:
-        s = stats[str(r.get("task", "?"))]
+        s = stats[str(r.get("task") or "?")]
         s["n"] += 1
         if "error" in r:
             s["errors"] += 1
@@ -112,11 +142,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=("eval", "reward"), default="eval",
                     help="eval: lenient extraction, score = correct; reward: strict format gate, score = gated reward")
     args = ap.parse_args(argv)
-    src = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")
+    try:
+        src: BinaryIO = getattr(sys.stdin, "buffer", sys.stdin) if args.file == "-" else open(args.file, "rb")
+    except OSError as e:
+        print(f"dianjin score: {args.file}: cannot read ({e.strerror or e})", file=sys.stderr)
+        return 2
     rows = []
     with src:
-        for row in score_lines(iter(src), args.mode, args.file, sys.stderr):
-            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
-            rows.append({k: row.get(k) for k in ("task", "format_ok", "correct", "score")} | ({"error": 1} if "error" in row else {}))
+        for row in score_lines(src, args.mode, args.file, sys.stderr):
+            try:
+                sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+            except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape: keep the escape
+                sys.stdout.write(json.dumps(row) + "\n")
+            rows.append({k: row.get(k) for k in ("task", "format_ok", "correct", "score")}
+                        | ({"error": 1} if "error" in row else {}))
     print(summarize(rows), file=sys.stderr)
     return 1 if any("error" in r for r in rows) else 0

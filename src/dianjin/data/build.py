@@ -25,9 +25,14 @@ code 1 and says how many items are unfinished: re-run it. A log holds decisions 
 of its run: to redo a stage with other settings, delete its log (or use a new output_dir).
 
 Also in `output_dir`: config.yaml and meta.json (`dianjin.rundir`), ledger.json (calls, tokens and
-estimated cost per stage and model for this invocation; earlier invocations' ledgers are appended to
-ledger_history.jsonl), build.json (what each stage did). API keys are read from the environment
-variables named by `api_key_env` and never written anywhere.
+estimated cost per stage and model for this invocation; earlier invocations' ledgers, a killed one's
+included, are appended to ledger_history.jsonl), build.json (what each stage did). API keys are read
+from the environment variables named by `api_key_env` and never written anywhere; URL credentials
+are redacted in every file (`dianjin.io.redact`).
+
+One invocation per `output_dir` at a time (`dianjin.rundir.RunLock`): a second one is refused, naming
+the directory and the pid of the first. Nothing in `output_dir` is written before the preflight (the
+config, the endpoints and keys needed, the source files) passes.
 
 Teachers: an OpenAI-compatible endpoint (`teacher:`, e.g. deepseek-reasoner) with a judge
 (`judge:`, e.g. gpt-4o) for open-ended answers, conversion, filtering and the CCC agents; or the
@@ -50,7 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from dianjin.cache import ResponseCache
+from dianjin.cache import CacheError, ResponseCache
 from dianjin.client import EndpointConfig, LLMClient, LLMError
 from dianjin.config import ConfigError, from_dict, load_config
 from dianjin.data.ccc_agents import CccConfig, ccc_flow
@@ -58,10 +63,10 @@ from dianjin.data.convert import ConvertConfig, convert_flow, selected
 from dianjin.data.distill import DistillConfig, Flow, RunSummary, distill_flow, run_items
 from dianjin.data.filter import FilterConfig, filter_flow
 from dianjin.data.reference import reference_flow
-from dianjin.data.sources import SourceSpec, load_sources
-from dianjin.io import JsonlAppender, atomic_write_json, iter_jsonl, write_jsonl
+from dianjin.data.sources import SourceSpec, check_sources, load_sources
+from dianjin.io import JsonlAppender, JsonlError, atomic_write_json, iter_jsonl, redact, redact_logging, write_jsonl
 from dianjin.ledger import Ledger
-from dianjin.rundir import RunDir
+from dianjin.rundir import RunDir, RunDirError, RunLock
 from dianjin.tasks.base import DataError, Example
 
 log = logging.getLogger("dianjin.data")
@@ -140,13 +145,27 @@ class _Clients(Mapping):
 
 
 class Build:
-    """One invocation of `dianjin data` on one output directory."""
+    """One invocation of `dianjin data` on one output directory; `run` writes there (after its preflight)."""
 
     def __init__(self, cfg: BuildConfig):
         self.cfg = cfg
+        if not isinstance(cfg.output_dir, str) or not cfg.output_dir.strip():
+            raise ConfigError(f"output_dir is empty ({cfg.output_dir!r}): set output_dir=DIR, the run directory")
         self.out = Path(cfg.output_dir)
         self.endpoints = endpoints(cfg)
-        RunDir.create(self.out, cfg)
+        self.ledger = Ledger()  # saved to output_dir/ledger.json once `start` has taken the directory
+        self._lock: RunLock | None = None
+        self._cache: ResponseCache | None = None
+        self.results: dict[str, Any] = {}
+        self.unfinished: dict[str, int] = {}
+
+    def start(self) -> None:
+        """Take the output directory (one writer at a time), write config.yaml and meta.json, and move
+        the ledger an earlier (maybe killed) invocation left to ledger_history.jsonl."""
+        if self._lock is not None:
+            return
+        self._lock = RunLock.acquire(self.out, "dianjin data")
+        RunDir.create(self.out, self.cfg)
         ledger_path = self.out / "ledger.json"
         if ledger_path.exists():  # keep what earlier (maybe killed) invocations paid
             try:
@@ -156,10 +175,8 @@ class Build:
                              **previous})
             except ValueError:
                 log.warning("%s: unreadable ledger from an earlier run, not kept", ledger_path)
-        self.ledger = Ledger(ledger_path)
-        self._cache: ResponseCache | None = None
-        self.results: dict[str, Any] = {}
-        self.unfinished: dict[str, int] = {}
+        self.ledger.path = ledger_path
+        self.ledger.save()  # now empty: killed before its first autosave, this run leaves no stale copy behind
 
     # endpoints and files -----------------------------------------------------------------------------
     def role_endpoint(self, role: str) -> str:
@@ -389,12 +406,17 @@ class Build:
         needs = {"filter": ("judge",) if cfg.filter.ambiguity else (),
                  "convert": ("judge",) if cfg.convert.enabled else (),
                  "distill": () if cfg.reference_teacher else ("teacher",)}
+        if "sources" in stages:
+            if not cfg.sources:
+                raise ConfigError("no sources: set `sources` to a list of {task, path} entries")
+            check_sources(cfg.sources)
         for stage in stages:
             self.require(*needs.get(stage, ()))
 
     def run(self, stages: list[str]) -> bool:
-        """Run the stages in order; True when nothing is left unfinished."""
+        """Check, take the output directory, then run the stages in order; True when nothing is left unfinished."""
         self.preflight(stages)
+        self.start()
         t0 = time.monotonic()
         for name in stages:
             t = time.monotonic()
@@ -409,10 +431,14 @@ class Build:
     def close(self) -> None:
         if self.ledger.rows:
             print(self.ledger.table(), file=sys.stderr)
-        self.ledger.save()
+        if self._lock is not None:  # nothing is written for an invocation that never started
+            self.ledger.save()
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 def _optional(module: str, stage: str) -> Any:
@@ -441,6 +467,7 @@ def _setup_logging(quiet: bool) -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
         logging.getLogger("dianjin.client").setLevel(logging.WARNING)  # per-retry lines are noise at scale
+        redact_logging()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -460,13 +487,13 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"skip: unknown stage(s) {', '.join(unknown)}; stages: {', '.join(STAGES)}")
         build = Build(cfg)
     except (ConfigError, DataError) as e:
-        print(f"dianjin data: error: {e}", file=sys.stderr)
+        print(f"dianjin data: error: {redact(str(e))}", file=sys.stderr)
         return 2
     stages = [s for s in STAGES if s not in cfg.skip] if args.stage == "build" else [args.stage]
     try:
         complete = build.run(stages)
-    except (ConfigError, DataError) as e:
-        print(f"dianjin data: error: {e}", file=sys.stderr)
+    except (ConfigError, DataError, JsonlError, RunDirError, CacheError) as e:
+        print(f"dianjin data: error: {redact(str(e))}", file=sys.stderr)
         return 2
     finally:
         build.close()

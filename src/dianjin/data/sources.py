@@ -19,8 +19,8 @@ A source is `{task, path, ...}` in the build config (`SourceSpec`); `task` picks
   unless given. A malformed row raises `DataError` naming file, line and field; with `strict: false`
   it is skipped and reported instead.
 
-JSON arrays report the line where the bad record starts (read with an incremental decoder), JSONL the
-line itself. Ids must be unique across all sources.
+JSON arrays report the record's index and the line where it starts (`file: record 12 (line 40)`, read
+with an incremental decoder), JSONL the line itself (`file:40`). Ids must be unique across all sources.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator
 
 from dianjin import answer as fmt
 from dianjin.tasks import TASKS, get_task
-from dianjin.tasks.base import DataError, Example, jsonl_records, read_text
+from dianjin.tasks.base import DataError, Example, Record, jsonl_records, read_text
 from dianjin.tasks.cflue import gold_letters, parse_choices
 
 log = logging.getLogger("dianjin.data")
@@ -65,7 +65,8 @@ class Loaded:
 
 # --- reading records --------------------------------------------------------------------------------
 def iter_records(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line, record) from a JSON array or a JSONL file; `line` is where the record starts."""
+    """(line, record) from a JSON array or a JSONL file; `line` is where the record starts, a `Record`
+    (the line, and the index in the array) for a JSON array, which errors name as `record 12 (line 40)`."""
     text = read_text(path)
     if text.lstrip().startswith("["):
         yield from _iter_array(path, text)
@@ -73,9 +74,9 @@ def iter_records(path: Path) -> Iterator[tuple[int, Any]]:
         yield from jsonl_records(path, text)
 
 
-def _iter_array(path: Path, text: str) -> Iterator[tuple[int, Any]]:
+def _iter_array(path: Path, text: str) -> Iterator[tuple[Record, Any]]:
     decoder = json.JSONDecoder()
-    pos, line, counted = text.index("[") + 1, 1, 0
+    pos, index, line, counted = text.index("[") + 1, 0, 1, 0
 
     def skip_ws(i: int) -> int:
         while i < len(text) and text[i] in " \t\r\n":
@@ -88,11 +89,15 @@ def _iter_array(path: Path, text: str) -> Iterator[tuple[int, Any]]:
     while True:
         line += text.count("\n", counted, pos)
         counted = pos
+        where = Record(line, index)
         try:
             obj, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as e:
             raise DataError(path, e.lineno, None, f"invalid JSON: {e.msg} (column {e.colno})") from None
-        yield line, obj
+        except (RecursionError, ValueError) as e:  # nested too deep; an integer over int_max_str_digits
+            raise DataError(path, where, None, f"unreadable JSON: {str(e)[:120]}") from None
+        yield where, obj
+        index += 1
         pos = skip_ws(end)
         if pos < len(text) and text[pos] == ",":
             pos = skip_ws(pos + 1)
@@ -111,6 +116,10 @@ def _unique(ident: str, seen: dict[str, int]) -> str:
     """`ident`, or `ident-2`, `ident-3`, ... when generated ids repeat (stable in file order)."""
     seen[ident] = n = seen.get(ident, 0) + 1
     return ident if n == 1 else f"{ident}-{n}"
+
+
+def _first(where: int) -> str:
+    return f"first: {where}" if isinstance(where, Record) else f"first on line {where}"
 
 
 def _record_id(path: Path, line: int, rec: dict) -> str | None:
@@ -168,7 +177,7 @@ def load_generic(path: str | Path, score_as: str | None = None) -> list[Example]
             key = json.dumps(choices, ensure_ascii=False, sort_keys=True) if choices else ""
             ident = _unique("jsonl-" + _short_hash(question.strip(), key), generated)
         if ident in ids:
-            raise DataError(path, line, "id", f"duplicate id {ident!r} (first on line {ids[ident]})")
+            raise DataError(path, line, "id", f"duplicate id {ident!r} ({_first(ids[ident])})")
         ids[ident] = line
         ex: Example = {k: v for k, v in rec.items() if k not in _GENERIC_OWN}
         ex.update(id=ident, task=task.name, question=question.strip(), gold=gold)
@@ -258,7 +267,7 @@ def released_rows(path: Path, task_name: str, boxed: bool, strict: bool = True) 
         if ident is None:
             ident = _unique(f"{task_name}-r1-" + _short_hash(row["messages"][-2]["content"]), generated)
         if ident in ids:
-            problem = DataError(path, line, "id", f"duplicate id {ident!r} (first on line {ids[ident]})")
+            problem = DataError(path, line, "id", f"duplicate id {ident!r} ({_first(ids[ident])})")
             if strict:
                 raise problem
             out.problems.append(str(problem))
@@ -300,16 +309,32 @@ LOADERS: dict[str, Callable[[SourceSpec, str], Loaded]] = {
 }
 
 
-def load_source(spec: SourceSpec, where: str = "source") -> Loaded:
-    """One source's examples (or released SFT rows), first `limit` kept."""
+def _kind(spec: SourceSpec, where: str) -> str:
+    """The source's kind: a LOADERS key or a task name (DataError naming `task` otherwise)."""
     kind = spec.task.strip().lower()
-    loader = LOADERS.get(kind)
-    if loader is None:
+    if kind not in LOADERS:
         try:
-            task = get_task(kind)
+            get_task(kind)
         except KeyError as e:
             raise DataError(where, None, "task", f"{e.args[0]}; or one of: {', '.join(LOADERS)}") from None
-        loaded = Loaded(task.load(str(_need_path(spec, where))))
+    return kind
+
+
+def check_sources(specs: list[SourceSpec]) -> None:
+    """What loading would fail on first, checked without reading a file: each source's kind, and that
+    the file it reads exists (the preflight of `dianjin data`, before it writes anything)."""
+    for i, spec in enumerate(specs):
+        where = f"sources[{i}]"
+        if _kind(spec, where) != "fincalc" or spec.path:  # fincalc without a path generates its examples
+            _need_path(spec, where)
+
+
+def load_source(spec: SourceSpec, where: str = "source") -> Loaded:
+    """One source's examples (or released SFT rows), first `limit` kept."""
+    kind = _kind(spec, where)
+    loader = LOADERS.get(kind)
+    if loader is None:
+        loaded = Loaded(get_task(kind).load(str(_need_path(spec, where))))
     else:
         loaded = loader(spec, where)
     if spec.limit is not None:
@@ -344,5 +369,5 @@ def load_sources(specs: list[SourceSpec]) -> Loaded:
     return out
 
 
-__all__ = ["LOADERS", "Loaded", "RELEASED_FILES", "SourceSpec", "iter_records", "load_generic", "load_released",
-           "load_source", "load_sources", "released_row", "released_rows", "released_task"]
+__all__ = ["LOADERS", "Loaded", "RELEASED_FILES", "SourceSpec", "check_sources", "iter_records", "load_generic",
+           "load_released", "load_source", "load_sources", "released_row", "released_rows", "released_task"]

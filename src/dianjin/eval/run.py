@@ -26,12 +26,14 @@ RUN_DIR holds:
   judge's reply) and `rule_correct` (the rule-based verdict) for judged rows; `log` for ccc_agents;
 - `summary.json` (`{"tasks": {TASK: {"n", "accuracy", "ci95", ...}}, "average", "settings"}`) and
   `summary.md` (the table with the paper's rows beside ours); see `dianjin.eval.summarize`;
-- `eval.json` (settings and a fingerprint per task), `cache.sqlite` (every answer), `ledger.json`.
+- `eval.json` (settings and a fingerprint per task), `cache.sqlite` (every answer), `ledger.json` (what
+  every invocation on RUN_DIR paid, added up: a re-run after a kill adds to it), `.lock` (one writer).
 
 Resuming: a re-run with the same settings reuses every finished row (a failed request is retried;
 more `--n` or a larger `--limit` only adds work). Changing the model, prompt, sampling or data of
-a task in an existing RUN_DIR is refused: use a new `--out`. `--rescore` re-scores the saved
-responses with the current scorers (and the judge, when given) without calling the model.
+a task in an existing RUN_DIR is refused: use a new `--out`; so is a second process on a RUN_DIR in
+use. `--rescore` re-scores the saved responses with the current scorers (and the judge) without
+calling the model.
 
 Judging: with `--judge-*`, FinQA and CFLUE-OE are scored by the judge LLM (prompts in
 `dianjin.tasks.finqa.JUDGE_PROMPT` and `dianjin/prompts/cflue_oe_judge.txt`, both written into
@@ -62,8 +64,9 @@ from dianjin.eval import paper, summarize
 from dianjin.eval.local import ENGINES, LocalEngine, check_model_dir, resolve_engine
 from dianjin.eval.specs import (TASK_SPECS, Unit, build_units, file_sha256, prompt_template, resolve_data, sampling,
                                 scoring_task, spec_of)
-from dianjin.io import JsonlAppender, atomic_write_json, atomic_write_text, write_jsonl
+from dianjin.io import JsonlAppender, atomic_write_json, atomic_write_text, redact, redact_logging, write_jsonl
 from dianjin.ledger import Ledger, Progress
+from dianjin.rundir import RunLock
 from dianjin.tasks.base import DataError, Example, Messages, Verdict
 
 log = logging.getLogger("dianjin.eval")
@@ -340,6 +343,8 @@ def _load_eval_file(out: Path) -> dict[str, Any]:
         return json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise DataError(p, e.lineno, None, f"invalid JSON: {e.msg}") from None
+    except UnicodeDecodeError as e:
+        raise DataError(p, None, None, f"not UTF-8 (byte {e.start + 1}: {e.reason})") from None
 
 
 def _prepare(cfg: EvalConfig, stored: dict[str, Any]) -> list[_Task]:
@@ -375,12 +380,16 @@ def _endpoint_for_agents(cfg: EvalConfig, settings: dict[str, Any]) -> EndpointC
 
 
 async def evaluate(cfg: EvalConfig) -> dict[str, Any]:
-    """Run (or resume, or re-score) an evaluation; returns the summary written to RUN_DIR."""
+    """Run (or resume, or re-score) an evaluation; returns the summary written to RUN_DIR (held meanwhile)."""
     _check_sources(cfg)
-    cfg.out.mkdir(parents=True, exist_ok=True)
+    with RunLock.acquire(cfg.out, "dianjin eval"):
+        return await _evaluate(cfg)
+
+
+async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
     stored = _load_eval_file(cfg.out)
     tasks = _prepare(cfg, stored)
-    ledger = Ledger(cfg.out / "ledger.json")
+    ledger = Ledger.resume(cfg.out / "ledger.json")
     cache = ResponseCache(cfg.out / "cache.sqlite")
     ctx = _Context(cfg)
     try:
@@ -542,22 +551,14 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _compare(args: argparse.Namespace) -> int:
-    result = summarize.compare_runs(*args.compare)
-    text = summarize.compare_markdown(result)
-    print(text)
-    if args.out:
-        atomic_write_json(args.out / "compare.json", result)
-        atomic_write_text(args.out / "compare.md", text + "\n")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    redact_logging()
     try:
         if args.compare:
-            return _compare(args)
+            print(summarize.write_comparison(*args.compare, out=args.out))
+            return 0
         if args.out is None:
             raise SystemExit("dianjin eval: --out RUN_DIR is required")
         if args.model_dir is not None and args.model:
@@ -574,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
                              "(or --rescore, or --compare)")
         summary = run_eval(cfg)
     except (DataError, KeyError, ValueError, FileNotFoundError, LLMError) as e:
-        print(f"dianjin eval: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+        print(f"dianjin eval: {redact(str(e.args[0] if isinstance(e, KeyError) else e))}", file=sys.stderr)
         return 2
     print(summarize.results_table([(summary["settings"].get("model") or "model", summary)]))
     bad = {t: s for t, s in summary["tasks"].items() if s["errors"] or s["missing"]}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from dianjin.eval import paper, stats
-from dianjin.io import iter_jsonl
+from dianjin.io import atomic_write_json, atomic_write_text, iter_jsonl
 
 
 def sample_score(row: dict[str, Any]) -> float:
@@ -232,5 +232,16 @@ def compare_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def write_comparison(run_a: Path, run_b: Path, out: Path | None = None) -> str:
+    """`dianjin eval --compare A B [--out DIR]`: the comparison's Markdown, also written with its JSON
+    to DIR/compare.md and DIR/compare.json when `out` is given."""
+    result = compare_runs(run_a, run_b)
+    text = compare_markdown(result)
+    if out is not None:
+        atomic_write_json(out / "compare.json", result)
+        atomic_write_text(out / "compare.md", text + "\n")
+    return text
+
+
 __all__ = ["average", "ccc_table", "compare_markdown", "compare_runs", "details_table", "load_rows", "markdown",
-           "pct", "per_item", "results_table", "sample_score", "task_stats"]
+           "pct", "per_item", "results_table", "sample_score", "task_stats", "write_comparison"]

@@ -26,11 +26,30 @@ Judge = Callable[[Messages], str]
 Mode = Literal["eval", "reward"]
 
 
+class Record(int):
+    """Where a record of a JSON array is: the line it starts on (an int, so it compares as a line) and
+    its 0-based `index` in the array; `str()` and DataError write `record 12 (line 40)`."""
+
+    index: int
+
+    def __new__(cls, line: int, index: int) -> "Record":
+        obj = super().__new__(cls, line)
+        obj.index = index
+        return obj
+
+    def __getnewargs__(self) -> tuple[int, int]:  # pickling
+        return int(self), self.index
+
+    def __str__(self) -> str:
+        return f"record {self.index} (line {int(self)})"
+
+
 class DataError(ValueError):
     """Bad input data; the message names the file, the line (or record) and the field."""
 
     def __init__(self, path: Any, line: int | None, field: str | None, problem: str):
-        where = f"{path}" + (f":{line}" if line is not None else "") + (f": field '{field}'" if field else "")
+        at = "" if line is None else f": {line}" if isinstance(line, Record) else f":{line}"
+        where = f"{path}{at}" + (f": field '{field}'" if field else "")
         super().__init__(f"{where}: {problem}")
         self.path, self.line, self.field, self.problem = path, line, field, problem
 
@@ -57,6 +76,8 @@ def jsonl_records(path: str | Path, text: str | None = None) -> Iterator[tuple[i
             rec = json.loads(line)
         except json.JSONDecodeError as e:
             raise DataError(path, n, None, f"invalid JSON: {e.msg} (column {e.colno})") from None
+        except (RecursionError, ValueError) as e:  # nested too deep; an integer over int_max_str_digits
+            raise DataError(path, n, None, f"unreadable JSON: {str(e)[:120]}") from None
         yield n, rec
 
 
