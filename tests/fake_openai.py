@@ -28,6 +28,10 @@ distinct requests chosen by hash, or a seeded per-receipt `rate`), or a function
 malformed JSON, empty choices, a dropped connection, an HTML page with status 200, a body cut off by a
 dropped connection, JSON nested past the parser's recursion limit, a truncated answer (finish_reason "length").
 
+Delays: every reply waits `delay` seconds (429 and dropped connections answer at once), or, with
+`delay_dist=LogNormalDelay(median, sigma, cap, seed)`, a seeded per-receipt draw from a log-normal
+(a teacher's or judge's seconds-long answer times with a long tail).
+
 A request's identity ("key") is the client's `X-Dianjin-Key` header when sent (it is the client's
 cache key, so repeated samples of one prompt stay distinct), else the sha256 of the body.
 "Answered successfully" means a 200 with a well-formed completion was written to an open connection.
@@ -40,6 +44,7 @@ import asyncio
 import collections
 import hashlib
 import json
+import math
 import random
 import re
 import socket
@@ -121,6 +126,40 @@ class FaultPlan:
         d = asdict(self)
         d["kinds"] = list(self.kinds)
         return d
+
+
+def _phi(x: float) -> float:
+    """The standard normal CDF."""
+    return 0.5 * math.erfc(-x / math.sqrt(2))
+
+
+@dataclass
+class LogNormalDelay:
+    """Per-receipt reply delay: log-normal with this median (seconds) and sigma, capped at `cap`; seeded."""
+
+    median: float = 2.0
+    sigma: float = 0.6
+    cap: float = 30.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.median <= 0 or self.sigma < 0 or self.cap <= 0:
+            raise ValueError(f"bad LogNormalDelay {self}")
+        self._rng = random.Random(self.seed)
+
+    def draw(self) -> float:
+        return min(self.cap, self._rng.lognormvariate(math.log(self.median), self.sigma))
+
+    def mean(self) -> float:
+        """The mean of the capped distribution (closed form)."""
+        mu, s, c = math.log(self.median), self.sigma, self.cap
+        if s == 0:
+            return min(self.median, c)
+        z = (math.log(c) - mu) / s
+        return math.exp(mu + s * s / 2) * _phi(z - s) + c * (1 - _phi(z))
+
+    def to_json(self) -> dict:
+        return asdict(self)
 
 
 # --- HTTP plumbing -------------------------------------------------------------------------------
@@ -219,8 +258,10 @@ class _Server:
     """The request handler and its counters; lives on the server's event loop."""
 
     def __init__(self, script: Script, faults: FaultPlan | FaultFn | None, delay: float, model: str,
-                 reasoning_field: str, answer_limit: int | None, log_requests: bool):
+                 reasoning_field: str, answer_limit: int | None, log_requests: bool,
+                 delay_dist: LogNormalDelay | None = None):
         self.script, self.faults, self.delay, self.model = script, faults, delay, model
+        self.delay_dist = delay_dist
         self.reasoning_field = reasoning_field
         self.answer_limit = answer_limit
         self.log_requests = log_requests
@@ -349,7 +390,10 @@ class _Server:
 
     # timing, pausing and counting ---------------------------------------------------------------
     def later(self, conn: _Conn, fn: Callable[[], None], delay: float | None = None) -> None:
-        wait = self.delay if delay is None else delay
+        if delay is not None:
+            wait = delay
+        else:
+            wait = self.delay if self.delay_dist is None else self.delay_dist.draw()
         conn.timer = self.loop.call_later(wait, self.release_or_park, conn, fn)  # type: ignore[union-attr]
 
     def release_or_park(self, conn: _Conn, fn: Callable[[], None]) -> None:
@@ -458,6 +502,7 @@ class FakeOpenAI:
     answer_limit: int | None = None  # pause (hold every reply) after this many successful answers
     process: bool = False  # run in a subprocess (script must be None or a dict; faults a FaultPlan)
     log_requests: bool = True
+    delay_dist: LogNormalDelay | None = None  # per-receipt delay drawn from this instead of the fixed `delay`
     port: int = field(default=0, init=False)
     _srv: _Server | None = field(default=None, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
@@ -478,7 +523,7 @@ class FakeOpenAI:
         if self.process:
             return self._start_process()
         self._srv = _Server(self.script, self.faults, self.delay, self.model, self.reasoning_field,
-                            self.answer_limit, self.log_requests)
+                            self.answer_limit, self.log_requests, self.delay_dist)
         ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, args=(ready,), name="fake-openai", daemon=True)
         self._thread.start()
@@ -516,7 +561,8 @@ class FakeOpenAI:
         if callable(self.script) or (self.faults is not None and not isinstance(self.faults, FaultPlan)):
             raise ValueError("process=True needs script=None or a dict, and faults=None or a FaultPlan")
         cfg = {"script": self.script, "faults": self.faults.to_json() if self.faults else None, "delay": self.delay,
-               "model": self.model, "reasoning_field": self.reasoning_field, "answer_limit": self.answer_limit}
+               "model": self.model, "reasoning_field": self.reasoning_field, "answer_limit": self.answer_limit,
+               "delay_dist": self.delay_dist.to_json() if self.delay_dist else None}
         self._proc = subprocess.Popen([sys.executable, __file__, json.dumps(cfg)], stdout=subprocess.PIPE, text=True)
         line = self._proc.stdout.readline()  # type: ignore[union-attr]
         if not line.startswith("LISTENING "):
@@ -581,6 +627,8 @@ def _main(argv: list[str]) -> int:
     cfg = json.loads(argv[0]) if argv else {}
     faults = FaultPlan(**cfg.pop("faults")) if cfg.get("faults") else None
     cfg.pop("faults", None)
+    dist = cfg.pop("delay_dist", None)
+    cfg["delay_dist"] = LogNormalDelay(**dist) if dist else None
     srv = FakeOpenAI(faults=faults, log_requests=False, **cfg).start()
     print(f"LISTENING {srv.port}", flush=True)
     try:
