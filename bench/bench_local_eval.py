@@ -55,9 +55,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from dianjin import serve
 from dianjin.answer import join_reasoning
 from dianjin.client import EndpointConfig
+from dianjin.data.synthetic import fincalc
 from dianjin.eval import run as eval_run
 from dianjin.eval.summarize import load_rows
-from dianjin.tasks import fincalc
 
 TARGET = 4.0
 

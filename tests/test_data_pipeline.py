@@ -28,7 +28,8 @@ from dianjin.data.convert import parse_question
 from dianjin.data.distill import render_target, split_response
 from dianjin.data.filter import parse_decision
 from dianjin.data.sources import load_generic, load_released
-from dianjin.tasks import fincalc, get_task
+from dianjin.data.synthetic import fincalc
+from dianjin.tasks import get_task
 from dianjin.tasks.base import DataError
 from dianjin.tasks.ccc import DEFAULT_RULES
 from dianjin.tasks.cflue import make_id, parse_choices

@@ -230,7 +230,7 @@ def test_sampling_settings_are_sent_and_overridable(data: Path, tmp_path: Path):
 
 
 def test_python_api_on_generated_fincalc(tmp_path: Path):
-    from dianjin.tasks import fincalc
+    from dianjin.data.synthetic import fincalc
 
     fincalc.write_jsonl(fincalc.generate(8, seed=3), tmp_path / "data" / "fincalc" / "test.jsonl")
     units = build_units("fincalc", tmp_path / "data" / "fincalc" / "test.jsonl", 1, None)

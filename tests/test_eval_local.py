@@ -19,11 +19,11 @@ from fake_openai import FakeOpenAI
 
 from dianjin.cli import main as cli
 from dianjin.client import ChatRequest, EndpointConfig
+from dianjin.data.synthetic import fincalc
 from dianjin.eval import local
 from dianjin.eval.local import HFModel, LocalEngine, generate_chat, plan_batches
 from dianjin.eval.run import EvalConfig, run_eval
 from dianjin.eval.summarize import load_rows
-from dianjin.tasks import fincalc
 from dianjin.tiny import build_tiny
 
 ITEMS = 4
@@ -144,7 +144,8 @@ def test_generate_chat_draws_what_train_common_generate_drew(tiny):
     """Mining switched to generate_chat: one batch with the same seed gives the same k answers."""
     import torch
 
-    from dianjin.train.common import generate, load_model, load_tokenizer
+    from dianjin.train.common import load_model, load_tokenizer
+    from dianjin.train.generate import generate
 
     msgs = [[{"role": "user", "content": "债券 " * (i + 1)}] for i in range(3)]
     tok, model = load_tokenizer(str(tiny)), load_model(str(tiny))

@@ -1,14 +1,19 @@
-"""Synthetic CFLUE-, FinQA- and CCC-style sets: determinism, real-schema loading, self-consistency, variety.
+"""Synthetic CFLUE-, FinQA- and CCC-style sets: determinism, real-schema loading, self-consistency, variety;
+the helpers the generators share and the phrase tables they ship as package data.
 
 Everything is generated in the tests; the point is that the task loaders and scorers read the
-generated files exactly as they read the real ones.
+generated files exactly as they read the real ones. FinCalc's generator: tests/test_synthetic_fincalc.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import random
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +22,7 @@ import pytest
 from dianjin.answer import render
 from dianjin.data import synthetic as syn
 from dianjin.data.reference import reference_target
+from dianjin.data.synthetic import ccc, cflue, common
 from dianjin.eval.specs import resolve_data
 from dianjin.finqa_program import execute
 from dianjin.tasks import get_task
@@ -104,6 +110,12 @@ def test_main_writes_the_sets(tmp_path, capsys):
     assert "ccc: " in capsys.readouterr().out
 
 
+def test_python_m_writes_the_sets(tmp_path):
+    cmd = [sys.executable, "-m", "dianjin.data.synthetic", str(tmp_path), "--n-cflue", "2", "--n-finqa", "0", "--n-ccc", "1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == [f"cflue: {tmp_path / 'cflue/knowledge.json'}", f"ccc: {tmp_path / 'ccc/ccc.jsonl'}"]
+
+
 # --- every record's own reference answer scores correct ----------------------------------------------
 def _reasoning(task: str, ex: dict) -> str:
     """Some reasoning text from the record itself."""
@@ -159,7 +171,7 @@ def test_cflue_schema(records):
         assert set(rec) == {"名称", "task", "question", "choices", "answer", "analysis"}, i
         assert isinstance(rec["choices"], str) and rec["choices"].startswith("{'A': ")  # a Python dict literal
         choices = parse_choices(rec["choices"])
-        assert "".join(choices) == syn.LETTERS[: len(choices)], i  # A, B, C, ... without gaps
+        assert "".join(choices) == cflue.LETTERS[: len(choices)], i  # A, B, C, ... without gaps
         assert len(set(choices.values())) == len(choices), rec  # no two options alike
         assert rec["answer"] == "".join(sorted(set(rec["answer"]))) and set(rec["answer"]) <= set(choices), i
         assert rec["task"] in QTYPES
@@ -206,10 +218,10 @@ def test_cflue_bilingual_mostly_chinese(records):
 )
 def test_cflue_calc_answer_matches_the_numbers_in_the_question(calc, pattern, formula):
     for k in range(5):
-        c = syn.CALCS[calc](random.Random(f"calc-test:{k}"), "zh")
+        c = cflue.CALCS[calc](random.Random(f"calc-test:{k}"), "zh")
         args = [float(x) for x in re.search(pattern, c.context).groups()]
-        assert syn._f2(c.value) == syn._f2(formula(*args)), (c.context, c.value)
-        assert syn._f2(c.value) + ("%" if c.percent else "") in c.steps[-1]  # the worked solution ends at the answer
+        assert common.f2(c.value) == common.f2(formula(*args)), (c.context, c.value)
+        assert common.f2(c.value) + ("%" if c.percent else "") in c.steps[-1]  # the worked solution ends at the answer
 
 
 @pytest.mark.parametrize(
@@ -221,9 +233,9 @@ def test_cflue_calc_answer_matches_the_numbers_in_the_question(calc, pattern, fo
     ],
 )
 def test_distinct_values(value, mistakes, k):
-    calc = syn.Calc("x", "ctx", "ask", "{value}", value, False, mistakes, ("step",))
-    out = syn._distinct_values(calc, k)
-    assert len(out) == len(set(out)) == k and out[0] == syn._f2(value)
+    calc = cflue.Calc("x", "ctx", "ask", "{value}", value, False, mistakes, ("step",))
+    out = cflue.distinct_values(calc, k)
+    assert len(out) == len(set(out)) == k and out[0] == common.f2(value)
 
 
 # --- FinQA ----------------------------------------------------------------------------------------------------
@@ -299,3 +311,59 @@ def test_ccc_every_rule_broken_and_kept(records):
 )
 def test_few_duplicates(records, task, key, min_unique):
     assert len({key(r) for r in records[task]}) >= min_unique * N
+
+
+# --- shared helpers -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "value, candidates, k, expected",
+    [
+        (1.0, [2.0, 3.0, 4.0], 3, ["1.00", "2.00", "3.00"]),  # stops at k, in candidate order
+        (1.0, [1.001, 2.0], 2, ["1.00", "2.00"]),  # a candidate shown like the answer is skipped
+        (1.0, [2.0, 2.004, 3.0], 3, ["1.00", "2.00", "3.00"]),  # and one shown like an earlier candidate
+        (1.0, [math.inf, math.nan, 2.0], 2, ["1.00", "2.00"]),  # non-finite values are skipped
+        (1.0, [2.0], 4, ["1.00", "2.00"]),  # fewer than k when the candidates run out
+    ],
+)
+def test_distinct_shown(value, candidates, k, expected):
+    assert common.distinct_shown(value, candidates, common.f2, k) == expected
+
+
+def test_simple_interest_and_its_mistakes():
+    assert common.simple_interest(10000, 5, 3) == 1500.0  # 10000 x 5% x 3
+    compounded, one_year, with_principal = common.simple_interest_mistakes(10000, 5, 3)
+    assert compounded == pytest.approx(1576.25)  # 10000 x (1.05^3 - 1)
+    assert one_year == 500.0  # 10000 x 5%
+    assert with_principal == 11500.0  # 10000 x (1 + 5% x 3)
+
+
+@pytest.mark.parametrize(
+    "x, expected",
+    [
+        (1500.0, "1500"),  # a whole number without ".0"
+        (4.25, "4.25"),  # decimals as they are
+        (0.1 + 0.2, "0.3"),  # float noise cut at 10 significant digits
+    ],
+)
+def test_num(x, expected):
+    assert common.num(x) == expected
+
+
+@pytest.mark.parametrize("name", ["cflue", "finqa", "ccc", "fincalc"])  # every phrase table is package data
+def test_tables_are_package_data(name):
+    table = common.load_table(name)
+    assert isinstance(table, dict) and table
+    assert (Path(common.__file__).parent / "tables" / f"{name}.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"opener": "shout"}, "unknown opener 'shout'"),  # an opener no function implements
+        ({"violation": (ccc.Reply("x", (("no_such_rule", True, "n"),)),)}, "unknown rule ids"),  # a typo in a rule id
+    ],
+)
+def test_ccc_tables_checked(monkeypatch, change, message):
+    sc = ccc.CCC_SCENARIOS["privacy"]
+    monkeypatch.setitem(ccc.CCC_SCENARIOS, "privacy", dataclasses.replace(sc, **change))
+    with pytest.raises(ValueError, match=message):
+        ccc._check_scenarios()

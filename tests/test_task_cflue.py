@@ -60,6 +60,8 @@ BARE: dict = {"gold": "AC"}  # a `dianjin score` line: no choices, letters A-G a
         ("Answer: B", FOUR, "B"),  # English label
         ("the answer is B", FOUR, "B"),  # English sentence
         ("The final answer is (D).", FOUR, "D"),  # English with brackets and a full stop
+        ("final " * 300 + "correct answer would be B", FOUR, "B"),  # a run of qualifiers (matched from "answer")
+        ("本题的最终答案应为C", FOUR, "C"),  # qualifiers before 答案 (matched from 答案)
         ("The answer is Both A and C.", FOUR, "AC"),  # English, "Both" is not a letter
         ("答案：A。解析：B选项错误", FOUR, "A"),  # CFLUE two-line style: the analysis is not scanned
         ("经分析，B选项错误，D选项无关，因此答案是A和C。", FOUR, "AC"),  # free text: the answer phrase wins

@@ -181,6 +181,7 @@ EXAMPLE = {
         ("The answer is C.", "C"),  # answer phrase
         ("The correct answer is (C).", "C"),  # idavidrein/gpqa's baseline format
         ("The correct answer is B because the splitting is tiny.", "B"),  # letter followed by a reason
+        ("The answer is" + " " * 2_000 + "C" + " " * 2_000 + "- tiny.", "C"),  # long runs of spaces (matched possessively)
         ("The correct option is D", "D"),  # "option" as the answer word
         ("答案是 B", "B"),  # Chinese answer phrase
         ("Options (A) and (B) fail, so it is (D)", "D"),  # last standalone (X)

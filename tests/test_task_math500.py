@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import re
 import signal
-import threading
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -228,11 +229,23 @@ def test_score(response, mode, correct, format_ok):
         ("10^{10^{10}}", "tower"),  # ... even a short one
         ("999999999^{999999999}", "exponent"),  # a huge integer power (hangs)
         ("2^{1000}", "exponent"),  # exponents from 1000 up are refused
+        ("9" * 900 + "^{999}", "power"),  # a 900,000-digit integer (0.3 s of sympy)
         ("(x+1)^{100000}", "exponent"),  # polynomial expansion (hangs)
         ("(a+b+c+d)^{20}", "exponent"),  # bracketed base over 12: multinomial expansion takes seconds
+        ("(a+b+c+d+e+f+g)^{12}", "expansion"),  # 18,564 monomials: ran past 20 s in a worker thread
+        ("(a+b+c+d)^{12}", "expansion"),  # 455 monomials (0.8 s)
+        ("(a+b)(c+d)(e+f)(g+h)(i+j)(k+l)(m+n)", "expansion"),  # a product of sums, 128 monomials (0.3 s)
         ("1000000!", "factorial"),  # 7-digit factorial (seconds)
         ("(10^{9})!", "factorial"),  # factorial of a power (hangs)
         ("\\binom{100000}{5000}", "factorial"),  # huge binomial (hangs)
+        ("(99999!)!", "factorial"),  # factorial of a factorial: ran past 20 s in a worker thread
+        ("\\Gamma(99999999)", "factorial"),  # Gamma of an 8-digit number: past 20 s
+        ("\\binom{\\binom{99999}{50000}}{50000}", "factorial"),  # a binomial of a binomial: past 20 s
+        ("\\binom{99999}{50000}", "factorial"),  # 5 digits are already too many for a binomial (hangs)
+        ("(10!)!", "nested factorial"),  # small numbers, nested: 3628800!
+        ("\\binom{\\binom{20}{10}}{3}", "nested factorial"),  # a binomial inside a binomial
+        ("{20 \\choose {3!}}", "nested factorial"),  # \choose with a factorial inside
+        ("\\Gamma(\\Gamma(5))", "nested factorial"),  # Gamma of Gamma
     ],
 )
 def test_guard_refuses_sympy_bombs_fast(pred, why):
@@ -247,9 +260,17 @@ def test_guard_refuses_sympy_bombs_fast(pred, why):
         "x^8 + x^7 + x^6 + x^5 + x^4 + x^3 + x^2 + x + 1",  # many small powers
         "\\left[ \\frac{\\pi^2}{8}, \\frac{5 \\pi^2}{4} \\right]",  # powers inside an interval
         "2^{999}",  # largest allowed exponent on a number
+        "99999999999999999999^{999}",  # a 20,000-digit power (2 ms)
         "(x+1)^{12}",  # largest allowed exponent on a bracketed base with a variable
+        "(x+1)(x+2)(x+3)",  # a product of a few sums
         "\\left(\\frac{1}{2}\\right)^{20}",  # a bracketed number may take a bigger power
         "12!",  # a small factorial
+        "9999!",  # the largest refused-free factorial (ms)
+        "5!!",  # a double factorial is not a nested one
+        "3! \\cdot 4!",  # two factorials side by side
+        "\\frac{10!}{5!5!}",  # ... in a fraction
+        "\\binom{10}{3}\\binom{7}{2}",  # two binomials side by side
+        "\\Gamma(5)",  # a small Gamma
         "\\begin{pmatrix} 16/49 \\\\ 48/49 \\\\ 24/49 \\end{pmatrix}",  # a matrix
     ],
 )
@@ -257,31 +278,68 @@ def test_guard_lets_ordinary_answers_through(pred):
     assert m.sympy_bomb(pred) is None
 
 
-LONG = "x" * 1_000_000
-
-
-def test_check_works_off_the_main_thread():
-    # math-verify's signal.alarm raises ValueError off the main thread; we pass None timeouts there.
-    cases = [("0.5", "\\frac{1}{2}", True), ("3", "4", False), ("9^{9^{9}}", "3", False)]
+def test_check_off_the_main_thread_matches_the_main_thread():
+    # math-verify runs in a worker process whichever thread calls, so the verdicts are the same
+    cases = [("0.5", "\\frac{1}{2}"), ("3", "4"), ("9^{9^{9}}", "3"), ("x^2+1", "1+x^2")]
+    main = [TASK.check(pred, ex(gold)) for pred, gold in cases]
     with ThreadPoolExecutor(max_workers=3) as pool:
-        got = list(pool.map(lambda c: TASK.check(c[0], ex(c[1]))[0], cases))
-        assert pool.submit(m._alarm_ok).result() is False  # and this is why
-    assert got == [want for _, _, want in cases]
+        assert list(pool.map(lambda c: TASK.check(c[0], ex(c[1])), cases)) == main
+    assert [c for c, _ in main] == [True, False, False, True]
 
 
-@pytest.mark.timeout(0)  # no pytest-timeout alarm, so the main thread may use math-verify's own
-def test_main_thread_timeouts_and_foreign_timer_untouched():
-    assert threading.current_thread() is threading.main_thread() and m._alarm_ok() is True
-    assert TASK.check("0.5", ex("1/2"))[0] is True  # math-verify's alarm path
+SLOW = "\\int_0^1 \\sin(x^3)\\cos(x^5) dx"  # passes the guard; math-verify takes ~5 s on it
+
+
+@pytest.mark.parametrize("thread", ["main", "worker"])
+def test_time_limit_gives_none_in_every_thread(monkeypatch, thread):
+    monkeypatch.setattr(m, "VERIFY_SOFT_S", 0.3)
+    assert m.sympy_bomb(SLOW) is None
+    assert TASK.check("3", ex("3"))[0] is True  # a worker started, the gold parsed: only the limit is timed
+
+    def run():
+        start = time.perf_counter()
+        return TASK.score(render("r", "", boxed=SLOW), ex("3"), mode="reward"), time.perf_counter() - start
+
+    if thread == "main":
+        verdict, elapsed = run()
+    else:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            verdict, elapsed = pool.submit(run).result()
+    assert verdict.correct is None and "not verified: time limit of 0.3 s hit" in verdict.reason, verdict
+    assert verdict.format_ok and verdict.reward == 0.0
+    assert elapsed < 0.3 + m.bounded.GRACE_S + 1.0  # the soft limit, plus a busy machine's slack
+    assert TASK.check("0.5", ex("1/2"))[0] is True  # the worker is still usable
+
+
+@pytest.mark.timeout(0)  # no pytest-timeout alarm: this test arms its own timer
+def test_foreign_timer_untouched():
     old = signal.signal(signal.SIGALRM, lambda *_: None)
     signal.setitimer(signal.ITIMER_REAL, 100.0)  # someone else's timer (e.g. pytest-timeout)
     try:
-        assert m._alarm_ok() is False  # so math-verify's alarm stays off ...
         assert TASK.check("0.5", ex("1/2"))[0] is True
-        assert signal.getitimer(signal.ITIMER_REAL)[0] > 90  # ... and their timer is still armed
+        assert signal.getitimer(signal.ITIMER_REAL)[0] > 90  # still armed ...
+        assert signal.getsignal(signal.SIGALRM) is not old  # ... with their handler
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+def test_missing_math_verify_raises_import_error(monkeypatch):
+    # dianjin.verl_reward.preflight reports an ImportError naming math_verify as a missing dependency
+    real = m.importlib.util.find_spec
+    monkeypatch.setattr(m.importlib.util, "find_spec", lambda name, *a: None if name == "math_verify" else real(name, *a))
+    m._require_math_verify.cache_clear()  # found once, it is not looked up again
+    with pytest.raises(ImportError) as err:
+        TASK.check("0.5", ex("1/2"))
+    assert err.value.name == "math_verify"
+    monkeypatch.undo()
+    assert TASK.check("0.5", ex("1/2"))[0] is True
+
+
+def test_sympy_stays_out_of_this_process():
+    code = "import sys; from dianjin.tasks import get_task; get_task('math500').check('0.5', {'gold': '1/2'}); print('sympy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
 
 
 # --- real data ------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ class SetsConfig:
     rl: dict[str, int] = field(default_factory=lambda: {"fincalc": 64, "cflue": 64, "finqa": 32})
     eval: dict[str, int] = field(default_factory=lambda: {"fincalc": 40, "cflue": 40, "finqa": 20, "ccc": 20})
     seed: int = 0  # synthetic sets: train uses seed, RL seed + 1, eval seed + 2
-    fincalc: dict[str, Any] = field(default_factory=dict)  # dianjin.tasks.fincalc.generate options: langs, forms, kinds
+    fincalc: dict[str, Any] = field(default_factory=dict)  # dianjin.data.synthetic.fincalc.generate options: langs, forms, kinds
     system: str | None = None  # system message of the RL pool's prompts (as data.system_prompt)
 
 
@@ -40,7 +40,8 @@ def write_sets(s: SetsConfig, out: Path) -> dict[str, Any]:
     """Write out/sets/{train,rl,eval}/ in the data-dir layout, and out/sets/rl.jsonl (the RL pool)."""
     from dianjin.data import synthetic
     from dianjin.data.distill import prompt_messages, rl_row
-    from dianjin.tasks import fincalc, get_task
+    from dianjin.data.synthetic import fincalc
+    from dianjin.tasks import get_task
 
     counts = {split: getattr(s, split) for split in SPLITS}
     files: dict[str, dict[str, str]] = {split: {} for split in SPLITS}
@@ -51,10 +52,10 @@ def write_sets(s: SetsConfig, out: Path) -> dict[str, Any]:
             for i, split in enumerate(("train", "rl", "eval")):
                 n = counts[split].get(task, 0)
                 if n:
-                    path = out.joinpath("sets", split, "fincalc", "test.jsonl")
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    fincalc.write_jsonl(fincalc.generate(n, s.seed + i, **_fincalc_options(s.fincalc)), path)
-                    files[split][task] = str(path)
+                    set_path = out.joinpath("sets", split, "fincalc", "test.jsonl")
+                    set_path.parent.mkdir(parents=True, exist_ok=True)
+                    fincalc.write_jsonl(fincalc.generate(n, s.seed + i, **_fincalc_options(s.fincalc)), set_path)
+                    files[split][task] = str(set_path)
         elif s.data_dir and real_file(s, task) is not None:
             sources[task] = str(real_file(s, task))
             for split, path in slice_real(s, out, task).items():

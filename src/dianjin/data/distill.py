@@ -7,7 +7,7 @@ with sample index k, so each attempt is a distinct, separately cached request. A
    request: the cache would only hand the same truncated answer back);
 2. the teacher's reply is correct by `task.score(..., mode="eval")`, the same code as the reward and
    evaluation; open-ended tasks (`judge_tasks`, default cflue_oe) get the judge LLM, others never do
-   (FinQA's `check` would switch to judge mode if handed one);
+   (FinQA has a judge prompt too, used only when it is listed);
 3. the SFT target we render from it scores reward 1 in `mode="reward"` (strict format and correct);
 4. optionally (`reasoning_check`), the judge agrees that the reasoning is consistent with the
    item's reference `analysis` (CFLUE), prompt `prompts/data_reasoning_check.txt`.
@@ -20,52 +20,30 @@ tasks when the teacher's answer has no box). Check 3 then guarantees every SFT t
 strict reward format, so SFT teaches exactly the format RL rewards. Passed items become SFT rows;
 items that never pass go to the RL pool with their gold, as in the paper's figure.
 
-Machinery shared by every LLM stage (filter, convert, distill, CCC): an item's work is a *flow*, a
-generator that yields `Step(role, stage, requests)` and receives the list of `ChatResult`s, so the
-same logic runs under an async driver (`drive`, the pipeline: thousands of items in flight) and a
-blocking one (`drive_sync`, e.g. `ccc_agents.check_dialogue`). A request that fails for good
-(retries exhausted, a 4xx) raises `Unfinished`: the item is not recorded, and a re-run retries it
-(everything answered so far comes from the cache). Task scorers call the judge synchronously; the
-flow answers that by replay (`score`): the scorer raises `_JudgeNeeded` for an unknown judge prompt,
-the flow asks the judge, and the scorer runs again with the reply known.
+Every LLM stage (filter, convert, distill, CCC) is a flow (`dianjin.flow`: generators of request
+steps, run by `drive` here, thousands of items in flight); its names are re-exported here. Judging
+is a task hook: `score` asks the judge itself when the task has messages for it
+(`Task.judge_messages`) and hands the parsed reply (`Task.parse_judge`) to `Task.score`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
-from typing import Any, Callable, Generator, Iterable, Mapping, NamedTuple, TypeVar
+from typing import Any, Callable, Mapping
 
 from dianjin import answer as fmt
-from dianjin.client import ChatRequest, ChatResult, LLMClient, LLMError
+from dianjin.client import ChatRequest, ChatResult, LLMClient
+from dianjin.flow import (Answer, Flow, Step, Unfinished, ask, ask_many, calls_and_tokens, drive, drive_sync, fill,
+                          prompt_template, usage, user)
 from dianjin.ledger import Progress
 from dianjin.tasks import get_task
 from dianjin.tasks.base import Example, Messages, Task, Verdict
 from dianjin.tasks.cflue_oe import parse_judge
 
 log = logging.getLogger("dianjin.data")
-
-T = TypeVar("T")
-
-
-class Step(NamedTuple):
-    """Requests a flow wants answered: `role` names the endpoint ("teacher", "judge", ...)."""
-
-    role: str
-    stage: str
-    requests: list[ChatRequest]
-
-
-Flow = Generator[Step, list[ChatResult], T]
-
-
-class Unfinished(Exception):
-    """An LLM request failed for good; the item is left undone for a re-run."""
 
 
 @dataclass
@@ -78,118 +56,6 @@ class DistillConfig:
     judge_samples: int = 3  # re-asks of the judge when its answer is truncated
     reasoning_check: bool = False  # also ask the judge whether the reasoning agrees with `analysis`
     reasoning_chars: int = 6000  # trailing characters of the reasoning shown to the reasoning check
-
-
-# --- prompts -------------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
-def prompt_template(name: str) -> str:
-    """The packaged prompt `dianjin/prompts/data_<name>.txt`."""
-    return resources.files("dianjin").joinpath("prompts", f"data_{name}.txt").read_text(encoding="utf-8")
-
-
-def fill(template: str, /, **values: str) -> str:
-    """The prompt with `{key}` placeholders replaced in one pass (text inside values is never re-substituted)."""
-    pattern = re.compile(r"\{(" + "|".join(map(re.escape, values)) + r")\}")
-    return pattern.sub(lambda m: str(values[m.group(1)]), prompt_template(template))
-
-
-def user(content: str) -> Messages:
-    return [{"role": "user", "content": content}]
-
-
-# --- asking ---------------------------------------------------------------------------------------
-class Answer(NamedTuple):
-    """The accepted result of one question (None if no sample was accepted) and a record per request."""
-
-    result: ChatResult | None
-    tries: list[dict[str, Any]]
-
-    @property
-    def text(self) -> str:
-        return (self.result.content or "") if self.result is not None else ""
-
-
-def usage(res: ChatResult) -> dict[str, Any]:
-    """What the logs keep of one answer (never its latency or cache flag: logs must be reproducible)."""
-    return {"finish_reason": res.finish_reason, "prompt_tokens": res.prompt_tokens,
-            "completion_tokens": res.completion_tokens, "reasoning_tokens": res.reasoning_tokens}
-
-
-def ask_many(role: str, questions: list[Messages], *, stage: str, sample: int = 0, max_samples: int = 3,
-             accept: Callable[[ChatResult], bool] | None = None, extra: dict[str, Any] | None = None
-             ) -> Flow[list[Answer]]:
-    """Ask several questions in parallel; a truncated or unaccepted answer is asked again with the
-    next sample index, up to `max_samples` rounds."""
-    done: list[ChatResult | None] = [None] * len(questions)
-    tries: list[list[dict[str, Any]]] = [[] for _ in questions]
-    pending = list(range(len(questions)))
-    for r in range(max_samples):
-        if not pending:
-            break
-        reqs = [ChatRequest(questions[i], sample=sample + r, extra=extra) for i in pending]
-        results = yield Step(role, stage, reqs)
-        still = []
-        for i, res in zip(pending, results):
-            good = res.ok and (accept is None or accept(res))
-            tries[i].append({"sample": sample + r, **usage(res), "accepted": good})
-            if good:
-                done[i] = res
-            else:
-                still.append(i)
-        pending = still
-    return [Answer(d, t) for d, t in zip(done, tries)]
-
-
-def ask(role: str, messages: Messages, **kw: Any) -> Flow[Answer]:
-    """`ask_many` for one question."""
-    return (yield from ask_many(role, [messages], **kw))[0]
-
-
-def calls_and_tokens(tries: Iterable[dict[str, Any]]) -> tuple[int, int]:
-    tries = list(tries)
-    return len(tries), sum(t["prompt_tokens"] + t["completion_tokens"] for t in tries)
-
-
-# --- drivers --------------------------------------------------------------------------------------
-async def _one(client: LLMClient, req: ChatRequest, stage: str) -> ChatResult:
-    try:
-        return await client.chat(req, stage=stage)
-    except LLMError as e:
-        raise Unfinished(str(e)) from None
-
-
-async def drive(flow: Flow[T], clients: Mapping[str, LLMClient]) -> T:
-    """Run a flow on async clients (role -> client); raises Unfinished when a request fails for good."""
-    try:
-        step = next(flow)
-        while True:
-            client = clients[step.role]
-            results = await asyncio.gather(*(_one(client, r, step.stage) for r in step.requests),
-                                           return_exceptions=True)
-            for r in results:
-                if isinstance(r, BaseException):
-                    raise r
-            step = flow.send(list(results))  # type: ignore[arg-type]
-    except StopIteration as stop:
-        return stop.value
-    finally:
-        flow.close()
-
-
-def drive_sync(flow: Flow[T], clients: Mapping[str, Any]) -> T:
-    """Run a flow on blocking clients (`dianjin.client.SyncClient`, role -> client)."""
-    try:
-        step = next(flow)
-        while True:
-            results = clients[step.role].map(step.requests, stage=step.stage, progress=False)
-            failed = [r.error for r in results if r.error]
-            if failed:
-                raise Unfinished(failed[0])
-            step = flow.send(results)
-    except StopIteration as stop:
-        return stop.value
-    finally:
-        flow.close()
 
 
 @dataclass
@@ -236,39 +102,17 @@ async def run_items(items: list[Example], make_flow: Callable[[Example], Flow[An
 
 
 # --- scoring with a judge -------------------------------------------------------------------------
-class _JudgeNeeded(BaseException):
-    """Raised by the replay judge for a prompt it has no reply for. A BaseException so that task
-    code catching `Exception` around its judge (FinQA's does) cannot swallow it."""
-
-    def __init__(self, messages: Messages):
-        super().__init__("judge reply needed")
-        self.messages = messages
-
-
-def _key(messages: Messages) -> str:
-    return json.dumps(messages, ensure_ascii=False, sort_keys=True)
-
-
 def score(task: Task, text: str | None, example: Example, *, mode: str, reasoning_content: str | None = None,
           judged: bool = False, stage: str = "verify", judge_samples: int = 3) -> Flow[Verdict]:
-    """`task.score` with the judge LLM behind it when `judged` (see the module docstring)."""
-    known: dict[str, str] = {}
-
-    def judge(messages: Messages) -> str:
-        key = _key(messages)
-        if key not in known:
-            raise _JudgeNeeded(messages)
-        return known[key]
-
-    while True:
-        try:
-            return task.score(text, example, mode=mode, reasoning_content=reasoning_content,  # type: ignore[arg-type]
-                              judge=judge if judged else None)
-        except _JudgeNeeded as need:
-            key = _key(need.messages)
-            if key in known:  # cannot happen unless a task asks twice for the same reply
-                raise RuntimeError("judge replay loop") from None
-            known[key] = (yield from ask("judge", need.messages, stage=stage, max_samples=judge_samples)).text
+    """`task.score`; when `judged` and the task has a judge prompt for the prediction, the judge LLM
+    is asked (role "judge") and its parsed reply decides correctness."""
+    kw: dict[str, Any] = {"mode": mode, "reasoning_content": reasoning_content}
+    v = task.score(text, example, **kw)
+    messages = task.judge_messages(v.pred, example) if judged and v.pred is not None else None
+    if messages is None:
+        return v
+    reply = (yield from ask("judge", messages, stage=stage, max_samples=judge_samples)).text
+    return task.score(text, example, **kw, judge_verdict=task.parse_judge(reply))
 
 
 # --- responses and targets ------------------------------------------------------------------------
@@ -303,8 +147,7 @@ def render_target(task: Task, reasoning: str, answer: str, pred: str | None) -> 
 
 def prompt_messages(task: Task, example: Example, system: str | None) -> Messages:
     """What SFT trains on and RL/eval send: the task prompt, after an optional system message."""
-    msgs = task.messages(example)
-    return ([{"role": "system", "content": system}] if system else []) + msgs
+    return task.prompt(example, system)
 
 
 def sft_row(example: Example, prompt: Messages, target: str, attempts: int, teacher: str) -> dict[str, Any]:

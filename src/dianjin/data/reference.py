@@ -81,7 +81,7 @@ def finqa_reasoning(example: Example) -> str | None:
 
 
 def fincalc_reasoning(example: Example) -> str | None:
-    from dianjin.tasks import fincalc
+    from dianjin.data.synthetic import fincalc
 
     return fincalc.reasoning(example) if example.get("derivation") else None
 

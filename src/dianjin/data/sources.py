@@ -288,7 +288,7 @@ def _need_path(spec: SourceSpec, where: str) -> Path:
 
 
 def _load_fincalc(spec: SourceSpec, where: str) -> Loaded:
-    from dianjin.tasks import fincalc
+    from dianjin.data.synthetic import fincalc
 
     if spec.path:
         return Loaded(get_task("fincalc").load(str(_need_path(spec, where))))

@@ -2,7 +2,8 @@
 
 - `run`: `dianjin eval`, the harness: any OpenAI-compatible endpoint, every task, resumable,
   judged where the task needs it, per-sample JSONL, `summary.json` / `summary.md`, `--compare`;
-- `specs`: per task, the data file patterns, pinned sampling settings and how `--n` expands;
+- `specs`: per task, the data file patterns, pinned sampling settings and how `--n` expands, resolved
+  once per run into an `EvalTask` (prompts and scoring from `dianjin.tasks`, never `dianjin.data`);
 - `stats`: bootstrap CIs over items, the paired bootstrap, mean@k and unbiased pass@k;
 - `summarize`: per-task statistics from sample rows, the Markdown tables, run comparison;
 - `paper`: the paper's main table (upstream.md §8.2);

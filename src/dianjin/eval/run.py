@@ -8,7 +8,7 @@
     dianjin eval --compare RUN_A RUN_B [--out DIR]
 
 Tasks: cflue, cflue_oe, finqa, ccc, math500, gpqa, fincalc, and `ccc_agents`: the CCC multi-agent
-workflow (`dianjin.data.ccc_agents`, one agent per rule + an auditor) evaluated as a system on the
+workflow (`dianjin.tasks.ccc_agents`, one agent per rule + an auditor) evaluated as a system on the
 CCC data, beside the single-call `ccc`, with calls and tokens per item (the paper's comparison).
 Its agents run on `--agents-base-url/--agents-model` (default: the evaluated endpoint).
 
@@ -38,7 +38,12 @@ calling the model.
 Judging: with `--judge-*`, FinQA and CFLUE-OE are scored by the judge LLM (prompts in
 `dianjin.tasks.finqa.JUDGE_PROMPT` and `dianjin/prompts/cflue_oe_judge.txt`, both written into
 `summary.json`); FinQA's rule-based accuracy is kept beside it (`accuracy_rule`). Judge calls are
-made after generation, all at once (bounded, cached, retried like any other).
+made after generation, all at once (bounded, cached, retried like any other): the task says what to
+ask (`Task.judge_messages`) and reads the reply (`Task.parse_judge`); a failed judge call leaves the
+answer unverified.
+
+Each task's settings are resolved once (`dianjin.eval.specs.resolve`, an `EvalTask`); prompts and
+scoring come from the task layer (`dianjin.tasks`), never from the data pipeline (`dianjin.data`).
 
 Failed requests (retries exhausted) count as wrong in the accuracy, are listed as `errors`, and
 make the command exit with status 1; re-running retries them.
@@ -62,12 +67,13 @@ from dianjin.cache import ResponseCache
 from dianjin.client import ChatRequest, ChatResult, EndpointConfig, LLMClient, LLMError
 from dianjin.eval import paper, summarize
 from dianjin.eval.local import ENGINES, LocalEngine, check_model_dir, resolve_engine
-from dianjin.eval.specs import (TASK_SPECS, Unit, build_units, file_sha256, prompt_template, resolve_data, sampling,
-                                scoring_task, spec_of)
+from dianjin.eval.specs import TASK_SPECS, EvalTask, Unit, file_sha256, resolve
+from dianjin.flow import Unfinished
 from dianjin.io import JsonlAppender, atomic_write_json, atomic_write_text, redact, redact_logging, write_jsonl
 from dianjin.ledger import Ledger, Progress
 from dianjin.rundir import RunLock
 from dianjin.tasks.base import DataError, Example, Messages, Verdict
+from dianjin.tasks.ccc_agents import acheck_dialogue
 
 log = logging.getLogger("dianjin.eval")
 
@@ -106,13 +112,17 @@ class EvalConfig:
 class _Task:
     """One task's state during a run."""
 
-    name: str
+    spec: EvalTask
     path: Path
     units: list[Unit]
     settings: dict[str, Any]
     rows: dict[str, dict[str, Any]]  # key -> the latest row (as read back, then as answered)
     samples_path: Path
     appender: JsonlAppender | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
 
 # --- settings and fingerprints -----------------------------------------------------------------------
@@ -123,8 +133,7 @@ def _fingerprint(settings: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _task_settings(cfg: EvalConfig, name: str, path: Path, stored: dict[str, Any] | None) -> dict[str, Any]:
-    spec = spec_of(name)
+def _task_settings(cfg: EvalConfig, spec: EvalTask, path: Path, stored: dict[str, Any] | None) -> dict[str, Any]:
     if cfg.rescore:  # keep what the responses were generated with
         assert stored is not None
         base = dict(stored)
@@ -136,14 +145,13 @@ def _task_settings(cfg: EvalConfig, name: str, path: Path, stored: dict[str, Any
     else:
         model = _model_name(cfg)
         n = cfg.n if cfg.n is not None else (stored or {}).get("n", 1)
-        base = {"model": model, "system": cfg.system, **sampling(name, cfg.temperature, cfg.top_p, cfg.max_tokens),
-                "n": n, "limit": cfg.limit, "data": str(path), "data_sha256": file_sha256(path),
-                "prompt_template": prompt_template(name), "units": spec.units, "runner": spec.runner}
+        base = {"model": model, "system": cfg.system, **spec.sampling, "n": n, "limit": cfg.limit, "data": str(path),
+                "data_sha256": file_sha256(path), "prompt_template": spec.prompt_template, "units": spec.units,
+                "runner": spec.runner}
         if spec.runner == "agents":
             base["agents_model"] = (cfg.agents or cfg.endpoint).model if (cfg.agents or cfg.endpoint) else None
-    judged = spec.judged and cfg.judge is not None
-    base["judge_model"] = cfg.judge.model if judged else None
-    base["judge_prompt"] = _judge_prompt(name) if judged else None
+    base["judge_model"] = cfg.judge.model if spec.judged and cfg.judge else None
+    base["judge_prompt"] = spec.judge_prompt
     base["fingerprint"] = _fingerprint(base)
     return base
 
@@ -152,24 +160,14 @@ def _model_name(cfg: EvalConfig) -> str | None:
     return cfg.endpoint.model if cfg.endpoint else str(cfg.model_dir) if cfg.model_dir is not None else None
 
 
-def _judge_prompt(name: str) -> str:
-    task = scoring_task(name)
-    if task.name == "finqa":
-        from dianjin.tasks.finqa import JUDGE_PROMPT
-
-        return JUDGE_PROMPT
-    from dianjin.tasks.cflue_oe import judge_template
-
-    return judge_template()
-
-
 # --- scoring ---------------------------------------------------------------------------------------------
-def _safe_score(name: str, row: dict[str, Any], example: Example, judge: Callable[[Messages], str] | None) -> Verdict:
-    """The task's eval-mode verdict; never raises (a broken judge gives an unverified verdict)."""
+def _safe_score(task: _Task, row: dict[str, Any], example: Example,
+                judge_verdict: tuple[bool | None, str] | None = None) -> Verdict:
+    """The task's eval-mode verdict (by the judge's `judge_verdict` when given); never raises."""
     try:
-        return scoring_task(name).score(row.get("response"), example, mode="eval",
-                                        reasoning_content=row.get("reasoning"), judge=judge)
-    except Exception as e:  # a judge failure in cflue_oe, or a scorer bug: keep the run going
+        return task.spec.task.score(row.get("response"), example, mode="eval", reasoning_content=row.get("reasoning"),
+                                    judge_verdict=judge_verdict)
+    except Exception as e:  # a scorer bug: keep the run going
         return Verdict(None, None, False, f"not scored: {type(e).__name__}: {str(e)[:200]}")
 
 
@@ -180,60 +178,45 @@ def _apply(row: dict[str, Any], v: Verdict) -> None:
     row.update(pred=v.pred, correct=v.correct, format_ok=v.format_ok, reason=v.reason)
 
 
-class _Collect:
-    """A judge that records what it is asked and answers nothing (pass 1 of judging)."""
-
-    def __init__(self) -> None:
-        self.asked: dict[str, Messages] = {}
-
-    def __call__(self, messages: Messages) -> str:
-        self.asked[json.dumps(messages, ensure_ascii=False, sort_keys=True)] = messages
-        return ""
-
-
-class _Replay:
-    """A judge answering from replies obtained in bulk (pass 2); records the reply it gave."""
-
-    def __init__(self, replies: dict[str, ChatResult]):
-        self.replies = replies
-        self.last: str | None = None
-
-    def __call__(self, messages: Messages) -> str:
-        res = self.replies[json.dumps(messages, ensure_ascii=False, sort_keys=True)]
-        if res.error or res.truncated:
-            self.last = None
-            raise LLMError(f"judge failed: {res.error or 'answer truncated'}", endpoint="judge")
-        self.last = res.content or ""
-        return self.last
-
-
 async def _rescore(task: _Task, judge_client: LLMClient | None, examples: dict[str, Example]) -> None:
-    """Score every current row again: rules first, then (judged tasks with a judge) the judge in bulk."""
+    """Score every current row again: rules first, then (judged tasks with a judge) the judge, asked in bulk."""
     rows = [r for r in task.rows.values() if r["id"] in examples]
-    judged = judge_client is not None and spec_of(task.name).judged
+    judged = judge_client is not None and task.spec.judged
+    scorer = task.spec.task
+    asks: list[tuple[dict[str, Any], str | None]] = []  # (row, its judge question's key; None: nothing to ask)
+    questions: dict[str, Messages] = {}  # key -> judge messages (each distinct question asked once)
     for r in rows:
-        v = _safe_score(task.name, r, examples[r["id"]], None)
+        v = _safe_score(task, r, examples[r["id"]])
         _apply(r, v)
-        if judged:
-            r["rule_correct"] = r["correct"]
-        else:
+        if not judged:
             r.pop("rule_correct", None)
             r.pop("judge", None)
-    if not judged:
-        return
-    collect = _Collect()
-    for r in rows:
-        if not r.get("error"):
-            _safe_score(task.name, r, examples[r["id"]], collect)
-    asked = list(collect.asked.items())
-    results = await judge_client.map([ChatRequest(m, **JUDGE_SAMPLING) for _, m in asked], stage=f"judge:{task.name}")
-    replay = _Replay({k: res for (k, _), res in zip(asked, results)})
-    for r in rows:
-        if r.get("error"):
             continue
-        replay.last = None
-        _apply(r, _safe_score(task.name, r, examples[r["id"]], replay))
-        r["judge"] = replay.last
+        r["rule_correct"] = r["correct"]
+        if r.get("error"):  # no response: nothing to judge
+            continue
+        messages = scorer.judge_messages(v.pred, examples[r["id"]]) if v.pred is not None else None
+        key = None if messages is None else json.dumps(messages, ensure_ascii=False, sort_keys=True)
+        if messages is not None:
+            questions[key] = messages  # type: ignore[index]
+        asks.append((r, key))
+    if not asks:
+        return
+    assert judge_client is not None
+    results = await judge_client.map([ChatRequest(m, **JUDGE_SAMPLING) for m in questions.values()],
+                                     stage=f"judge:{task.name}")
+    replies = dict(zip(questions, results))
+    for r, key in asks:
+        res = replies.get(key) if key is not None else None
+        r["judge"] = None
+        if res is None:
+            continue
+        if res.error or res.truncated:  # no verdict: the answer stays unverified
+            verdict: tuple[bool | None, str] = (None, f"judge failed: {res.error or 'answer truncated'}")
+        else:
+            r["judge"] = res.content or ""
+            verdict = scorer.parse_judge(r["judge"])
+        _apply(r, _safe_score(task, r, examples[r["id"]], verdict))
 
 
 # --- generation ------------------------------------------------------------------------------------------
@@ -250,14 +233,8 @@ def _chat_row(task: _Task, unit: Unit, messages: Messages, res: ChatResult) -> d
                tokens={"prompt": res.prompt_tokens, "completion": res.completion_tokens,
                        "reasoning": res.reasoning_tokens},
                latency=round(res.latency, 4), attempts=res.attempts, cached=res.cached, calls=1, error=res.error)
-    _apply(row, _safe_score(task.name, row, unit.example, None))
+    _apply(row, _safe_score(task, row, unit.example))
     return row
-
-
-def _messages(task: _Task, unit: Unit) -> Messages:
-    msgs = scoring_task(task.name).messages(unit.example)
-    system = task.settings.get("system")
-    return ([{"role": "system", "content": system}] if system else []) + msgs
 
 
 def _record(task: _Task, row: dict[str, Any]) -> None:
@@ -272,7 +249,7 @@ async def _run_chat(ctx: "_Context", work: list[tuple[_Task, Unit]]) -> None:
         return
     reqs, msgs = [], []
     for task, unit in work:
-        m = _messages(task, unit)
+        m = task.spec.task.prompt(unit.example, task.settings.get("system"))
         s = task.settings
         msgs.append(m)
         reqs.append(ChatRequest(m, sample=unit.sample, temperature=s["temperature"], top_p=s["top_p"],
@@ -286,9 +263,6 @@ async def _run_agents(ctx: "_Context", work: list[tuple[_Task, Unit]]) -> None:
     """The CCC multi-agent workflow per unit (its requests share the client's concurrency bound)."""
     if not work:
         return
-    from dianjin.data.ccc_agents import acheck_dialogue
-    from dianjin.data.distill import Unfinished
-
     client = ctx.agents_client
     assert client is not None
     max_samples = 3
@@ -314,7 +288,7 @@ async def _run_agents(ctx: "_Context", work: list[tuple[_Task, Unit]]) -> None:
                        workflow_verdict=check.verdict,
                        log=[{k: e.get(k) for k in ("agent", "name", "verdict", "calls", "tokens")} for e in check.log])
             prog.finish(True)
-        _apply(row, _safe_score(task.name, row, unit.example, None))
+        _apply(row, _safe_score(task, row, unit.example))
         _record(task, row)
 
     try:
@@ -350,25 +324,25 @@ def _load_eval_file(out: Path) -> dict[str, Any]:
 def _prepare(cfg: EvalConfig, stored: dict[str, Any]) -> list[_Task]:
     tasks = []
     for name in cfg.tasks:
-        spec_of(name)  # unknown task: a clear KeyError
+        spec = resolve(name, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
+                       judge=cfg.judge is not None)  # unknown task: a clear KeyError
         prev = stored["tasks"].get(name)
         if cfg.rescore and prev is None:
             raise DataError(cfg.out / EVAL_FILE, None, f"tasks.{name}", f"task {name} was never run in {cfg.out}")
         data_override = dict(cfg.data)
         if cfg.rescore and prev and name not in data_override and cfg.data_dir is None:
             data_override[name] = prev["data"]
-        path = resolve_data(name, cfg.data_dir, data_override)
-        settings = _task_settings(cfg, name, path, prev)
+        path = spec.data_file(cfg.data_dir, data_override)
+        settings = _task_settings(cfg, spec, path, prev)
         if not cfg.rescore and prev and prev.get("fingerprint") != settings["fingerprint"]:
             changed = [k for k in ("model", "system", "temperature", "top_p", "max_tokens", "prompt_template",
                                    "data_sha256", "agents_model") if prev.get(k) != settings.get(k)]
             raise DataError(cfg.out / EVAL_FILE, None, f"tasks.{name}",
                             f"this run directory was made with other settings ({', '.join(changed)} differ); "
                             "use a new --out, or --rescore to re-score the saved responses")
-        n, limit = settings["n"], settings["limit"]
-        units = build_units(name, path, n, limit)
+        units = spec.build_units(path, settings["n"], settings["limit"])
         spath = cfg.out / "samples" / f"{name}.jsonl"
-        tasks.append(_Task(name, path, units, settings, summarize.load_rows(spath), spath))
+        tasks.append(_Task(spec, path, units, settings, summarize.load_rows(spath), spath))
     return tasks
 
 
@@ -413,8 +387,8 @@ async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
                 for u in t.units:
                     done = t.rows.get(u.key)
                     if done is None or done.get("error"):
-                        work[spec_of(t.name).runner].append((t, u))
-                if spec_of(t.name).runner == "agents" and ctx.agents_client is None:
+                        work[t.spec.runner].append((t, u))
+                if t.spec.runner == "agents" and ctx.agents_client is None:
                     ctx.agents_client = LLMClient(_endpoint_for_agents(cfg, t.settings), cache=cache, ledger=ledger,
                                                   progress=False)
             try:
@@ -427,7 +401,7 @@ async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
             atomic_write_json(cfg.out / EVAL_FILE, stored)
         for t in tasks:
             examples = {u.example["id"]: u.example for u in t.units}
-            judged = ctx.judge_client is not None and spec_of(t.name).judged
+            judged = ctx.judge_client is not None and t.spec.judged
             if cfg.rescore or judged:
                 await _rescore(t, ctx.judge_client if judged else None, examples)
                 write_jsonl(t.samples_path, t.rows.values())
@@ -465,10 +439,9 @@ def _summary(cfg: EvalConfig, tasks: list[_Task], stored: dict[str, Any]) -> dic
     for t in tasks:
         keys = {u.key for u in t.units}
         rows = [r for k, r in t.rows.items() if k in keys]
-        spec = spec_of(t.name)
         s = summarize.task_stats(rows, expected=len(t.units), n_runs=t.settings["n"],
-                                 format_applies=spec.format_applies, n_boot=cfg.n_boot)
-        s["system"] = spec.system
+                                 format_applies=t.spec.format_applies, n_boot=cfg.n_boot)
+        s["system"] = t.spec.system
         s["judged"] = bool(t.settings.get("judge_model")) and any(r.get("judge") is not None for r in rows)
         out["tasks"][t.name] = s
     avg, avg_tasks = summarize.average(out["tasks"], {t for t, s in out["tasks"].items() if s["system"]})

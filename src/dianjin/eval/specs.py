@@ -17,6 +17,10 @@ are pinned here and written into every run's `summary.json`:
 
 Data files under `--data-dir` (the layout of ../shared/data), first pattern that matches wins;
 a pattern matching several files is an error naming them (pick one with `--data TASK=PATH`).
+
+`resolve(name, ...)` turns all of that, with the command line's overrides, into one `EvalTask`:
+the scoring task, its spec, sampling, prompt and judge prompt; `dianjin.eval.run` reads only that.
+Prompts and scoring come from the task layer (`dianjin.tasks`), never from the data pipeline.
 """
 
 from __future__ import annotations
@@ -83,6 +87,10 @@ def scoring_task(name: str) -> Task:
 
 def resolve_data(name: str, data_dir: Path | None, overrides: dict[str, str]) -> Path:
     """The data file for a task: `--data TASK=PATH`, else the first matching pattern under data_dir."""
+    return _find_data(name, spec_of(name).files, data_dir, overrides)
+
+
+def _find_data(name: str, files: tuple[str, ...], data_dir: Path | None, overrides: dict[str, str]) -> Path:
     if name in overrides:
         path = Path(overrides[name])
         if not path.is_file():
@@ -90,7 +98,7 @@ def resolve_data(name: str, data_dir: Path | None, overrides: dict[str, str]) ->
         return path
     if data_dir is None:
         raise DataError("--data-dir", None, None, f"task {name}: give --data-dir DIR or --data {name}=PATH")
-    for pattern in spec_of(name).files:
+    for pattern in files:
         found = sorted(p for p in data_dir.glob(pattern) if p.is_file())
         if len(found) == 1:
             return found[0]
@@ -98,7 +106,7 @@ def resolve_data(name: str, data_dir: Path | None, overrides: dict[str, str]) ->
             names = ", ".join(str(p.relative_to(data_dir)) for p in found)
             raise DataError(data_dir, None, None, f"task {name}: several files match {pattern!r} ({names}); "
                             f"choose one with --data {name}=PATH")
-    raise DataError(data_dir, None, None, f"task {name}: no data file; looked for {', '.join(spec_of(name).files)} "
+    raise DataError(data_dir, None, None, f"task {name}: no data file; looked for {', '.join(files)} "
                     f"(or give --data {name}=PATH)")
 
 
@@ -112,12 +120,15 @@ def file_sha256(path: Path) -> str:
 
 def prompt_template(name: str) -> str:
     """The task's prompt template as written in its module (recorded in the results)."""
-    spec = spec_of(name)
-    if spec.runner == "agents":
-        from dianjin.data.distill import prompt_template as data_prompt
+    return _prompt_template(spec_of(name), scoring_task(name))
 
-        return "\n\n----- auditor -----\n\n".join(data_prompt(p) for p in ("ccc_agent", "ccc_auditor"))
-    module = inspect.getmodule(type(scoring_task(name)))
+
+def _prompt_template(spec: TaskSpec, task: Task) -> str:
+    if spec.runner == "agents":
+        from dianjin.tasks.ccc_agents import prompt_text
+
+        return prompt_text()
+    module = inspect.getmodule(type(task))
     for attr in ("PROMPT", "PROMPTS"):
         value = getattr(module, attr, None)
         if isinstance(value, str):
@@ -163,11 +174,15 @@ UNIT_BUILDERS: dict[str, Callable[[Task, Path, int, int | None], list[Unit]]] = 
 
 def build_units(name: str, path: Path, n: int, limit: int | None) -> list[Unit]:
     """The work units of a task: K samples (or shuffles) of the first `limit` items, sample-major."""
+    return _units(spec_of(name).units, scoring_task(name), path, n, limit)
+
+
+def _units(kind: str, task: Task, path: Path, n: int, limit: int | None) -> list[Unit]:
     if n < 1:
         raise ValueError(f"--n must be >= 1, got {n}")
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be >= 1, got {limit}")
-    return UNIT_BUILDERS[spec_of(name).units](scoring_task(name), path, n, limit)
+    return UNIT_BUILDERS[kind](task, path, n, limit)
 
 
 def sampling(name: str, temperature: float | None, top_p: float | None, max_tokens: int | None) -> dict[str, Any]:
@@ -178,5 +193,45 @@ def sampling(name: str, temperature: float | None, top_p: float | None, max_toke
             "max_tokens": spec.max_tokens if max_tokens is None else max_tokens}
 
 
-__all__ = ["TASK_SPECS", "TaskSpec", "Unit", "UNIT_BUILDERS", "build_units", "file_sha256", "prompt_template",
-           "resolve_data", "sampling", "scoring_task", "spec_of"]
+# --- one task's settings, resolved once ------------------------------------------------------------
+@dataclass(frozen=True)
+class EvalTask:
+    """Everything `dianjin eval` needs of one task (`resolve`): what runs, how it is sampled and scored."""
+
+    name: str
+    task: Task  # loads, prompts and scores (the spec's `base`, else the task of the same name)
+    files: tuple[str, ...]  # data file patterns under --data-dir (TaskSpec.files)
+    units: str  # how --n K becomes work units (a key of UNIT_BUILDERS)
+    runner: str  # "chat" (one call per unit) or "agents" (the CCC multi-agent workflow)
+    system: bool  # a system of several calls, shown beside the single-call model
+    sampling: dict[str, Any]  # temperature, top_p, max_tokens after the command line's overrides
+    prompt_template: str  # as written in the task's module (recorded in the results)
+    judged: bool  # scored by the judge LLM: the spec says so and a judge is configured
+    judge_prompt: str | None  # the task's judge prompt when judged
+
+    @property
+    def format_applies(self) -> bool:
+        return self.runner == "chat"
+
+    def data_file(self, data_dir: Path | None, overrides: dict[str, str]) -> Path:
+        """The data file (see `resolve_data`)."""
+        return _find_data(self.name, self.files, data_dir, overrides)
+
+    def build_units(self, path: Path, n: int, limit: int | None) -> list[Unit]:
+        """The work units (see `build_units`)."""
+        return _units(self.units, self.task, path, n, limit)
+
+
+def resolve(name: str, *, temperature: float | None = None, top_p: float | None = None,
+            max_tokens: int | None = None, judge: bool = False) -> EvalTask:
+    """Task `name`'s settings after the command line's overrides; `judge`: a judge endpoint is
+    configured. KeyError for a task without eval settings."""
+    spec, task = spec_of(name), scoring_task(name)
+    judged = spec.judged and judge
+    return EvalTask(name, task, spec.files, spec.units, spec.runner, spec.system,
+                    sampling(name, temperature, top_p, max_tokens), _prompt_template(spec, task), judged,
+                    task.judge_template() if judged else None)
+
+
+__all__ = ["TASK_SPECS", "EvalTask", "TaskSpec", "Unit", "UNIT_BUILDERS", "build_units", "file_sha256",
+           "prompt_template", "resolve", "resolve_data", "sampling", "scoring_task", "spec_of"]

@@ -134,6 +134,25 @@ class Task:
         """A short reference answer for rendering targets (defaults to the gold)."""
         return str(example["gold"])
 
+    # --- judging: tasks checked by an LLM judge override these three -------------------------
+    def judge_messages(self, pred: str, example: Example) -> Messages | None:
+        """The messages asking the judge LLM whether `pred` (what `extract` found in one answer) answers
+        `example`; None when the task needs no judge (the default)."""
+        return None
+
+    def parse_judge(self, reply: str | None) -> tuple[bool | None, str]:
+        """The judge's verdict from its reply to `judge_messages`: (correct, reason), correct None when
+        the reply gives no clear verdict."""
+        raise NotImplementedError(f"task {self.name!r} has no judge")
+
+    def judge_template(self) -> str | None:
+        """The judge prompt as written (recorded with evaluation results); None without a judge."""
+        return None
+
+    def prompt(self, example: Example, system: str | None = None) -> Messages:
+        """What SFT trains on and RL/eval send: `messages`, after an optional system message."""
+        return ([{"role": "system", "content": system}] if system else []) + self.messages(example)
+
     # --- shared scoring ---------------------------------------------------------------------
     def score(
         self,
@@ -143,8 +162,13 @@ class Task:
         mode: Mode = "eval",
         reasoning_content: str | None = None,
         judge: Judge | None = None,
+        judge_verdict: tuple[bool | None, str] | None = None,
     ) -> Verdict:
-        """Score one response. Never raises on odd model output."""
+        """Score one response. Never raises on odd model output.
+
+        A judged task is judged by `judge_verdict` (`parse_judge` of the judge's reply to
+        `judge_messages(pred, example)`, asked by the caller: the data pipeline and the evaluation ask
+        in bulk), else by `check`, which asks `judge` (a blocking callable) itself."""
         text = fmt.join_reasoning(response, reasoning_content)
         parsed = fmt.parse_strict(text, require_boxed=self.boxed)
         if mode == "reward" and parsed.ok:
@@ -164,5 +188,5 @@ class Task:
         format_note = "" if parsed.ok else f" (format: {parsed.reason})"
         if pred is None:
             return Verdict(False, None, parsed.ok, "no answer found" + format_note)
-        correct, why = self.check(pred, example, judge)
+        correct, why = judge_verdict if judge_verdict is not None else self.check(pred, example, judge)
         return Verdict(correct, pred, parsed.ok, why + format_note)

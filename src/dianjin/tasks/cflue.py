@@ -110,12 +110,13 @@ _SEGMENT_LETTERS = re.compile(
     r"([A-G](?:(?>(?:[\s,、;/&+()\[\]【】<>]|以及|和|与|及|and\b)*)[A-G])*)(?![A-Za-z])"
 )
 _SEGMENT_TEXT = re.compile(r"(?:[^。.,;!?\n]|\.(?=\d)){1,40}")  # up to the clause end; "99.01" stays whole
-# Answer phrases, strongest first; a tier's last match that parses wins.
+# Answer phrases, strongest first; a tier's last match that parses wins. Only where a phrase ends
+# matters, so "the final answer is" / "最终答案是" are matched from the keyword: a run of qualifiers
+# ("final final ...") before it would make every start position rescan the run (quadratic).
 _STRONG = re.compile(
-    r"(?:(?:最终|正确|本题|最后)的?答案|答案)(?:应该|应当|应)?(?:是|为|选择|选)?\s*[:=]?"
-    r"|答\s*:"
-    r"|\b(?:the\s+)?(?:final\s+|correct\s+|right\s+)*(?:answer|option|choice)s?"
-    r"\s*(?:is|are|would\s+be|should\s+be|:|=)",
+    r"答案(?:应该|应当|应)?(?:是|为|选择|选)?\s*+[:=]?"
+    r"|答\s*+:"
+    r"|\b(?:answer|option|choice)s?\s*+(?:is|are|would\s+be|should\s+be|:|=)",
     re.IGNORECASE,
 )
 # "故选B", "应选B", "I choose B"; not after a negation or a modal ("不选B", "不应选B", "not choose B").

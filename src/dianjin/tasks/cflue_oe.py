@@ -16,7 +16,9 @@ Our version is documented here:
   hedges ("部分正确") or conflicting signals as None.
 - Scoring: `extract` returns the answer text itself (format tags removed); `check` asks the judge, a callable
   `messages -> reply text`. Without a judge the verdict is None ("no judge configured"), never a
-  guess. Judge exceptions propagate: a broken judge is a setup error, not a wrong answer.
+  guess. Judge exceptions propagate: a broken judge is a setup error, not a wrong answer. The data
+  pipeline and the evaluation ask the judge themselves, in bulk, through the task's
+  `judge_messages` / `parse_judge` hooks (`dianjin.tasks.base.Task`).
 """
 
 from __future__ import annotations
@@ -198,8 +200,17 @@ class CflueOETask(Task):
     def check(self, pred: str, example: Example, judge: Judge | None = None) -> tuple[bool | None, str]:
         if judge is None:
             return None, "no judge configured"
-        reply = judge(judge_messages(example, pred))
-        verdict = parse_judge(reply if isinstance(reply, str) else None)
+        reply = judge(self.judge_messages(pred, example))
+        return self.parse_judge(reply if isinstance(reply, str) else None)
+
+    def judge_messages(self, pred: str, example: Example) -> Messages:
+        return judge_messages(example, pred)
+
+    def parse_judge(self, reply: str | None) -> tuple[bool | None, str]:
+        verdict = parse_judge(reply)
         if verdict is None:
             return None, f"judge reply has no clear verdict: {str(reply)[-120:]!r}"
         return verdict, "judge: correct" if verdict else "judge: incorrect"
+
+    def judge_template(self) -> str:
+        return judge_template()

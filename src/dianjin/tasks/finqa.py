@@ -29,7 +29,8 @@ Checking (../reference/datasets.md §1):
   precise to the ten), and (c) with the unit applied (12300000, for a gold computed as
   multiply(12.3, const_1000000)). See docs/scoring.md;
 - judge mode (upstream scores FinQA with a GPT-4o judge whose prompt is unpublished): pass
-  `judge` to `check`; `judge_messages` is our prompt and `parse_verdict` reads its reply. Upstream
+  `judge` to `check` (or ask it yourself: the task's `judge_messages` / `parse_judge` hooks, as the
+  evaluation does); `judge_messages` is our prompt and `parse_verdict` reads its reply. Upstream
   looks for the literal text "boxed{{1}}" (an escaping bug that rejects a correct "\\boxed{1}");
   we accept \\boxed{1}, boxed{{1}}, \\boxed{ 1 } and take the last verdict. Note that
   `Task.score` hands `check` the extracted prediction, so the judge sees that, not the full reply.
@@ -294,9 +295,18 @@ class FinQA(Task):
 
     def _judge(self, pred: str, example: Example, judge: Judge) -> tuple[bool | None, str]:
         try:
-            reply = judge(judge_messages(example.get("question", ""), example.get("gold"), pred))
+            reply = judge(self.judge_messages(pred, example))
         except Exception as e:  # noqa: BLE001 - a judge outage must not abort a long evaluation
             return None, f"judge failed: {type(e).__name__}: {e}"
+        return self.parse_judge(reply)
+
+    def judge_messages(self, pred: str, example: Example) -> Messages:
+        return judge_messages(example.get("question", ""), example.get("gold"), pred)
+
+    def judge_template(self) -> str:
+        return JUDGE_PROMPT
+
+    def parse_judge(self, reply: str | None) -> tuple[bool | None, str]:
         verdict = parse_verdict(reply)
         if verdict is None:
             return None, f"judge reply has no \\boxed{{1}}/\\boxed{{0}}: {str(reply)[-80:]!r}"

@@ -69,14 +69,16 @@ _SHORT = 1_000  # rules for a bare answer apply to texts at most this long
 _WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textrm)\s*\{([^{}]*)\}")
 _BARE_STRIP = " \t\r\n$*_`'\".:"  # markdown, quotes and punctuation around a lone letter
 _LEADING = re.compile(r"\(?([A-D])\s*[).:]\s+\S")
+# Runs of spaces are matched possessively (`*+`): with backtracking, "answer is" followed by 30,000
+# spaces and no letter tried every split of the run between two quantifiers (quadratic).
 _ANSWER = re.compile(
     r"""
-    (?: \b(?i:answer|option|choice) \s* (?: (?i:is) \s* [:：]? | [:：] )   # "answer is", "Answer:", "option is"
-      | (?:答案|选项) \s* (?: [是为选] \s* [:：]? | [:：] ) )               # "答案是", "答案："
-    [ \t*_$]* (?: \\text\{ \s* )?                                        # markdown, $, \text{
-    (?: \( ([A-D]) \)                                                   # "(C)"
-      | ([A-D]) (?= [ \t]* (?: $ | [\n.,;:!?)*_$}\]] )                     # a lone "C" before the end or punctuation
-                  | [ \t]+ (?: [-–—(] | because\b | since\b | as\b | which\b ) ) )
+    (?: \b(?i:answer|option|choice) \s*+ (?: (?i:is) \s*+ [:：]? | [:：] )   # "answer is", "Answer:", "option is"
+      | (?:答案|选项) \s*+ (?: [是为选] \s*+ [:：]? | [:：] ) )               # "答案是", "答案："
+    [ \t*_$]*+ (?: \\text\{ \s*+ )?                                        # markdown, $, \text{
+    (?: \( ([A-D]) \)                                                     # "(C)"
+      | ([A-D]) (?= [ \t]*+ (?: $ | [\n.,;:!?)*_$}\]] )                     # a lone "C" before the end or punctuation
+                  | [ \t]++ (?: [-–—(] | because\b | since\b | as\b | which\b ) ) )
     """,
     re.VERBOSE,
 )
