@@ -4,7 +4,7 @@
 
 1. Setup, in a temporary directory: the tiny model (dianjin.tiny) warm-started by a short `dianjin sft`
    (recipes/tiny_sft.yaml, 100 steps) so that rollouts end with EOS and get rewards, as in real use; the
-   FinCalc RL prompts that recipes/tiny_grpo.yaml's `demo` writes.
+   FinCalc RL prompts (`dianjin.data.fincalc_rows`).
 2. Two arms on the same model, data and settings (recipes/tiny_grpo.yaml: 4 prompts x 8 rollouts per step,
    64-token completions, beta 0.001 with a reference model, format + accuracy rewards, HF generation):
    - dianjin: `dianjin.train.grpo.run(cfg)`, i.e. what `dianjin grpo recipes/tiny_grpo.yaml` runs, with
@@ -105,17 +105,19 @@ def timed_train() -> None:
 def setup(work: Path) -> tuple[Path, Path]:
     """(SFT model dir, rl.jsonl): the tiny model after a short SFT, and the demo RL prompts."""
     from dianjin.config import load_config
-    from dianjin.train import grpo, sft
-    from dianjin.train.common import prepare_demo
+    from dianjin.data.fincalc_rows import write_rows
+    from dianjin.tiny import build_tiny
+    from dianjin.train import sft
 
     data = work / "data"
+    draw = {"forms": ["mcq"], "langs": ["en", "zh"]}
+    build_tiny(work / "base")
+    write_rows(data / "sft.jsonl", "sft", 400, 0, **draw)
     scfg = load_config(sft.SFTRunConfig, ROOT / "recipes" / "tiny_sft.yaml", [
-        f"model={work / 'base'}", f"data=[{data / 'sft.jsonl'}]", f"sample_data=[{data / 'heldout.jsonl'}]",
+        f"model={work / 'base'}", f"data=[{data / 'sft.jsonl'}]", "sample_data=[]",
         f"output_dir={work / 'sft'}", "max_steps=100", "sample_every=0", "save_strategy=no", "logging_steps=50"])
     final = sft.run(scfg)
-    gcfg = load_config(grpo.GRPORunConfig, ROOT / "recipes" / "tiny_grpo.yaml", [f"data=[{data / 'rl.jsonl'}]"])
-    prepare_demo(gcfg.demo, model=None, data=gcfg.data, data_format="rl")
-    return final, data / "rl.jsonl"
+    return final, write_rows(data / "rl.jsonl", "rl", 64, 1, **draw)
 
 
 def grpo_config(model: Path, rl: Path, out: Path, steps: int) -> Any:

@@ -38,6 +38,46 @@ def smollm2_dir(tmp_path_factory) -> Path:
     return convert_smollm2(tmp_path_factory.mktemp("smollm2") / "SmolLM2-135M-Instruct")
 
 
+# The session's tiny SFT run: fincalc MCQ, English, the bare question as prompt (~130 tokens), 100 steps;
+# the format rate goes 0 -> 1 between steps ~50 and ~70. Used by the SFT, GRPO and mining tests.
+SFT_STEPS = 100
+SFT_TRAIN = {"learning_rate": 1e-2, "lr_scheduler_type": "linear", "warmup_ratio": 0.0,
+             "per_device_train_batch_size": 8, "global_batch_size": None, "max_length": 256, "logging_steps": 5,
+             "save_strategy": "no", "num_samples": 16, "sample_max_new_tokens": 64, "record_batches": True}
+
+
+def sft_dict(root: Path, **over) -> dict:
+    """An SFT config on `root`'s tiny model and data (see `tiny_sft`), with `over` on top."""
+    return {"model": str(root / "base"), "data": [str(root / "data" / "sft.jsonl")],
+            "sample_data": [str(root / "data" / "heldout.jsonl")], "output_dir": str(root / "sft"),
+            "max_steps": SFT_STEPS, "sample_every": SFT_STEPS, **SFT_TRAIN, **over}
+
+
+@pytest.fixture(scope="session")
+def tiny_sft(tmp_path_factory) -> Path:
+    """Root of the session's tiny SFT run: base/ (the tiny model), data/ (sft.jsonl: 200 rows, heldout.jsonl:
+    20 rl rows of another seed), sft/ (the run, with final/)."""
+    from dianjin.config import from_dict
+    from dianjin.data.fincalc_rows import write_rows
+    from dianjin.tiny import build_tiny
+    from dianjin.train.sft import SFTRunConfig, run
+
+    root = tmp_path_factory.getbasetemp() / "t1-train"
+    draw = {"forms": ["mcq"], "langs": ["en"], "prompt": "question"}
+    if not (root / "sft" / "final" / "model.safetensors").exists():
+        build_tiny(root / "base")
+        write_rows(root / "data" / "sft.jsonl", "sft", 200, 0, **draw)
+        write_rows(root / "data" / "heldout.jsonl", "rl", 20, 1, **draw)
+        run(from_dict(SFTRunConfig, sft_dict(root)))
+    return root
+
+
+@pytest.fixture
+def sft_config():
+    """`sft_config(root, **over)`: the dict of `sft_dict` (fixtures cannot be imported, functions can't be shared)."""
+    return sft_dict
+
+
 def pytest_collection_modifyitems(config, items):
     gpu = False
     try:  # torch is only in the train extra

@@ -60,7 +60,7 @@ RECIPE = """
 model: {d}/tiny
 data: [{d}/sft.jsonl]
 output_dir: {d}/run
-demo: {{n: 64, prompt: question, forms: [mcq]}}
+record_batches: true
 learning_rate: 5.0e-3
 max_steps: 8
 per_device_train_batch_size: 2
@@ -77,6 +77,11 @@ deepspeed: {ds}
 def zero3_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("ds")
     (d / "worker.py").write_text(WORKER)
+    from dianjin.data.fincalc_rows import write_rows
+    from dianjin.tiny import build_tiny
+
+    build_tiny(d / "tiny")
+    write_rows(d / "sft.jsonl", "sft", 64, 0, forms=["mcq"], prompt="question")
     (d / "sft.yaml").write_text(RECIPE.format(d=d, ds=ROOT / "recipes" / "deepspeed" / "ds_z3_config.json"))
     env = {**os.environ, "CHECK_DIR": str(d), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_train_sft import shared_sft
 
 from dianjin.config import from_dict
+from dianjin.data.fincalc_rows import examples, rl_row
 from dianjin.io import iter_jsonl, write_jsonl
 from dianjin.tasks.base import DataError
-from dianjin.train.common import DemoSpec, demo_examples, demo_rl_row, load_prompt_items
+from dianjin.train.common import load_prompt_items
 from dianjin.train.mine import MineConfig, in_band, run
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -40,9 +40,9 @@ def test_in_band(p, low, high, keep):
 # --- through an endpoint, with exactly known pass rates ------------------------------------------
 @pytest.fixture(scope="module")
 def candidates(tmp_path_factory) -> Path:
-    exs = demo_examples(DemoSpec(forms=["mcq"], langs=["en"]), 6, 3)
+    exs = examples(6, 3, forms=["mcq"], langs=["en"])
     path = tmp_path_factory.mktemp("mine") / "candidates.jsonl"
-    write_jsonl(path, [demo_rl_row(e, "question") for e in exs])
+    write_jsonl(path, [rl_row(e, "question") for e in exs])
     return path
 
 
@@ -100,10 +100,10 @@ def test_mined_rows_feed_grpo(candidates, tmp_path):
 
 
 # --- HF generation from the tiny SFT model, and resume -------------------------------------------
-def test_hf_mining_and_resume(tmp_path_factory, tmp_path):
-    root = shared_sft(tmp_path_factory)
+def test_hf_mining_and_resume(tiny_sft, tmp_path):
+    root = tiny_sft
     cand = tmp_path / "cand.jsonl"
-    write_jsonl(cand, [demo_rl_row(e, "question") for e in demo_examples(DemoSpec(forms=["mcq"], langs=["en"]), 12, 9)])
+    write_jsonl(cand, [rl_row(e, "question") for e in examples(12, 9, forms=["mcq"], langs=["en"])])
     cfg = from_dict(MineConfig, {"model": str(root / "sft" / "final"), "data": [str(cand)], "output_dir": str(tmp_path / "m"),
                                  "k": K, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 64, "batch_size": 8})
     summary = run(cfg)

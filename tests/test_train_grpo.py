@@ -1,4 +1,4 @@
-"""GRPO stage (issue 4): from the tiny SFT model, GRPO steps have non-zero gradients and the mean
+"""GRPO stage: from the tiny SFT model, GRPO steps have non-zero gradients and the mean
 reward of the last steps beats the first on a learnable fincalc subset; the logs carry TRL's and the
 rewards module's metrics; reward plans, batch geometry and the reward adapter behave. CPU, no downloads.
 
@@ -12,16 +12,13 @@ import json
 from pathlib import Path
 
 import pytest
-from test_train_sft import shared_sft
 
 from dianjin import answer as fmt
 from dianjin.config import from_dict, load_config
+from dianjin.data.fincalc_rows import examples, rl_row
 from dianjin.io import iter_jsonl, write_jsonl
 from dianjin.tasks.base import DataError
 from dianjin.train.common import (
-    DemoSpec,
-    demo_examples,
-    demo_rl_row,
     drop_long_prompts,
     load_prompt_items,
     load_tokenizer,
@@ -39,11 +36,11 @@ STEPS = 16
 
 
 @pytest.fixture(scope="module")
-def grpo_run(tmp_path_factory) -> Path:
-    root = shared_sft(tmp_path_factory)
-    exs = [e for e in demo_examples(DemoSpec(forms=["mcq"], langs=["en"]), 200, 7) if e["gold"] == "C"][:16]
+def grpo_run(tmp_path_factory, tiny_sft) -> Path:
+    root = tiny_sft
+    exs = [e for e in examples(200, 7, forms=["mcq"], langs=["en"]) if e["gold"] == "C"][:16]
     data = root / "data" / "rl_c.jsonl"
-    write_jsonl(data, [demo_rl_row(e, "question") for e in exs])
+    write_jsonl(data, [rl_row(e, "question") for e in exs])
     out = tmp_path_factory.mktemp("grpo") / "run"
     cfg = from_dict(GRPORunConfig, {
         "model": str(root / "sft" / "final"), "data": [str(data)], "output_dir": str(out),

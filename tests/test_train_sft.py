@@ -1,9 +1,9 @@
-"""SFT stage (issue 4): the loss falls and the strict format is learned on fincalc; the run directory
+"""SFT stage: the loss falls and the strict format is learned on fincalc; the run directory
 carries its provenance; a run killed (SIGKILL) after a checkpoint resumes with the right step count
 and data order; 2 processes under torchrun (gloo, CPU) train; LoRA merges; configs and bad data fail
 clearly. Everything is built in the test: tiny model, generated fincalc data; no downloads.
 
-`shared_sft` (one SFT run per session) is also used by test_train_grpo.py and test_mine.py.
+The SFT run itself is the session fixture `tiny_sft` (tests/conftest.py), shared with the GRPO and mining tests.
 """
 
 from __future__ import annotations
@@ -25,41 +25,17 @@ from dianjin import answer as fmt
 from dianjin.config import ConfigError, from_dict, load_config, to_dict
 from dianjin.io import iter_jsonl
 from dianjin.tasks.base import DataError
-from dianjin.train.common import (
-    divide,
-    last_checkpoint,
-    load_sft_rows,
-    read_batches,
-    trainer_kwargs,
-)
+from dianjin.train.callbacks import read_batches
+from dianjin.train.common import divide, last_checkpoint, load_sft_rows, trainer_kwargs
 from dianjin.train.sft import SFTRunConfig, run
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = 100  # format rate goes 0 -> 1 between steps ~50 and ~70 with these settings
-# fincalc MCQ, English, the bare question as prompt (~130 tokens): short sequences keep the test fast
-DEMO = {"n": 200, "forms": ["mcq"], "langs": ["en"], "prompt": "question"}
-TRAIN = {"learning_rate": 1e-2, "lr_scheduler_type": "linear", "warmup_ratio": 0.0, "per_device_train_batch_size": 8,
-         "global_batch_size": None, "max_length": 256, "logging_steps": 5, "save_strategy": "no", "num_samples": 16,
-         "sample_max_new_tokens": 64}
-
-
-def sft_dict(root: Path, **over) -> dict:
-    return {"model": str(root / "base"), "data": [str(root / "data" / "sft.jsonl")],
-            "sample_data": [str(root / "data" / "heldout.jsonl")], "output_dir": str(root / "sft"), "demo": DEMO,
-            "max_steps": STEPS, "sample_every": STEPS, **TRAIN, **over}
-
-
-def shared_sft(tmp_path_factory) -> Path:
-    """Root of the session's tiny SFT run (base/, data/, sft/ with final/), built on first use."""
-    root = tmp_path_factory.getbasetemp() / "t1-train"
-    if not (root / "sft" / "final" / "model.safetensors").exists():
-        run(from_dict(SFTRunConfig, sft_dict(root)))
-    return root
+STEPS = 100  # the tiny_sft fixture's max_steps (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
-    return shared_sft(tmp_path_factory)
+def root(tiny_sft) -> Path:
+    return tiny_sft
 
 
 def metrics(run_dir: Path) -> list[dict]:
@@ -87,9 +63,9 @@ def test_strict_format_rate_rises(root):
     assert logged[0] < 0.1 and logged[STEPS] > 0.9
 
 
-def test_run_dir_provenance(root):
+def test_run_dir_provenance(root, sft_config):
     run_dir = root / "sft"
-    assert load_config(SFTRunConfig, run_dir / "config.yaml") == from_dict(SFTRunConfig, sft_dict(root))
+    assert load_config(SFTRunConfig, run_dir / "config.yaml") == from_dict(SFTRunConfig, sft_config(root))
     meta = json.loads((run_dir / "meta.json").read_text())
     assert {"commit", "dirty"} <= set(meta["git"]) and meta["stage"] == "sft" and meta["world_size"] == 1
     assert {"torch", "transformers", "trl"} <= set(meta["versions"])
@@ -108,9 +84,9 @@ def test_batches_record_the_data_order(root):
 
 
 # --- resume after SIGKILL -----------------------------------------------------------------------
-def test_resume_after_sigkill(root, tmp_path):
+def test_resume_after_sigkill(root, tmp_path, sft_config):
     out = tmp_path / "killed"
-    cfg = sft_dict(root, output_dir=str(out), max_steps=30, save_strategy="steps", save_steps=10,
+    cfg = sft_config(root, output_dir=str(out), max_steps=30, save_strategy="steps", save_steps=10,
                    save_total_limit=None, sample_every=0)
     cfg_path = tmp_path / "resume.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
@@ -140,10 +116,10 @@ def test_resume_after_sigkill(root, tmp_path):
 
 
 # --- 2 processes --------------------------------------------------------------------------------
-def test_torchrun_two_processes(root, tmp_path):
+def test_torchrun_two_processes(root, tmp_path, sft_config):
     out = tmp_path / "ddp"
     cfg_path = tmp_path / "ddp.yaml"
-    cfg_path.write_text(yaml.safe_dump(sft_dict(root, output_dir=str(out), max_steps=4, per_device_train_batch_size=4,
+    cfg_path.write_text(yaml.safe_dump(sft_config(root, output_dir=str(out), max_steps=4, per_device_train_batch_size=4,
                                                 logging_steps=1, sample_every=0)))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "dianjin.train.sft", str(cfg_path)]
@@ -159,9 +135,9 @@ def test_torchrun_two_processes(root, tmp_path):
 
 
 # --- LoRA ---------------------------------------------------------------------------------------
-def test_lora_is_merged_into_final(root, tmp_path):
+def test_lora_is_merged_into_final(root, tmp_path, sft_config):
     out = tmp_path / "lora"
-    final = run(from_dict(SFTRunConfig, sft_dict(root, output_dir=str(out), max_steps=3, sample_every=0,
+    final = run(from_dict(SFTRunConfig, sft_config(root, output_dir=str(out), max_steps=3, sample_every=0,
                                                  lora={"r": 4, "alpha": 8, "dropout": 0.0})))
     from safetensors import safe_open
 

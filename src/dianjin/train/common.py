@@ -1,4 +1,5 @@
-"""What the training stages share: configs, data, generation, run-directory logging, resume, demo data.
+"""What the training stages share: configs, devices, data, resume and the final save (generation for
+sample dumps is in `train.generate`, the run-directory callbacks in `train.callbacks`).
 
 Data formats read here (written by `dianjin.data`):
 * `sft.jsonl` rows `{id, task, messages: [..., user, assistant], ...}` (also TRL's `{messages, task, id}`);
@@ -13,7 +14,7 @@ Run directory (one per stage run; `output_dir` of the config):
     config.yaml, meta.json   resolved config; git commit, versions, data fingerprint (sha256 per file)
     metrics.jsonl            one row per logging step: `step` plus TRL's names (loss, grad_norm, reward,
                              rewards/<fn>/mean, reward/<task>, kl, completions/mean_length, ...)
-    batches.jsonl            per optimizer step (SFT) or generation batch (GRPO): the example ids used
+    batches.jsonl            per generation batch (GRPO), or per optimizer step (SFT, `record_batches`): the ids used
     samples/step-NNNNNN.jsonl  sampled completions with their verdicts, every `sample_every` steps
     checkpoint-N/, final/    HF checkpoints (resume picks the last complete one), the final model
     tensorboard/             scalars, when the `tensorboard` package is installed
@@ -27,23 +28,17 @@ logs are cut back to the checkpoint's step so a resumed run reads as one uninter
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
 import sys
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal
 
-from transformers import TrainerCallback
-
-from dianjin import answer as fmt
-from dianjin.io import JsonlAppender, iter_jsonl, write_jsonl
+from dianjin.io import iter_jsonl, write_jsonl
 from dianjin.legacy_config import add_legacy_keys
 from dianjin.rundir import RunDir
 from dianjin.tasks import get_task
@@ -69,19 +64,6 @@ class LoraSpec:
     alpha: int = 32  # lora_alpha (scale = alpha / r)
     dropout: float = 0.05  # lora_dropout
     target_modules: str | list[str] = "all-linear"  # peft target_modules: "all-linear" or module names
-
-
-@dataclass
-class DemoSpec:
-    """CPU demo setup (no downloads): build what is missing before the stage runs."""
-
-    build_model: bool = True  # SFT only: build the tiny model (dianjin.tiny) at `model` if that directory is missing
-    n: int = 400  # fincalc items in each missing training file; sample/held-out files get n // 10 (at least 8)
-    seed: int = 0  # fincalc seed of training files; `sample_data` files use seed + 1 (held out)
-    forms: list[str] = field(default_factory=lambda: ["open", "mcq"])  # fincalc forms to draw
-    langs: list[str] = field(default_factory=lambda: ["en", "zh"])  # fincalc languages to draw
-    kinds: list[str] | None = None  # fincalc kinds (None: all)
-    prompt: Literal["task", "question"] = "task"  # the task's chat prompt, or the bare question (shorter, faster)
 
 
 @dataclass
@@ -124,7 +106,6 @@ class TrainCommon:
     save_total_limit: int | None = 2  # keep at most this many checkpoints (None: all)
     resume: bool = True  # resume from the last complete checkpoint in output_dir, if any
     report_to: list[str] = field(default_factory=list)  # extra trackers ("wandb", "trackio"); TensorBoard is automatic
-    demo: DemoSpec | None = None  # CPU demo: build the tiny model / fincalc data when missing
     trainer_args: dict[str, Any] = field(default_factory=dict)  # extra TRL config keys, passed as-is (escape hatch)
 
 
@@ -270,8 +251,8 @@ def prompt_item(obj: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
     if "messages" in obj:  # sft.jsonl: the prompt is everything before the last assistant turn
         msgs = check_messages(obj["messages"], path, line, "messages")
         prompt = msgs[:-1] if msgs[-1]["role"] == "assistant" else msgs
-        example = {k: v for k, v in obj.items() if k != "messages"} if obj.get("gold") is not None else None
-        return {"id": rid, "task": str(obj.get("task") or ""), "prompt": prompt, "example": example}
+        sft_example = {k: v for k, v in obj.items() if k != "messages"} if obj.get("gold") is not None else None
+        return {"id": rid, "task": str(obj.get("task") or ""), "prompt": prompt, "example": sft_example}
     task = _task_or_error(obj.get("task"), path, line)  # a plain task example
     try:
         prompt = check_messages(task.messages(obj), path, line, "messages()")
@@ -311,7 +292,8 @@ def drop_long_prompts(items: list[dict[str, Any]], tokenizer: "PreTrainedTokeniz
     """(kept, dropped ids): prompts over `max_tokens` go, as verl's `filter_overlong_prompts=True` does."""
     if not max_tokens:
         return items, []
-    kept, dropped = [], []
+    kept: list[dict[str, Any]] = []
+    dropped: list[dict[str, Any]] = []
     for it in items:
         (kept if prompt_length(tokenizer, it["prompt"]) <= max_tokens else dropped).append(it)
     return kept, [it["id"] for it in dropped]
@@ -416,307 +398,6 @@ def save_final(trainer: Any, tokenizer: "PreTrainedTokenizerBase", cfg: TrainCom
         print(f"[{stage}] final model: {final}", flush=True)
     trainer.accelerator.wait_for_everyone()
     return final
-
-
-# --- generation -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Generation:
-    text: str  # decoded completion (special tokens dropped; <think>/<answer> are normal tokens and stay)
-    tokens: int  # completion tokens up to and including the end-of-sequence token
-    truncated: bool  # stopped at max_new_tokens without an end-of-sequence token
-
-
-def generate(model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", prompts: list[Messages], *,
-             max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0, k: int = 1,
-             batch_size: int = 8) -> list[list[Generation]]:
-    """`k` completions per chat prompt with HF `generate`, batched with left padding.
-    temperature 0 is greedy (then k should be 1)."""
-    import torch
-
-    eos = {tokenizer.eos_token_id}
-    gen_eos = getattr(model.generation_config, "eos_token_id", None)
-    eos |= set(gen_eos if isinstance(gen_eos, list) else [gen_eos])
-    eos.discard(None)
-    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    was_training = model.training
-    model.eval()
-    out: list[list[Generation]] = []
-    try:
-        for i in range(0, len(prompts), batch_size):
-            texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
-                     for p in prompts[i : i + batch_size]]
-            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-            with torch.no_grad():
-                seqs = model.generate(**enc, max_new_tokens=max_new_tokens, num_return_sequences=k,
-                                      pad_token_id=tokenizer.pad_token_id, **sampling)
-            new = seqs[:, enc["input_ids"].shape[1] :].tolist()  # [b*k, T_new]
-            for j in range(0, len(new), k):
-                out.append([_one(ids, eos, tokenizer) for ids in new[j : j + k]])
-    finally:
-        tokenizer.padding_side = side
-        model.train(was_training)
-    return out
-
-
-def _one(ids: list[int], eos: set[int], tokenizer: "PreTrainedTokenizerBase") -> Generation:
-    end = next((n for n, t in enumerate(ids) if t in eos), None)
-    body = ids if end is None else ids[:end]
-    return Generation(tokenizer.decode(body, skip_special_tokens=True), len(ids) if end is None else end + 1, end is None)
-
-
-def score_text(text: str, item: dict[str, Any]) -> dict[str, Any]:
-    """Strict-format verdict of one completion; correctness too when the item has a gold answer."""
-    task = None
-    try:
-        task = get_task(item["task"]) if item.get("task") else None
-    except KeyError:
-        pass
-    if task is not None and item.get("example") is not None:
-        v = task.score(text, item["example"], mode="reward")
-        return {"format_ok": v.format_ok, "correct": v.correct, "pred": v.pred}
-    ok = fmt.parse_strict(text, require_boxed=task.boxed if task else True).ok
-    return {"format_ok": ok, "correct": None, "pred": None}
-
-
-# --- callbacks ------------------------------------------------------------------------------------
-# progress-line label -> (metric key, format); shown when present in the logged row
-PROGRESS: dict[str, tuple[str, str]] = {
-    "loss": ("loss", "{:.4f}"),
-    "grad": ("grad_norm", "{:.3f}"),
-    "lr": ("learning_rate", "{:.2e}"),
-    "reward": ("reward", "{:.3f}"),
-    "fmt": ("format_rate", "{:.2f}"),
-    "acc": ("accuracy", "{:.2f}"),
-    "zero-std": ("frac_reward_zero_std", "{:.2f}"),
-    "len": ("completions/mean_length", "{:.0f}"),
-    "clip": ("completions/clipped_ratio", "{:.2f}"),
-    "kl": ("kl", "{:.4f}"),
-    "tok-acc": ("mean_token_accuracy", "{:.3f}"),
-}
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (str, int, float, bool)) or v is None:
-        return v
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return str(v)
-
-
-class MetricsCallback(TrainerCallback):
-    """Each logging step: a `metrics.jsonl` row, TensorBoard scalars (if installed), one progress line."""
-
-    def __init__(self, run: RunDir | None, stage: str):
-        self.run, self.stage = run, stage
-        self.t0, self.step0 = time.perf_counter(), 0
-        self.tb = None
-        if run is not None:
-            from transformers.integrations import is_tensorboard_available
-
-            if is_tensorboard_available():
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.tb = SummaryWriter(str(run.path / "tensorboard"))
-
-    def on_train_begin(self, args, state, control, **kw):
-        self.t0, self.step0 = time.perf_counter(), state.global_step
-
-    def on_log(self, args, state, control, logs=None, **kw):
-        if self.run is None or not logs:
-            return
-        row = {"step": state.global_step, **{k: _jsonable(v) for k, v in logs.items()}}
-        self.run.log(**row)
-        if self.tb is not None:
-            for k, v in row.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "step":
-                    self.tb.add_scalar(k, v, state.global_step)
-            self.tb.flush()
-        print(self.line(row, state.max_steps), flush=True)
-
-    def line(self, row: dict[str, Any], max_steps: int) -> str:
-        step = row["step"]
-        if "train_runtime" in row:  # the Trainer's summary at the end
-            loss = f", mean loss {row['train_loss']:.4f}" if isinstance(row.get("train_loss"), float) else ""
-            return f"[{self.stage}] done: step {step}/{max_steps} in {row['train_runtime']:.1f} s{loss}"
-        parts = [f"[{self.stage}] step {step}/{max_steps}"]
-        for label, (key, spec) in PROGRESS.items():
-            if isinstance(row.get(key), (int, float)):
-                parts.append(f"{label} {spec.format(row[key])}")
-        tasks = [f"{k[len('reward/'):]} {v:.2f}" for k, v in row.items() if k.startswith("reward/") and isinstance(v, float)]
-        if tasks:
-            parts.append("by task: " + ", ".join(tasks))
-        done = step - self.step0
-        if done > 0:
-            per = (time.perf_counter() - self.t0) / done
-            parts.append(f"{per:.2f} s/step, eta {_hms(per * max(max_steps - step, 0))}")
-        return " | ".join(parts)
-
-    def on_train_end(self, args, state, control, **kw):
-        if self.tb is not None:
-            self.tb.close()
-
-
-def _hms(s: float) -> str:
-    s = int(s)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-class SampleCallback(TrainerCallback):
-    """Generate on fixed held-out prompts at the start, every `every` steps and at the end; save
-    `samples/step-NNNNNN.jsonl` and log `samples/format_rate` (and `samples/accuracy` with golds)."""
-
-    def __init__(self, run: RunDir | None, items: list[dict[str, Any]], tokenizer: "PreTrainedTokenizerBase",
-                 every: int, max_new_tokens: int, temperature: float = 0.0, stage: str = "sft"):
-        self.run, self.items, self.tok, self.every = run, items, tokenizer, every
-        self.max_new_tokens, self.temperature, self.stage = max_new_tokens, temperature, stage
-        self.done: set[int] = set()
-
-    def dump(self, model: Any, step: int) -> dict[str, Any] | None:
-        if step in self.done or not self.items:
-            return None
-        self.done.add(step)
-        gens = generate(model, self.tok, [it["prompt"] for it in self.items], max_new_tokens=self.max_new_tokens,
-                        temperature=self.temperature, top_p=1.0)
-        rows = [{"step": step, "id": it["id"], "task": it["task"], "completion": g[0].text, "tokens": g[0].tokens,
-                 "truncated": g[0].truncated, **score_text(g[0].text, it)} for it, g in zip(self.items, gens)]
-        if self.run is None:
-            return None
-        write_jsonl(self.run.path / "samples" / f"step-{step:06d}.jsonl", rows)
-        summary: dict[str, Any] = {"step": step, "samples/format_rate": sum(r["format_ok"] for r in rows) / len(rows),
-                                   "samples/mean_tokens": sum(r["tokens"] for r in rows) / len(rows)}
-        graded = [r for r in rows if r["correct"] is not None]
-        if graded:
-            summary["samples/accuracy"] = sum(r["correct"] is True for r in graded) / len(graded)
-        self.run.log(**summary)
-        print(f"[{self.stage}] samples @ step {step}: " + ", ".join(
-            f"{k[8:]} {v:.2f}" for k, v in summary.items() if k != "step"), flush=True)
-        return summary
-
-    def on_train_begin(self, args, state, control, model=None, **kw):
-        if state.global_step == 0:
-            self.dump(model, 0)
-
-    def on_step_end(self, args, state, control, model=None, **kw):
-        if self.every and state.global_step % self.every == 0:
-            self.dump(model, state.global_step)
-
-    def on_train_end(self, args, state, control, model=None, **kw):
-        self.dump(model, state.global_step)
-
-
-def _digest(x: Any) -> str:
-    return hashlib.blake2b(x.detach().cpu().numpy().tobytes(), digest_size=12).hexdigest()
-
-
-class BatchRecorder(TrainerCallback):
-    """Which examples each optimizer step trained on, as `batches.jsonl` rows `{step, ids}`.
-
-    The collator wrapper notes each batch's ids under a digest of its `input_ids`; a forward
-    pre-hook on the model looks the digest up when the batch is really trained on. So the record
-    is what was used, whatever the prefetching, gradient accumulation or resume skipping. Rows
-    without an id (packed sequences) are named by a digest of their tokens. Main process only:
-    other ranks train on other ids.
-    """
-
-    def __init__(self, run: RunDir | None, collator: Any):
-        self.run, self.inner = run, collator
-        self.pending: dict[str, deque[list[str]]] = defaultdict(deque)
-        self.step_ids: list[str] = []
-
-    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
-        batch = self.inner(features)
-        ids = [str(f["id"]) if f.get("id") is not None else "#" + hashlib.blake2b(
-            json.dumps(f["input_ids"]).encode(), digest_size=6).hexdigest() for f in features]
-        self.pending[_digest(batch["input_ids"])].append(ids)
-        return batch
-
-    def attach(self, model: Any) -> None:
-        model.register_forward_pre_hook(self._hook, with_kwargs=True)
-
-    def _hook(self, module: Any, args: tuple, kwargs: dict[str, Any]) -> None:
-        x = kwargs.get("input_ids", args[0] if args else None)
-        if not module.training or x is None:
-            return
-        q = self.pending.get(_digest(x))
-        if q:
-            self.step_ids.extend(q.popleft())
-
-    def on_step_end(self, args, state, control, **kw):
-        if self.run is not None:
-            with JsonlAppender(self.run.path / "batches.jsonl") as f:
-                f.write({"step": state.global_step, "ids": self.step_ids})
-        self.step_ids = []
-
-
-def read_batches(run_dir: str | Path) -> list[dict[str, Any]]:
-    p = Path(run_dir) / "batches.jsonl"
-    return list(iter_jsonl(p)) if p.exists() else []
-
-
-# --- CPU demo data --------------------------------------------------------------------------------
-def demo_examples(spec: DemoSpec, n: int, seed: int) -> list[dict[str, Any]]:
-    from dianjin.tasks import fincalc
-
-    return fincalc.generate(n, seed, langs=tuple(spec.langs), forms=tuple(spec.forms),
-                            kinds=tuple(spec.kinds) if spec.kinds else None)
-
-
-def demo_prompt(ex: dict[str, Any], prompt: str = "task") -> Messages:
-    """The task's chat prompt, or (prompt="question") the bare question: ~110 instead of ~300 tokens."""
-    if prompt == "question":
-        options = "\n".join(f"{k}. {v}" for k, v in (ex.get("choices") or {}).items())
-        return [{"role": "user", "content": f"{ex['question']}\n{options}".strip()}]
-    return get_task(ex["task"]).messages(ex)
-
-
-DEMO_REASONING = {"en": "Recall the formula, substitute the numbers and compute.", "zh": "先写出公式，再代入数据计算。"}
-
-
-def demo_sft_row(ex: dict[str, Any], prompt: str = "task") -> dict[str, Any]:
-    """A short target in the DianJin format: a fixed sentence of reasoning, then the boxed answer.
-    A tiny model learns the format from it in about a hundred steps (it cannot learn the arithmetic)."""
-    target = fmt.render(DEMO_REASONING.get(ex.get("lang", "en"), DEMO_REASONING["en"]), "", ex["gold"])
-    return {"id": ex["id"], "task": ex["task"], "messages": demo_prompt(ex, prompt) + [{"role": "assistant", "content": target}]}
-
-
-def demo_rl_row(ex: dict[str, Any], prompt: str = "task") -> dict[str, Any]:
-    return {"id": ex["id"], "task": ex["task"], "prompt": demo_prompt(ex, prompt), "gold": ex["gold"],
-            "attempts": 0, "extra": {k: v for k, v in ex.items() if k not in RL_TOP}}
-
-
-DEMO_ROWS = {"sft": demo_sft_row, "rl": demo_rl_row}
-
-
-def prepare_demo(spec: DemoSpec | None, *, model: str | None, data: list[str], data_format: str,
-                 sample_data: list[str] = ()) -> None:
-    """Write the fincalc demo files that are missing (training files in `data_format`, held-out ones
-    in rl format) and build the tiny model at `model` when asked and missing. Main process only."""
-    if spec is None or not is_main_process():
-        return
-    todo = [(p, data_format, spec.n, spec.seed) for p in data]
-    todo += [(p, "rl", max(8, spec.n // 10), spec.seed + 1) for p in sample_data]
-    for path, kind, n, seed in todo:
-        if not Path(path).exists():
-            write_jsonl(path, [DEMO_ROWS[kind](ex, spec.prompt) for ex in demo_examples(spec, n, seed)])
-            print(f"demo: wrote {n} fincalc {kind} rows to {path}", flush=True)
-    if model is not None and spec.build_model and not Path(model).exists():
-        from dianjin.tiny import build_tiny
-
-        build_tiny(model)
-        print(f"demo: built the tiny model at {model}", flush=True)
-
-
-def main_first() -> Any:
-    """A context in which the main process runs first (demo files, dataset caches), the others after
-    it; a no-op in a single process. Uses accelerate's shared state, which the Trainer reuses."""
-    if world_size() == 1:
-        return contextlib.nullcontext()
-    import torch
-    from accelerate import PartialState
-
-    return PartialState(cpu=not torch.cuda.is_available()).main_process_first()
 
 
 # --- command line --------------------------------------------------------------------------------

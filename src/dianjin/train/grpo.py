@@ -1,6 +1,6 @@
 """Stage 2, GRPO: `dianjin grpo CONFIG.yaml [key=value ...]` runs TRL's GRPOTrainer with the dianjin rewards.
 
-    dianjin grpo recipes/tiny_grpo.yaml                                     # CPU demo (after tiny_sft)
+    dianjin grpo recipes/tiny_grpo.yaml                                     # one stage of the CPU demo (after tiny_mine)
     torchrun --nproc_per_node 8 -m dianjin.train.grpo recipes/grpo_7b.yaml    # 1 node x 8 GPUs
     accelerate launch --config_file ACC.yaml -m dianjin.train.grpo CONFIG.yaml
 
@@ -42,22 +42,20 @@ from dianjin.rewards import REWARDS, completion_text, get_reward
 from dianjin.rundir import RunDir
 from dianjin.tasks.base import DataError
 from dianjin.train.common import (
-    config_main,
     TrainCommon,
     check_common,
+    config_main,
     divide,
     drop_long_prompts,
     load_prompt_items,
     load_tokenizer,
-    main_first,
     peft_config,
-    prepare_demo,
     save_final,
-    score_text,
     start_run,
     trainer_kwargs,
     world_size,
 )
+from dianjin.train.generate import score_text
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")  # TRL 1.16
 
@@ -211,11 +209,7 @@ def grpo_args(cfg: GRPORunConfig, where: str = "config") -> Any:
 # --- run ------------------------------------------------------------------------------------------
 def run(cfg: GRPORunConfig, where: str = "config") -> Path:
     """Train; return the final model directory."""
-    with main_first():
-        prepare_demo(cfg.demo, model=None, data=cfg.data, data_format="rl")
     check_common(cfg, where)
-    if not Path(cfg.model).exists() and cfg.demo is not None:
-        raise DataError(where, None, "model", f"{cfg.model} not found: run the SFT stage first (dianjin sft ...)")
     args = grpo_args(cfg, where)
     tok = load_tokenizer(cfg.model)
     items, dropped = drop_long_prompts(load_prompt_items(cfg.data, need_gold=True), tok, cfg.max_prompt_length)
@@ -230,11 +224,12 @@ def run(cfg: GRPORunConfig, where: str = "config") -> Path:
     from transformers.trainer_callback import PrinterCallback
     from trl import GRPOTrainer
 
-    from dianjin.train.common import MetricsCallback
+    from dianjin.train.callbacks import MetricsCallback
 
     recorder = RolloutRecorder(run_dir, cfg.sample_every)
     funcs = [RewardAdapter(name, recorder if i == 0 else None) for i, (name, _) in enumerate(reward_plan(cfg, where))]
-    trainer = GRPOTrainer(model=cfg.model, reward_funcs=funcs, args=args, train_dataset=rl_dataset(items),
+    # list(funcs): a list[RewardAdapter] is not a list of TRL's reward-function union (list is invariant)
+    trainer = GRPOTrainer(model=cfg.model, reward_funcs=list(funcs), args=args, train_dataset=rl_dataset(items),
                           processing_class=tok, peft_config=peft_config(cfg))
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(MetricsCallback(run_dir, "grpo"))

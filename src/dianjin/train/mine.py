@@ -38,12 +38,10 @@ from dianjin.tasks import get_task
 from dianjin.tasks.base import DataError
 from dianjin.train.common import (
     config_main,
-    DemoSpec,
     drop_long_prompts,
     file_fingerprint,
     load_prompt_items,
     load_tokenizer,
-    prepare_demo,
     rl_row,
 )
 
@@ -73,7 +71,6 @@ class MineConfig:
     api_key_env: str | None = None  # NAME of the env var holding the endpoint's key (never the key)
     concurrency: int = 32  # endpoint requests in flight
     cache: str | None = None  # endpoint response cache (SQLite); None: output_dir/cache.sqlite
-    demo: DemoSpec | None = None  # CPU demo: write fincalc candidates when the data files are missing
 
 
 def check(cfg: MineConfig, where: str) -> None:
@@ -171,7 +168,6 @@ def _nothing() -> None:
 def run(cfg: MineConfig, where: str = "config", sampler: Sampler | None = None) -> dict[str, Any]:
     """Mine; return the summary. `sampler` replaces the HF/endpoint sampler (tests, custom engines)."""
     t0 = time.perf_counter()
-    prepare_demo(cfg.demo, model=None, data=cfg.data, data_format="rl")
     check(cfg, where)
     out = Path(cfg.output_dir)
     RunDir.create(out, cfg, stage="mine", data=file_fingerprint(cfg.data))
@@ -204,10 +200,10 @@ def run(cfg: MineConfig, where: str = "config", sampler: Sampler | None = None) 
         close()
     kept = []
     for it in items:
-        rec = log.get(it["id"])
-        if rec is not None and in_band(rec["pass_rate"], cfg.min_pass, cfg.max_pass):
-            kept.append({**rl_row(it), "pass_rate": rec["pass_rate"],
-                         "mined": {k: rec[k] for k in ("k", "passes", "format_rate", "truncated")}})
+        logged = log.get(it["id"])
+        if logged is not None and in_band(logged["pass_rate"], cfg.min_pass, cfg.max_pass):
+            kept.append({**rl_row(it), "pass_rate": logged["pass_rate"],
+                         "mined": {k: logged[k] for k in ("k", "passes", "format_rate", "truncated")}})
     write_jsonl(out / "rl_mined.jsonl", kept)
     summary = summarize(items, log, cfg, skipped, errors, time.perf_counter() - t0)
     atomic_write_json(out / "summary.json", summary)

@@ -1,6 +1,6 @@
 """Stage 1, SFT: `dianjin sft CONFIG.yaml [key=value ...]` runs TRL's SFTTrainer on `sft.jsonl`.
 
-    dianjin sft recipes/tiny_sft.yaml                                  # CPU demo, tiny model
+    dianjin sft recipes/tiny_sft.yaml                                  # one stage of the CPU demo (after make demo)
     torchrun --nproc_per_node 8 -m dianjin.train.sft recipes/sft_7b.yaml   # 1 node x 8 GPUs (DDP/DeepSpeed)
     accelerate launch --config_file ACC.yaml -m dianjin.train.sft CONFIG.yaml
 
@@ -15,7 +15,7 @@ template with and without the turn (`dianjin.train.chat`), so any template works
 The system prompt is whatever the data rows carry (the data stage adds it), or the template's default.
 
 The run directory gets config, meta (commit, versions, data sha256), metrics.jsonl, batches.jsonl
-(ids trained on per step), sample dumps, checkpoints and `final/` (the merged model with LoRA;
+(ids trained on per step, with `record_batches: true`), sample dumps, checkpoints and `final/` (the merged model with LoRA;
 the adapter goes to `adapter/`). Re-running the same command resumes from the last complete checkpoint.
 """
 
@@ -27,16 +27,14 @@ from pathlib import Path
 from typing import Literal
 
 from dianjin.train.common import (
-    config_main,
     TrainCommon,
     check_common,
+    config_main,
     divide,
     load_prompt_items,
     load_sft_rows,
     load_tokenizer,
-    main_first,
     peft_config,
-    prepare_demo,
     save_final,
     sft_dataset,
     start_run,
@@ -48,7 +46,7 @@ from dianjin.train.common import (
 @dataclass
 class SFTRunConfig(TrainCommon):
     """`dianjin sft` config. Shared fields (model, data, output_dir, optimisation, precision,
-    logging, resume, demo, trainer_args) are documented on `TrainCommon`; defaults here are upstream's."""
+    logging, resume, trainer_args) are documented on `TrainCommon`; defaults here are upstream's."""
 
     learning_rate: float = 1e-5  # upstream 1e-5
     num_train_epochs: float = 3.0  # upstream 3 epochs
@@ -63,6 +61,8 @@ class SFTRunConfig(TrainCommon):
     packing: bool = False  # pack rows into max_length blocks (TRL bfd packing); upstream does not pack
     assistant_only_loss: bool = True  # loss on each assistant reply and its end-of-turn token only (any chat
     # template: dianjin.train.chat); false: on every token
+    record_batches: bool = False  # batches.jsonl: the ids each optimizer step trained on (a digest of every
+    # micro-batch, a device-to-host copy per forward: for checking data order and resume, off by default)
 
 
 def sample_items(cfg: SFTRunConfig, rows: list[dict]) -> list[dict]:
@@ -75,8 +75,6 @@ def sample_items(cfg: SFTRunConfig, rows: list[dict]) -> list[dict]:
 
 def run(cfg: SFTRunConfig, where: str = "config") -> Path:
     """Train; return the final model directory."""
-    with main_first():
-        prepare_demo(cfg.demo, model=cfg.model, data=cfg.data, data_format="sft", sample_data=cfg.sample_data)
     check_common(cfg, where)
     ga = cfg.gradient_accumulation_steps
     if cfg.global_batch_size:
@@ -86,7 +84,7 @@ def run(cfg: SFTRunConfig, where: str = "config") -> Path:
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
-    from dianjin.train.common import BatchRecorder, MetricsCallback, SampleCallback
+    from dianjin.train.callbacks import BatchRecorder, MetricsCallback, SampleCallback
 
     tok = load_tokenizer(cfg.model)
     rows = load_sft_rows(cfg.data)
@@ -99,12 +97,13 @@ def run(cfg: SFTRunConfig, where: str = "config") -> Path:
     trainer = SFTTrainer(model=cfg.model, args=args, train_dataset=sft_dataset(rows, tok, cfg.assistant_only_loss),
                          processing_class=tok,
                          peft_config=peft_config(cfg))  # tokenises on the main process first (TRL does that)
-    recorder = BatchRecorder(run_dir, trainer.data_collator)
-    trainer.data_collator = recorder
-    recorder.attach(trainer.model)
+    if cfg.record_batches:
+        recorder = BatchRecorder(run_dir, trainer.data_collator)
+        trainer.data_collator = recorder
+        recorder.attach(trainer.model)
+        trainer.add_callback(recorder)
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(MetricsCallback(run_dir, "sft"))
-    trainer.add_callback(recorder)
     if cfg.sample_every > 0:
         trainer.add_callback(SampleCallback(run_dir, sample_items(cfg, rows), tok, cfg.sample_every,
                                             cfg.sample_max_new_tokens, cfg.sample_temperature, "sft"))
