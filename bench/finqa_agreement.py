@@ -41,7 +41,7 @@ def new_rule(answer: str, example: dict) -> bool:
 
 
 def old_rule(answer: str, example: dict) -> bool:
-    """The rule before issue 12: floats only, the answer with and without its unit word."""
+    """The old rule: floats only, the answer with and without its unit word."""
     pred = TASK.extract(answer, example) if answer else None
     gold = example["gold"]
     if pred is None:

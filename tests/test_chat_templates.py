@@ -1,4 +1,4 @@
-"""Assistant-only SFT labels under real-world chat templates (issue 11, item 2).
+"""Assistant-only SFT labels under real-world chat templates.
 
 Each case builds a tiny random model whose tokenizer carries a real model's chat template and
 special tokens (SmolLM2's ChatML without `{% generation %}` markers, Llama 3's headers, Qwen2.5's

@@ -4,6 +4,8 @@ scored through `dianjin.verl_reward.compute_score`, the dataset card, and `load_
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -12,10 +14,10 @@ import pytest
 from dianjin import answer as fmt
 from dianjin.data import export
 from dianjin.data.export import ExportConfig
+from dianjin.data.synthetic.fincalc import generate
 from dianjin.tasks import get_task
 from dianjin.tasks.base import DataError
-from dianjin.tasks.fincalc import generate
-from dianjin.verl_reward import compute_score
+from dianjin.verl_reward import compute_score, compute_score_float
 
 ASSETS = Path(__file__).parent / "assets"
 QWEN_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
@@ -163,6 +165,56 @@ def test_verl_rows_score_through_compute_score(exported, data):
         gt, info = row["reward_model"]["ground_truth"], row["extra_info"]
         assert compute_score(row["data_source"], correct(ex), gt, info)["score"] == 1.0, ex["id"]
         assert compute_score(row["data_source"], wrong(ex), gt, info)["score"] == 0.0, ex["id"]
+
+
+def test_verl_rows_as_verl_03_reads_them(exported, data):
+    # verl 0.3 reads parquet with pandas (list columns as numpy arrays, json_fields among them) and puts the
+    # reward into a float tensor: compute_score_float on each row as read gives floats, 1 right and 0 wrong
+    import pandas as pd
+
+    _, paths = exported
+    frame = pd.concat([pd.read_parquet(paths[k]) for k in ("verl_train", "verl_val")])
+    rows = [frame.iloc[i].to_dict() for i in range(len(frame))]
+    assert any(len(r["extra_info"]["json_fields"]) > 1 for r in rows)  # an ndarray of two: its truth value raises
+    for row in rows:
+        ex = data["rl_examples"][row["extra_info"]["id"]]
+        gt, info = row["reward_model"]["ground_truth"], row["extra_info"]
+        for response, score in ((correct(ex), 1.0), (wrong(ex), 0.0)):
+            out = compute_score_float(data_source=row["data_source"], solution_str=response, ground_truth=gt, extra_info=info)
+            assert type(out) is float and out == score, ex["id"]
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("key", [
+    "verl_train",  # parquet: mkstemp's 0600 replaced by what open() gives
+    "verl_val",
+    "verl_skipped",  # JSONL through dianjin.io
+    "card",  # text through dianjin.io
+])
+def test_outputs_share_one_mode(exported, key):
+    _, paths = exported
+    umask = os.umask(0)
+    os.umask(umask)
+    assert _mode(paths[key]) == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("style, name", [
+    ("upstream", "compute_score_float"),  # verl 0.3.x: a float
+    ("current", "compute_score"),  # verl >= 0.4.1: the dict
+])
+def test_verl_style_names_the_entry_point(data, tmp_path, style, name):
+    paths = export.run(tmp_path, [], data["rl"], ExportConfig(formats=["verl", "card"], verl_style=style))
+    assert f"custom_reward_function.name={name}`" in paths["card"].read_text(encoding="utf-8")
+    assert "math-verify[antlr4_9_3]" in paths["card"].read_text(encoding="utf-8")  # Hydra's antlr in verl's environment
+    assert export.reward_entry_point(style).__name__ == name
+
+
+def test_unknown_verl_style(data, tmp_path):
+    with pytest.raises(ValueError, match="unknown verl_style 'v0.2'"):
+        export.run(tmp_path, [], data["rl"], ExportConfig(formats=["verl"], verl_style="v0.2"))
 
 
 def test_verl_extra_info_round_trip(exported, data):

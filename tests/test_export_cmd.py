@@ -16,9 +16,10 @@ import yaml
 from dianjin import answer as fmt
 from dianjin import verl_reward
 from dianjin.cli import main as cli_main
-from dianjin.tasks import fincalc, get_task
+from dianjin.data.synthetic import fincalc
+from dianjin.tasks import get_task
 
-# Upstream DianJin-R1/src/rl/grpo.sh, flag by flag (../shared/reference/upstream.md §6.1). Values in $CAPS are
+# Upstream DianJin-R1/src/rl/grpo.sh, flag by flag (docs/upstream.md §6.1). Values in $CAPS are
 # this export's: the test fills them in.
 UPSTREAM_GRPO = """
 algorithm.adv_estimator=grpo
@@ -45,7 +46,7 @@ trainer.default_local_dir=$CKPT_DIR
 """
 UPSTREAM_FLAGS = dict(w.split("=", 1) for w in UPSTREAM_GRPO.split())
 
-# Upstream DianJin-R1/src/sft/qwen2.5_sft.yaml (upstream.md §5); None: filled per export (checked separately).
+# Upstream DianJin-R1/src/sft/qwen2.5_sft.yaml (docs/upstream.md §5); None: filled per export (checked separately).
 UPSTREAM_SFT = {
     "stage": "sft", "do_train": True, "finetuning_type": "full", "template": "qwen", "cutoff_len": 16384,
     "max_samples": 1000000, "overwrite_cache": True, "preprocessing_num_workers": 128, "per_device_train_batch_size": 1,
@@ -153,7 +154,7 @@ def verl_launch(verl_out, tmp_path_factory):
 def test_verl_script_launches_every_upstream_flag(verl_out, verl_launch):
     proc, argv, env = verl_launch
     assert proc.returncode == 0, proc.stderr
-    assert "reward ok:" in proc.stdout  # the pre-flight reward check ran with the real Python
+    assert "reward ok: compute_score_float scores fincalc" in proc.stdout  # the pre-flight ran with the real Python
     out = (verl_out / "out").resolve()
     ours = flags(argv)
     expected = {k: v.replace("$DATA_DIR", str(out / "verl")).replace("$BASE_MODEL", str((verl_out / "sft_model").resolve()))
@@ -161,6 +162,7 @@ def test_verl_script_launches_every_upstream_flag(verl_out, verl_launch):
                 .replace("$CKPT_DIR", str(out / "experiments" / "checkpoints" / "DianJin-R1-7B"))
                 for k, v in UPSTREAM_FLAGS.items()}
     expected.update({"data.train_batch_size": "32", "actor_rollout_ref.actor.ppo_mini_batch_size": "8"})  # as exported
+    expected["custom_reward_function.name"] = "compute_score_float"  # upstream's own reward returned a float; ours, for verl 0.3
     assert set(ours) == set(expected)  # every upstream flag, and nothing else
     assert {k: unquote(v) for k, v in ours.items()} == {k: unquote(v) for k, v in expected.items()}
     assert env["VLLM_ATTENTION_BACKEND"] == "XFORMERS"
@@ -197,7 +199,7 @@ def test_verl_reward_path_imports_and_scores(verl_out, verl_launch):
 
     f = flags(verl_launch[1])
     path = f["custom_reward_function.path"]
-    assert f["custom_reward_function.name"] == "compute_score"
+    assert f["custom_reward_function.name"] == "compute_score_float"
     assert Path(path).is_absolute() and Path(path).name == "verl_reward.py"
     spec = importlib.util.spec_from_file_location("custom_module", path)
     module = importlib.util.module_from_spec(spec)
@@ -208,8 +210,10 @@ def test_verl_reward_path_imports_and_scores(verl_out, verl_launch):
         ex = {**module.decode_extra_info(info), "gold": gt}
         right = fmt.render("推理。", "", str(get_task(r["data_source"]).reference(ex)))
         wrong = fmt.render("推理。", "", "B" if ex.get("form") == "mcq" and gt != "B" else ("A" if ex.get("form") == "mcq" else "-98765.4"))
-        assert module.compute_score(r["data_source"], right, gt, info)["score"] == 1.0, r["extra_info"]["id"]
-        assert module.compute_score(r["data_source"], wrong, gt, info)["score"] == 0.0, r["extra_info"]["id"]
+        fn = getattr(module, f["custom_reward_function.name"])
+        for response, score in ((right, 1.0), (wrong, 0.0)):  # a float, as verl 0.3 needs, with the dict's score
+            out = fn(data_source=r["data_source"], solution_str=response, ground_truth=gt, extra_info=info)
+            assert type(out) is float and out == score == module.compute_score(r["data_source"], response, gt, info)["score"]
 
 
 def test_verl_style_current(verl_out, tmp_path):
@@ -221,8 +225,72 @@ def test_verl_style_current(verl_out, tmp_path):
     assert proc.returncode == 0, proc.stderr
     f = flags(argv)
     assert "actor_rollout_ref.actor.checkpoint.save_contents" in f and "actor_rollout_ref.actor.checkpoint.contents" not in f
+    assert f["custom_reward_function.name"] == "compute_score"  # verl >= 0.4 takes the dict (and logs acc, pred)
+    assert "reward ok: compute_score scores fincalc" in proc.stdout
     assert f["actor_rollout_ref.model.path"] == "Qwen/Qwen2.5-7B-Instruct"  # a hub id stays as given
     assert env["VLLM_ATTENTION_BACKEND"] == "unset"
+
+
+MATH500 = [{"id": f"m{i}", "task": "math500", "question": f"What is {i} + 1/2?", "gold": f"{i}+\\frac{{1}}{{2}}"} for i in range(4)]
+
+
+def fake_site(tmp: Path, verl: str | None = None, no_math_verify: bool = False) -> str:
+    """A folder for PYTHONPATH: an installed verl of that version (metadata only), and/or a sitecustomize that
+    hides math_verify (as in a verl environment without it: find_spec finds nothing, an import raises)."""
+    site = tmp / f"site-{verl}-{no_math_verify}"
+    site.mkdir()
+    if verl:
+        (site / f"verl-{verl}.dist-info").mkdir()
+        (site / f"verl-{verl}.dist-info" / "METADATA").write_text(f"Metadata-Version: 2.1\nName: verl\nVersion: {verl}\n")
+    if no_math_verify:
+        (site / "sitecustomize.py").write_text("import sys\nsys.modules['math_verify'] = None\n")
+    return str(site)
+
+
+@pytest.mark.parametrize("style, verl, no_math_verify, message, key", [
+    ("upstream", "0.3.0.post1", False, "reward ok: compute_score_float scores fincalc, math500 (verl 0.3.0.post1)",
+     "custom_reward_function"),  # upstream's verl
+    ("current", "0.4.1", False, "reward ok: compute_score scores fincalc, math500 (verl 0.4.1)",
+     "custom_reward_function"),  # the first save_contents release reads the top-level reward key
+    ("current", "0.7.1", False, "reward ok: compute_score", "reward.custom_reward_function"),  # moved under reward.
+    ("current", "0.9.1", False, "reward ok: compute_score", "reward.custom_reward_function"),  # ... and only read there
+    ("upstream", "0.4.1", False, "export with --verl-style current", None),  # 0.4.1 has no checkpoint.contents
+    ("current", "0.3.0.post1", False, "export with --verl-style upstream", None),  # 0.3 rejects a dict score
+    ("upstream", None, True, "pip install 'math-verify[antlr4_9_3]==0.9.0'", None),  # MATH-500 rows without math-verify
+])
+def test_verl_preflight_in_verls_python(verl_out, examples, tmp_path, style, verl, no_math_verify, message, key):
+    # run_grpo.sh's check before verl starts: one row per data_source through the style's entry point, the style
+    # against the installed verl; a failure stops the script before verl is launched. Then the reward's Hydra key.
+    write_jsonl(tmp_path / "rl.jsonl", [rl_row(ex) for ex in [*examples, *MATH500]])
+    assert cli_main(["export", "verl", "--data", str(tmp_path / "rl.jsonl"), "--model", "m", "--out", str(tmp_path / "o"),
+                     "--train-batch-size", "32", "--mini-batch-size", "8", "--verl-style", style]) == 0
+    env = {"PYTHONPATH": fake_site(tmp_path, verl, no_math_verify)}
+    proc, argv, _ = run_script(tmp_path / "o" / "run_grpo.sh", tmp_path, FAKE_PYTHON, "python3", env)
+    ok = message.startswith("reward ok")
+    assert (proc.returncode == 0) == ok and (argv != []) == ok, proc.stderr
+    assert message in (proc.stdout if ok else proc.stderr)
+    if ok:
+        f = flags(argv)
+        name = "compute_score" if style == "current" else "compute_score_float"
+        assert (f[f"{key}.path"], f[f"{key}.name"]) == (str(Path(verl_reward.__file__).resolve()), name)
+        assert len([k for k in f if "custom_reward_function" in k]) == 2  # under one key only
+
+
+@pytest.mark.parametrize("flags_", [
+    [],  # every row is scored: the first MATH-500 row fails the export
+    ["--no-reward-check"],  # no row check, but the preflight still scores one row per data_source
+])
+def test_export_fails_without_math_verify(examples, tmp_path, flags_):
+    # dianjin export in a Python without math_verify (dianjin installed --no-deps in verl's environment)
+    write_jsonl(tmp_path / "rl.jsonl", [rl_row(ex) for ex in [*examples, *MATH500]])
+    argv = ["export", "verl", "--data", str(tmp_path / "rl.jsonl"), "--model", "m", "--out", str(tmp_path / "o"),
+            "--train-batch-size", "32", "--mini-batch-size", "8", *flags_]
+    proc = subprocess.run([sys.executable, "-c", "import sys; from dianjin.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
+                          env={**os.environ, "PYTHONPATH": fake_site(tmp_path, no_math_verify=True)},
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "the math500 reward cannot import math_verify" in proc.stderr
+    assert not (tmp_path / "o" / "verl" / "train.parquet").exists()  # not skipped rows: no export at all
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -228,7 +228,7 @@ def test_significant_digits(written, digits):
 @pytest.mark.parametrize(
     "pred, gold, kwargs, expected",
     [
-        # FinQA's own human answers against exe_ans (issue 12): the gold rounds to the answer
+        # FinQA's own human answers against exe_ans: the gold rounds to the answer
         ("56", 0.56197, {}, True),  # "56%" for a fraction gold: 56.197 rounds to 56
         ("1.16", 1.15663, {}, True),  # 1.15663 rounds to 1.16 at two decimals
         ("4.9", 4.85514, {}, True),  # 4.85514 rounds to 4.9 at one decimal

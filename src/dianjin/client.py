@@ -169,8 +169,12 @@ def parse_completion(text: str | bytes) -> dict[str, Any]:
         raise _Malformed(f"message content is null (finish_reason {choices[0].get('finish_reason')!r})")
     if (content is not None and not isinstance(content, str)) or (reasoning is not None and not isinstance(reasoning, str)):
         raise _Malformed("message content is not a string")
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    details = usage.get("completion_tokens_details") if isinstance(usage.get("completion_tokens_details"), dict) else {}
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        usage = {}
+    details = usage.get("completion_tokens_details")
+    if not isinstance(details, dict):
+        details = {}
     as_int = lambda v: int(v) if _num(v) and math.isfinite(v) else 0  # noqa: E731
     return {"content": content, "reasoning_content": reasoning, "finish_reason": choices[0].get("finish_reason"),
             "prompt_tokens": as_int(usage.get("prompt_tokens")), "completion_tokens": as_int(usage.get("completion_tokens")),
@@ -281,7 +285,8 @@ class LLMClient:
         self.config = config
         self._key = config.api_key()
         self._own_cache = cache is not None and not isinstance(cache, ResponseCache)
-        self.cache = ResponseCache(cache) if self._own_cache else cache  # type: ignore[arg-type]
+        self.cache: ResponseCache | None = (cache if cache is None or isinstance(cache, ResponseCache)
+                                            else ResponseCache(cache))
         self.ledger = ledger if ledger is not None else Ledger()
         self.progress = progress
         self.url = config.base_url + "/chat/completions"

@@ -157,7 +157,7 @@ class Demo:
         checks = _checks()
         config = {k: to_dict(from_dict(checks[k][0], stage_dict(self, k, *checks[k]))) if k in checks
                   else _jsonable(getattr(self.cfg, k)) for k in stage.keys}
-        data = {"stage": stage.name, "config": config, "needs": {n: self.fps[n] for n in stage.needs}}
+        data: dict[str, Any] = {"stage": stage.name, "config": config, "needs": {n: self.fps[n] for n in stage.needs}}
         if stage.name == "model":
             data["model"] = self.cfg.model
         if stage.name == "sets" and self.cfg.sets.data_dir:
@@ -498,16 +498,18 @@ def run(cfg: DemoConfig, redo: str | None = None, dry_run: bool = False) -> Demo
         d.fps[stage.name] = fp
         rec = d.read_record(stage.name)
         forced = forced or stage.name == redo
-        fresh = rec is not None and rec.get("fingerprint") == fp and not forced
+        fresh = rec if rec is not None and rec.get("fingerprint") == fp and not forced else None  # the record to reuse
         if dry_run:
-            state = "done" if fresh else ("changed" if rec else "to do")
+            state = "done" if fresh is not None else ("changed" if rec else "to do")
             print(f"[demo] {i:>2}/{len(STAGES)} {stage.name:<9} {state:<7} {stage.what}")
-            if fresh:
-                d.records[stage.name] = rec
+            if fresh is not None:
+                d.records[stage.name] = fresh
             continue
-        if fresh:
-            d.records[stage.name] = rec
-            print(f"[demo] {i:>2}/{len(STAGES)} {stage.name}: done before ({rec['seconds']:.1f} s), reused", flush=True)
+        assert run_dir is not None  # made above unless dry_run
+        if fresh is not None:
+            d.records[stage.name] = fresh
+            print(f"[demo] {i:>2}/{len(STAGES)} {stage.name}: done before ({fresh['seconds']:.1f} s), reused",
+                  flush=True)
             run_dir.log(stage=stage.name, index=i, seconds=0.0, reused=True)
             continue
         if rec is not None:  # changed config or --redo: keep the old output aside

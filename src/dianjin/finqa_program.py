@@ -2,7 +2,7 @@
 
 FinQA gold answers (`qa.exe_ans`) are the results of executing `qa.program` over the record's
 `table`. This module reproduces the official scorer (`czyssrs/FinQA` `code/evaluate/evaluate.py`,
-`eval_program` / `str_to_num` / `process_row`, see ../reference/datasets.md §1):
+`eval_program` / `str_to_num` / `process_row`, see docs/upstream.md §9.1):
 
 - operations: add, subtract, multiply, divide, exp (`a ** b`), greater (-> "yes"/"no"), and the
   row aggregates table_max / table_min / table_sum / table_average, whose first argument is a row
@@ -156,10 +156,10 @@ def _operand(arg: str, i: int, results: list[Value]) -> float:
         if isinstance(value, str):
             raise ProgramError(f"step {i}: {arg} is {value!r}, not a number")
         return value
-    value = str_to_num(arg)
-    if value is None:
+    num = str_to_num(arg)
+    if num is None:
         raise ProgramError(f"step {i}: argument {arg!r} is not a number, #k reference or const_<n>")
-    return value
+    return num
 
 
 def _row(name: str, i: int, table: Table) -> list[float]:

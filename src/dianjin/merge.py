@@ -12,7 +12,7 @@
   entries are taken (`{"model": ...}` if present, else all tensors; optimizer state is ignored);
 * a verl `global_step_N` directory with an `actor/` inside.
 
-How it differs from upstream's `merge_model.py` (../shared/reference/upstream.md §7), which loads
+How it differs from upstream's `merge_model.py` (docs/upstream.md §7.1), which loads
 every rank file whole, concatenates everything, builds an fp32 model and calls `save_pretrained`:
 * Memory is bounded by the largest tensor, not the model. Rank files are opened with `mmap=True`
   (only metadata is read); the output layout is planned from the DTensor metadata; then one tensor

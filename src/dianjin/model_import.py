@@ -38,12 +38,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dianjin.legacy_config import add_legacy_keys
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
 GGUF_MAGIC = b"GGUF"
 DTYPES = ("float32", "bfloat16")
@@ -237,8 +237,11 @@ def verify(out_dir: Path, ref: PreTrainedModel, ref_tok: PreTrainedTokenizerBase
     tok = AutoTokenizer.from_pretrained(out_dir)
     model = AutoModelForCausalLM.from_pretrained(out_dir).eval()
     msgs = [{"role": "user", "content": VERIFY_PROMPT}]
-    ids = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    want = ref_tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    # return_dict=True gives a BatchEncoding (transformers types the result as a union of every return form)
+    ids = cast("BatchEncoding", tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt",
+                                                         return_dict=True))
+    want = cast("BatchEncoding", ref_tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt",
+                                                             return_dict=True))
     if ids["input_ids"].tolist() != want["input_ids"].tolist():
         raise ModelImportError(f"{out_dir}: the saved tokenizer encodes the chat prompt differently from the "
                                "GGUF tokenizer", code=1)  # fmt: skip
@@ -254,8 +257,10 @@ def verify(out_dir: Path, ref: PreTrainedModel, ref_tok: PreTrainedTokenizerBase
     if not torch.allclose(got, exp, rtol=rtol, atol=atol) or not same_top:
         raise ModelImportError(f"{out_dir}: next-token logits differ from the GGUF model's (max |diff| {diff:.3g})",
                                code=1)  # fmt: skip
-    return Check(diff, tok.decode([int(got.argmax())]), tok.decode(out[0, ids["input_ids"].shape[1] :],
-                                                                   skip_special_tokens=True))
+    # one sequence decodes to one string (decode is typed str | list[str])
+    next_token = cast(str, tok.decode([int(got.argmax())]))
+    sample = cast(str, tok.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True))
+    return Check(diff, next_token, sample)
 
 
 def model_card(info: GGUFInfo, model: PreTrainedModel, dtype: str, check: Check) -> str:

@@ -20,7 +20,7 @@ Rules (documented because they are choices, not facts):
 - Only a window ending at the text's last digit is read (`TAIL_CHARS`), so a 1 MB answer costs
   about as much as a short one.
 
-`numbers_match` is the tolerant comparison recommended in ../reference/datasets.md §1 (FinQA):
+`numbers_match` is the tolerant comparison recommended in docs/upstream.md §9.1 (FinQA):
 relative tolerance, or the prediction rounded to the gold's precision, and optionally the
 percent/fraction ambiguity (FinQA's `exe_ans` stores "7.88%" as 0.0788). Given the prediction as
 written (a `Decimal`, `NumberMatch.written`), it also accepts a prediction stated with fewer
@@ -182,10 +182,10 @@ def _read(text: str, m: re.Match[str]) -> NumberMatch | None:
             negative = True
         elif prefix.group("sign"):
             sign_at = pstart + len(prefix.group("open") or "")
-            glued = sign_at > 0 and text[sign_at - 1].isalnum()
+            sign_glued = sign_at > 0 and text[sign_at - 1].isalnum()
             # "-" glued to a word is a hyphen ("2019-2020", "COVID-19"); after a number it is an
             # operator ("10 - 5"); after "(" or elsewhere it is a sign ("is -5", "(-5)")
-            negative = bool(prefix.group("open")) or not (glued or prev.isdigit() or prev in "%)")
+            negative = bool(prefix.group("open")) or not (sign_glued or prev.isdigit() or prev in "%)")
         # "(1,234)" is an accounting negative unless it is an aside after a number: "1,234 (12%)"
         if prefix.group("open") and _CLOSE_AFTER.match(text, end) and not (
             prev.isdigit() or prev == "%" or _ends_with_unit(ahead)

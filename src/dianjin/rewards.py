@@ -2,8 +2,13 @@
 
 TRL reward functions have the signature `fn(completions, **dataset_columns) -> list[float | None]`.
 Dataset rows carry `task` (or verl-style `data_source`) and `gold`, plus whatever the task needs
-(`choices`, `question`, ...). Completions may be plain strings or conversational
-(`[{"role": "assistant", "content": ..., "reasoning_content"?: ...}]`).
+(`choices`, `question`, ...), either flat or nested as `dianjin data build` writes them: raw
+`rl.jsonl` rows keep the task fields under `extra`, which is read as `dianjin grpo` reads it
+(`extra` flattened, top-level fields winning), so both give the same verdicts; verl-shaped rows
+(`extra_info`, `reward_model.ground_truth`) are read as `dianjin.verl_reward` reads them. Null fields
+are dropped, also inside mappings (`datasets` fills a struct column's missing keys with None, e.g. a
+four-option `choices` next to a five-option one). Completions may be plain strings or
+conversational (`[{"role": "assistant", "content": ..., "reasoning_content"?: ...}]`).
 
 - `dianjin_reward`: upstream's gated reward, 1 iff strict format and correct, else 0
   (upstream `reward_score_cflue.py`, plus the think-before-answer order check it lacks).
@@ -21,9 +26,11 @@ verl's entry point is `dianjin.verl_reward.compute_score`.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from dianjin.tasks import Verdict, get_task
+from dianjin.verl_reward import decode_extra_info
 
 RewardFn = Callable[..., list[float | None]]
 # Columns TRL adds to reward kwargs that are not dataset fields.
@@ -43,19 +50,38 @@ def completion_text(completion: Any) -> tuple[str, str | None]:
     return "", None
 
 
+def _no_nulls(value: Any) -> Any:
+    """A mapping without its None values (recursively through mappings); anything else as it is."""
+    if isinstance(value, Mapping):
+        return {k: _no_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def flat_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One dataset row in the shape the task scorers read (see the module docstring): nested `extra`
+    (rl.jsonl) and `extra_info` (verl) merged in under the row's own fields, `data_source` as `task`,
+    `ground_truth` (or `reward_model.ground_truth`, `answer`, `solution`) as `gold`."""
+    row = dict(row)
+    extra, info, rm = row.pop("extra", None), row.pop("extra_info", None), row.get("reward_model")
+    flat = {**(decode_extra_info(info) if isinstance(info, Mapping) else {}),
+            **(extra if isinstance(extra, Mapping) else {}), **row}
+    flat = _no_nulls(flat)
+    if "task" not in flat and "data_source" in flat:
+        flat["task"] = flat["data_source"]
+    if "gold" not in flat and isinstance(rm, Mapping) and rm.get("ground_truth") is not None:
+        flat["gold"] = rm["ground_truth"]
+    if "gold" not in flat:
+        for alt in ("ground_truth", "answer", "solution"):
+            if alt in flat:
+                flat["gold"] = flat[alt]
+                break
+    return flat
+
+
 def _rows(n: int, columns: dict[str, Any]) -> list[dict[str, Any]]:
     """Per-completion example dicts from TRL's column-wise kwargs."""
     cols = {k: v for k, v in columns.items() if k not in _TRAINER_KWARGS and isinstance(v, (list, tuple))}
-    rows = [{k: v[i] for k, v in cols.items() if i < len(v)} for i in range(n)]
-    for row in rows:
-        if "task" not in row and "data_source" in row:
-            row["task"] = row["data_source"]
-        if "gold" not in row:
-            for alt in ("ground_truth", "answer", "solution"):
-                if alt in row:
-                    row["gold"] = row[alt]
-                    break
-    return rows
+    return [flat_row({k: v[i] for k, v in cols.items() if i < len(v)}) for i in range(n)]
 
 
 def score_completions(completions: Sequence[Any], mode: str = "reward", **columns: Any) -> list[Verdict]:

@@ -23,9 +23,10 @@ import ast
 import json
 import sys
 from collections import defaultdict
-from typing import Any, BinaryIO, Iterable, TextIO
+from typing import Any, BinaryIO, Iterable, TextIO, cast
 
 from dianjin.tasks import get_task
+from dianjin.tasks.base import Mode
 
 REQUIRED = ("task", "gold", "response")
 
@@ -46,7 +47,7 @@ def _choices(value: Any) -> Any:
         return ast.literal_eval(value)  # literals only: never executes code
 
 
-def score_record(rec: dict[str, Any], mode: str, path: str = "<input>", line: int = 0) -> dict[str, Any]:
+def score_record(rec: dict[str, Any], mode: Mode, path: str = "<input>", line: int = 0) -> dict[str, Any]:
     """Score one parsed input record; raises LineError naming the field on bad input."""
     for field in REQUIRED:
         if field not in rec or rec[field] is None:
@@ -97,7 +98,7 @@ def _encodable(row: dict[str, Any], n: int) -> dict[str, Any]:
     return row
 
 
-def score_lines(lines: Iterable[str | bytes], mode: str, path: str, errors: TextIO) -> Iterable[dict[str, Any]]:
+def score_lines(lines: Iterable[str | bytes], mode: Mode, path: str, errors: TextIO) -> Iterable[dict[str, Any]]:
     """Score each non-blank line (text, or bytes decoded here); a bad line is reported on `errors` and
     yielded with an `error` field, and the next one is scored."""
     for n, raw in enumerate(lines, 1):
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="eval: lenient extraction, score = correct; reward: strict format gate, score = gated reward")
     args = ap.parse_args(argv)
     try:
-        src: BinaryIO = getattr(sys.stdin, "buffer", sys.stdin) if args.file == "-" else open(args.file, "rb")
+        src: BinaryIO = (cast(BinaryIO, getattr(sys.stdin, "buffer", sys.stdin)) if args.file == "-"
+                         else open(args.file, "rb"))
     except OSError as e:
         print(f"dianjin score: {args.file}: cannot read ({e.strerror or e})", file=sys.stderr)
         return 2

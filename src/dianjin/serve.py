@@ -17,7 +17,7 @@ the base URL (`http://HOST:PORT/v1`, alone on stdout), pass SIGINT/SIGTERM on to
 
 Engines (a registry; `auto` picks vLLM when it is importable and a CUDA GPU is present):
 * vllm: `vllm serve MODEL_DIR --served-model-name … --tensor-parallel-size … --port …
-  [--max-model-len …]`, upstream's run_vllm.sh options (../shared/reference/upstream.md §7). The
+  [--max-model-len …]`, upstream's run_vllm.sh options (docs/upstream.md §7.2). The
   served name defaults to MODEL_DIR as given, as upstream's does. The API key travels in the child's
   environment (`VLLM_API_KEY`), never on a command line (visible in `ps`) and never printed.
 * transformers: `transformers serve MODEL_DIR [--continuous-batching] --host … --port …` (transformers
@@ -362,15 +362,17 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(url, flush=True)
         log.info("%s engine serving model %r at %s (Ctrl-C to stop)", server.opts.engine, server.opts.model_name, url)
-        while server.proc.poll() is None and not stopping:
+        proc = server.proc
+        assert proc is not None  # set by start()
+        while proc.poll() is None and not stopping:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                server.proc.wait(timeout=0.5)
+                proc.wait(timeout=0.5)
         if stopping:
             rc = server.stop(None)  # the signal was forwarded; wait (then kill after the grace period)
             log.info("stopped on signal %d; server exit status %d", stopping[0], rc)
             return 0
-        print(f"dianjin serve: error: server exited with status {server.proc.returncode}", file=sys.stderr)
-        return server.proc.returncode or 1
+        print(f"dianjin serve: error: server exited with status {proc.returncode}", file=sys.stderr)
+        return proc.returncode or 1
     finally:
         if server.proc is not None and server.proc.poll() is None:
             server.stop()

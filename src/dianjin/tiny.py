@@ -8,7 +8,7 @@ randomly initialised `Qwen2ForCausalLM` of ~130k parameters beside it.
     from dianjin.tiny import build_tiny
     model_dir = build_tiny(tmp_path / "tiny")           # tokenizer + config + weights, ~0.6 MB
 
-Tokenizer choices (see ../shared/reference/stack.md §3):
+Tokenizer choices (see docs/upstream.md §2.3):
 * special tokens `<|endoftext|>` (pad), `<|im_start|>`, `<|im_end|>` (eos), as in Qwen2.5;
 * `<think>`, `</think>`, `<answer>`, `</answer>` are *normal* added tokens, so each is one id and
   `skip_special_tokens=True` keeps them (the reward needs to see them);
@@ -180,7 +180,7 @@ def build_model(
 def build_tiny(out_dir: str | Path, **kw: Any) -> Path:
     """Tokenizer and model in one directory. Keyword arguments go to `build_tokenizer` (`corpus`,
     `vocab_size`, `split_digits`, `max_len`) or `build_model` (the rest, `max_len` too)."""
-    tok_kw = {k: kw.pop(k) for k in ("corpus", "vocab_size", "split_digits") if k in kw}
+    tok_kw: dict[str, Any] = {k: kw.pop(k) for k in ("corpus", "vocab_size", "split_digits") if k in kw}
     if "max_len" in kw:
         tok_kw["max_len"] = kw["max_len"]
     out = Path(out_dir)

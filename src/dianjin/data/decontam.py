@@ -141,14 +141,16 @@ def load_eval_set(spec: Any, i: int = 0) -> EvalSet:
         return EvalSet(f"{task}:{path.name}", examples, task, str(path))
     if isinstance(spec, Mapping) or (hasattr(spec, "task") and hasattr(spec, "path")):
         get = spec.get if isinstance(spec, Mapping) else lambda k: getattr(spec, k, None)
-        task, path = get("task"), get("path")
-        if not task or not path:
-            raise DataError(where, None, "task" if not task else "path", "an evaluation set spec needs task and path")
+        spec_task, spec_path = get("task"), get("path")
+        if not spec_task or not spec_path:
+            raise DataError(where, None, "task" if not spec_task else "path",
+                            "an evaluation set spec needs task and path")
         try:
-            examples = get_task(str(task)).load(str(path))
+            examples = get_task(str(spec_task)).load(str(spec_path))
         except KeyError as e:
             raise DataError(where, None, "task", str(e)) from None
-        return EvalSet(str(get("name") or f"{task}:{Path(path).name}"), examples, str(task), str(path))
+        return EvalSet(str(get("name") or f"{spec_task}:{Path(spec_path).name}"), examples, str(spec_task),
+                       str(spec_path))
     if isinstance(spec, list):
         for j, ex in enumerate(spec):
             if not isinstance(ex, Mapping):
@@ -186,8 +188,9 @@ def record_text(row: Mapping[str, Any], pool: str = "sft", index: int | None = N
         msgs = row.get("messages") or row.get("prompt")
     if isinstance(msgs, list):
         users = [m.get("content") for m in msgs if isinstance(m, Mapping) and m.get("role") == "user"]
-        if users and all(isinstance(u, str) for u in users):
-            return "\n".join(users)
+        texts = [u for u in users if isinstance(u, str)]
+        if users and len(texts) == len(users):
+            return "\n".join(texts)
     if isinstance(row.get("question"), str):
         return row["question"]
     raise DataError(pool, index, "messages" if pool == "sft" else "prompt",
@@ -322,7 +325,7 @@ def run(
     overlaps: list[dict[str, Any]] = []
     kept_sft = _filter(sft_rows, "sft", index, prov, overlaps)
     kept_rl = _filter(rl_rows, "rl", index, prov, overlaps)
-    report = {
+    report: dict[str, Any] = {
         "n": n,
         "tokenisation": "NFKC + casefold; one token per CJK character and per run of other letters/digits",
         "min_coverage": min_coverage,

@@ -14,19 +14,24 @@ Formats (`FORMATS`, a registry of writers; each file is written atomically):
   upstream's `file_name`s sit under `DianJin-R1/`; ours are relative to the `llamafactory/` folder,
   so `dataset_dir: <output_dir>/llamafactory` works as is.
 - `verl`: `verl/train.parquet` and `verl/val.parquet` for GRPO from the RL pool, one row per item:
-  `data_source` (the task name, which `dianjin.verl_reward.compute_score` resolves),
+  `data_source` (the task name, which the `dianjin.verl_reward` entry points resolve),
   `prompt` (chat list), `ability` ("finance"), `reward_model: {style: "rule", ground_truth}`
   (the gold as a string) and `extra_info: {index, split, id, task, json_fields, <task fields>}`.
   Task fields are the RL row's `extra` (choices, qtype, unit, form, ...): strings as they are,
   anything else JSON-encoded and named in `json_fields`, so every row has the same parquet schema
   (`decode_extra_info` turns them back). CFLUE reads its `choices` from the JSON string as it is;
-  FinCalc and GPQA read `choices` as a dict, so `compute_score` must decode `json_fields` before
+  FinCalc and GPQA read `choices` as a dict, so the reward must decode `json_fields` before
   an option-text answer ("\\boxed{12.34%}" for an MCQ) can be scored.
   The validation split is `val_fraction` of each task, drawn with `seed`.
+  `verl_style` picks the reward entry point the rows are checked through (`verl_reward.ENTRY_POINTS`:
+  "upstream" -> `compute_score_float`, for verl 0.3.x; "current" -> `compute_score`, verl >= 0.4.1).
   With `check_rewards` (default), every row is checked before it is written: the task's reference
-  answer, rendered in the target format, must score 1.0 through `compute_score` with the row's
+  answer, rendered in the target format, must score 1.0 through that entry point with the row's
   own `ground_truth` and `extra_info`. Rows that cannot (CFLUE_OE needs a judge, which a rule
-  reward does not have) are left out and listed in `verl/skipped.jsonl`.
+  reward does not have) are left out and listed in `verl/skipped.jsonl`. Without it, one row per
+  `data_source` is still scored (a mismatch is only logged). Either way a reward that cannot import
+  what it needs (math-verify for MATH-500) is an error here, not a skipped row or a failure at the
+  first reward call of a training run. Parquet files get the permissions of every other output.
 - `card`: `README.md`, a dataset card: rows per subset, provenance (teachers, judge, attempts),
   licences (CFLUE is CC BY-NC-SA 4.0, so any export holding CFLUE rows is too), how to train.
 
@@ -46,16 +51,18 @@ import os
 import random
 import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
-from dianjin import answer as fmt
+from dianjin import io as dio
+from dianjin import verl_reward
 from dianjin.data.sources import released_rows, released_task
 from dianjin.io import atomic_write_json, atomic_write_text, write_jsonl
 from dianjin.tasks import get_task
-from dianjin.verl_reward import decode_extra_info
 from dianjin.tasks.base import DataError
+from dianjin.verl_reward import decode_extra_info
 
 log = logging.getLogger("dianjin.data")
 
@@ -115,6 +122,7 @@ class ExportConfig:
     seed: int = 0  # verl: the validation draw
     ability: str = "finance"  # verl `ability`
     check_rewards: bool = True  # verl: keep only rows whose reference answer scores 1.0
+    verl_style: str = "upstream"  # verl: the reward entry point rows are checked through (verl_reward.ENTRY_POINTS)
     name: str = "DianJin-R1-Data (rebuilt with dianjin)"  # card title
     teacher: str | None = None  # card: the teacher model(s), as configured
     judge: str | None = None  # card: the judge model, as configured
@@ -236,22 +244,38 @@ def verl_row(row: Row, i: int, cfg: ExportConfig) -> Row:
     }
 
 
-def reward_check(vrow: Row) -> str | None:
-    """None when the task's reference answer scores 1.0 through `compute_score`, else why not."""
-    from dianjin.verl_reward import compute_score
+def reward_entry_point(style: str) -> Callable[..., Any]:
+    """The `dianjin.verl_reward` function verl is pointed at for `--verl-style style`."""
+    if style not in verl_reward.ENTRY_POINTS:
+        raise ValueError(f"unknown verl_style {style!r}; known: {', '.join(verl_reward.ENTRY_POINTS)}")
+    return getattr(verl_reward, verl_reward.ENTRY_POINTS[style])
 
-    task = get_task(vrow["data_source"])
-    gt, info = vrow["reward_model"]["ground_truth"], vrow["extra_info"]
-    example = {**decode_extra_info(info), "gold": gt}
+
+def reward_check(vrow: Row, fn: Callable[..., Any] = verl_reward.compute_score) -> str | None:
+    """None when the task's reference answer scores 1.0 through `fn` (a `dianjin.verl_reward` entry
+    point, called as verl calls it), else why not. A missing dependency raises RuntimeError."""
+    ds, gt, info = vrow["data_source"], vrow["reward_model"]["ground_truth"], vrow["extra_info"]
     try:
-        ref = str(task.reference(example))
-        response = fmt.render("参考答案。", "", ref) if task.boxed else fmt.render("参考答案。", ref)
-        if compute_score(vrow["data_source"], response, gt, info)["score"] == 1.0:
+        response = verl_reward.reference_response(ds, gt, info)
+        result = fn(data_source=ds, solution_str=response, ground_truth=gt, extra_info=info)
+        if (result["score"] if isinstance(result, dict) else result) == 1.0:
             return None
-        verdict = task.score(response, {**info, "gold": gt}, mode="reward")  # what compute_score saw, for the reason
-    except Exception as e:  # a scorer that raises on its own reference is reported, not fatal
+        verdict = get_task(ds).score(response, {**decode_extra_info(info), "gold": gt}, mode="reward")  # for the reason
+    except ImportError as e:  # the reward would fail the same way in every training step
+        raise RuntimeError(verl_reward.missing_dependency(ds, e)) from e
+    except Exception as e:  # noqa: BLE001 - a scorer that raises on its own reference is reported, not fatal
         return f"scoring the reference answer raised {type(e).__name__}: {e}"
-    return f"the reference answer {ref[:60]!r} scores 0: {verdict.reason}"
+    return f"the reference answer {verdict.pred!r} scores 0: {verdict.reason}"
+
+
+def preflight_rows(rows: list[Row], fn: Callable[..., Any]) -> None:
+    """Without `check_rewards`: score one row per data_source through `fn` (a missing dependency
+    raises RuntimeError; a reference answer that does not score 1.0 is only logged)."""
+    firsts = {r["data_source"]: r for r in reversed(rows)}
+    for ds, vrow in sorted(firsts.items()):
+        why = reward_check(vrow, fn)
+        if why:
+            log.warning("export: %s row %s: %s (kept: reward check off)", ds, vrow["extra_info"]["id"], why)
 
 
 def split_rows(rows: list[Row], val_fraction: float, seed: int) -> tuple[list[Row], list[Row]]:
@@ -293,6 +317,7 @@ def write_parquet(path: Path, rows: list[Row], schema: Any) -> Path:
     os.close(fd)
     try:
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
+        os.chmod(tmp, 0o666 & ~dio._UMASK)  # what open() gives, as dianjin.io's writers (mkstemp's is 0600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -302,14 +327,17 @@ def write_parquet(path: Path, rows: list[Row], schema: Any) -> Path:
 
 def write_verl(out: Path, sft_rows: list[Row], rl_rows: list[Row], cfg: ExportConfig, notes: dict[str, Any]) -> dict[str, Path]:
     pa = _pyarrow()
+    fn = reward_entry_point(cfg.verl_style)
     rows, skipped = [], []
     for i, r in enumerate(rl_rows):
         vrow = verl_row(r, i, cfg)
-        why = reward_check(vrow) if cfg.check_rewards else None
+        why = reward_check(vrow, fn) if cfg.check_rewards else None
         if why is None:
             rows.append(vrow)
         else:
             skipped.append({"id": vrow["extra_info"]["id"], "task": vrow["data_source"], "reason": why})
+    if not cfg.check_rewards:
+        preflight_rows(rows, fn)
     if not rows:
         log.warning("export: no RL rows for verl: verl/train.parquet is empty (every item went to SFT, or was left out)")
     train, val = split_rows(rows, cfg.val_fraction, cfg.seed)
@@ -392,7 +420,10 @@ def card_text(sft_rows: list[Row], rl_rows: list[Row], cfg: ExportConfig, notes:
                f"`dataset_dir: llamafactory`, `dataset: {lf_datasets or '-'}`, `template: qwen`."),
               ("- `verl/train.parquet`, `verl/val.parquet`: GRPO data; reward: "
                "`custom_reward_function.path=$(python -c 'import dianjin.verl_reward as m; print(m.__file__)')` "
-               "`custom_reward_function.name=compute_score`."), ""]
+               f"`custom_reward_function.name={verl_reward.ENTRY_POINTS.get(cfg.verl_style, 'compute_score_float')}` "
+               "(`compute_score_float` for verl 0.3.x, `compute_score` for verl >= 0.4; from verl 0.7.1 the keys are "
+               "`reward.custom_reward_function.*`; in verl's environment "
+               f"`pip install '{verl_reward.MATH_VERIFY_FOR_VERL}'`, Hydra's antlr)."), ""]
     return "\n".join(parts)
 
 
@@ -454,7 +485,9 @@ __all__ = [
     "ground_truth",
     "lf_name",
     "load_alpaca",
+    "preflight_rows",
     "reward_check",
+    "reward_entry_point",
     "run",
     "split_rows",
     "subset_name",

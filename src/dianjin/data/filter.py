@@ -1,7 +1,7 @@
 """Filter (CFLUE): by question length, and optionally by ambiguity as judged by the judge LLM.
 
 The paper filters CFLUE on length, difficulty and ambiguity (GPT-4o removes ambiguous questions);
-its thresholds were not published (upstream.md §3.2). Ours:
+its thresholds were not published (docs/upstream.md §3.2). Ours:
 
 - length: the question plus its options must be `min_chars`..`max_chars` characters (defaults 10
   and 2,000: drops stubs and pasted passages);

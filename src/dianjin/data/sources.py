@@ -11,7 +11,7 @@ A source is `{task, path, ...}` in the build config (`SourceSpec`); `task` picks
   `choices` and `cflue_oe` (judge against the answer text) when not. Other fields (`analysis`,
   `context`, ...) are kept. A record's own `task` field is ignored: it is often a question type;
 - `released` (alias `alpaca`): the released DianJin-R1-Data files (`{instruction, input?, output,
-  system?, id?}`, upstream.md §3.4). These are finished SFT rows, so they bypass filter/distill and
+  system?, id?}`, docs/upstream.md §3.4). These are finished SFT rows, so they bypass filter/distill and
   go straight to `sft.jsonl`. Each row is checked: `instruction` and `output` non-empty strings,
   `input`/`system` strings if present, no multi-turn `history`, and `output` in the strict
   `<think>/<answer>` format (a `\\boxed{}` in the answer for boxed subsets). The subset (`score_as`)

@@ -3,7 +3,7 @@
     table = stats.run(output_dir, sft_rows, rl_rows, tokenizer="path/to/hf-tokenizer")  # or None
 
 writes `stats.md` and `stats.json` in `output_dir` and returns the JSON dict. Layout as the seed
-README's table (upstream.md §3.1): Dataset, Language, Size and the mean token counts, in two
+README's table (docs/upstream.md §3.1): Dataset, Language, Size and the mean token counts, in two
 sections, "Used in SFT" (one row per task of the SFT rows) and "Used in RL" (one per task of the
 RL pool, R_token "-"). Subsets are named as upstream (CFLUE_MCQ, CFLUE_OE, FinQA, CCC) or after
 the task (FinCalc, ...), in that order.
@@ -82,8 +82,9 @@ def token_counter(tokenizer: str | None) -> tuple[str, Counter_]:
 def _user_text(msgs: Any, pool: str, i: int, field: str, row: Row) -> str:
     if isinstance(msgs, list):
         users = [m.get("content") for m in msgs if isinstance(m, dict) and m.get("role") == "user"]
-        if users and all(isinstance(u, str) for u in users):
-            return "\n".join(users)
+        texts = [u for u in users if isinstance(u, str)]
+        if users and len(texts) == len(users):
+            return "\n".join(texts)
     raise DataError(pool, i, field, f"row {row.get('id')!r} has no user message")
 
 

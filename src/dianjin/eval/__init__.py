@@ -1,4 +1,4 @@
-"""Evaluation: the paper's table, reproducibly, with confidence intervals (issue 6).
+"""Evaluation: the paper's table, reproducibly, with confidence intervals.
 
 - `run`: `dianjin eval`, the harness: any OpenAI-compatible endpoint, every task, resumable,
   judged where the task needs it, per-sample JSONL, `summary.json` / `summary.md`, `--compare`;
@@ -6,7 +6,7 @@
   once per run into an `EvalTask` (prompts and scoring from `dianjin.tasks`, never `dianjin.data`);
 - `stats`: bootstrap CIs over items, the paired bootstrap, mean@k and unbiased pass@k;
 - `summarize`: per-task statistics from sample rows, the Markdown tables, run comparison;
-- `paper`: the paper's main table (upstream.md §8.2);
+- `paper`: the paper's main table (docs/upstream.md §8.2);
 - `report`: `dianjin report`, a static HTML + Markdown report with PNG plots and an error browser.
 
     from dianjin.eval import EvalConfig, run_eval

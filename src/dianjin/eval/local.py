@@ -143,7 +143,8 @@ class HFModel:
         tok = AutoTokenizer.from_pretrained(str(model_dir))
         model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype="auto")
         if torch.cuda.is_available():
-            model = model.to("cuda")
+            # transformers decorates PreTrainedModel.to with functools.wraps, which mypy types as an unbound function
+            model = model.to("cuda")  # type: ignore[arg-type]
         return cls(model.eval(), tok, max_model_len=max_model_len)
 
     def encode(self, messages: Messages) -> list[int]:
@@ -273,7 +274,7 @@ def generate_chat(model: str | Path | LocalModel, prompts: Sequence[Messages], *
     a given seed reproduces the old `train.common.generate` draws; vLLM seeds prompt i with
     derive_seed(seed, str(i))."""
     backend = load_local(model, engine) if isinstance(model, (str, Path)) else model
-    encoded = [backend.encode(p) for p in prompts]
+    encoded: list[Any] = [backend.encode(p) for p in prompts]  # token ids (HF) or messages (vLLM): backend's own
     out: list[list[Generated]] = [[] for _ in prompts]
     batches = plan_batches([backend.length(e) for e in encoded], [0] * len(prompts), batch_size)
     for b, idx in enumerate(batches):
@@ -352,7 +353,7 @@ class LocalEngine:
             if not prepared:
                 return
             backend = await self._load()
-            encoded = await asyncio.to_thread(lambda: [backend.encode(r.messages) for r, _, _ in prepared])
+            encoded: list[Any] = await asyncio.to_thread(lambda: [backend.encode(r.messages) for r, _, _ in prepared])
             batches = plan_batches([backend.length(e) for e in encoded], [p for _, p, _ in prepared], self.batch_size)
             for idx in batches:
                 for _ in idx:

@@ -1,4 +1,4 @@
-"""The DianJin-R1 paper's main table (README / paper, ../reference/upstream.md §8.2), for reports.
+"""The DianJin-R1 paper's main table (README / paper, docs/upstream.md §8.2), for reports.
 
 Scores are accuracies in percent as published. How they were obtained matters when reading ours
 beside them: CFLUE is the letter set in the last `\\boxed{}` (probably N = 3,846, a ModelScope test
@@ -49,7 +49,7 @@ PUBLISHED_AVG_ERRATA: dict[str, float] = {"DeepSeek-V3": 69.33}
 # Rows shown beside ours by default: the two DianJin-R1 models and their bases.
 DEFAULT_ROWS: tuple[str, ...] = ("Qwen2.5-7B-Instruct", "Qwen2.5-32B-Instruct", "DianJin-R1-7B", "DianJin-R1-32B")
 
-# Paper Table 6 (second-hand, upstream.md §3.3): LLM calls per CCC instance of the multi-agent system.
+# Paper Table 6 (second-hand, docs/upstream.md §3.3): LLM calls per CCC instance of the multi-agent system.
 MULTI_AGENT_CALLS_PER_ITEM = 8.15
 
 SOURCE = "DianJin-R1 (arXiv 2504.15716) main table, aliyun/qwen-dianjin DianJin-R1/README.md"

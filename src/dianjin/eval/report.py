@@ -352,10 +352,10 @@ def _html_results(evals: list[EvalRun], paper_rows: list[str]) -> str:
     paper_tasks = [t for t in tasks if t in paper.PAPER_TASKS]
     for m in paper_rows:
         row = paper.PAPER_ROWS[m]
-        cells = "".join(f"<td>{row[t]:.2f}</td>" if t in row else "<td>–</td>" for t in tasks)
+        paper_cells = "".join(f"<td>{row[t]:.2f}</td>" if t in row else "<td>–</td>" for t in tasks)
         avg = paper.paper_average(row, paper_tasks)
         avg_text = "–" if avg is None else f"{avg:.2f}"
-        lines.append(f"<tr class='paper'><td>{esc(m)} (paper)</td>{cells}<td>{avg_text}</td></tr>")
+        lines.append(f"<tr class='paper'><td>{esc(m)} (paper)</td>{paper_cells}<td>{avg_text}</td></tr>")
     lines.append("</tbody></table>")
     return "\n".join(lines)
 

@@ -1,7 +1,7 @@
 """What `dianjin eval` runs per task: where its data lives, its pinned sampling settings, and how
 `--n K` turns examples into work units.
 
-Upstream never published its inference prompts or sampling settings (upstream.md §8.1), so ours
+Upstream never published its inference prompts or sampling settings (docs/upstream.md §8.1), so ours
 are pinned here and written into every run's `summary.json`:
 
 - prompts: each task module's own (`dianjin.tasks.*.PROMPT`, one user message, no system

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from math import comb
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -33,12 +33,12 @@ _CHUNK_CELLS = 4_000_000  # index cells drawn per chunk: resamples * items
 _MAX_LEVELS = 512  # distinct values up to which resampling goes through multinomial counts
 
 
-def item_means(per_item: Sequence[Sequence[float]]) -> list[float]:
+def item_means(per_item: Iterable[Sequence[float]]) -> list[float]:
     """Each item's mean score over its samples (items without samples are dropped)."""
     return [float(sum(s)) / len(s) for s in per_item if len(s)]
 
 
-def mean_at_k(per_item: Sequence[Sequence[float]]) -> float | None:
+def mean_at_k(per_item: Iterable[Sequence[float]]) -> float | None:
     """Mean over items of the mean over each item's samples; None when there are no items."""
     means = item_means(per_item)
     return float(np.mean(means)) if means else None
@@ -53,7 +53,7 @@ def pass_at_k_item(n: int, c: int, k: int) -> float:
     return 1.0 - comb(n - c, k) / comb(n, k)
 
 
-def pass_at_k(per_item: Sequence[Sequence[float]], k: int) -> float | None:
+def pass_at_k(per_item: Iterable[Sequence[float]], k: int) -> float | None:
     """Unbiased pass@k averaged over items that have at least k samples; None when none has.
 
     A sample counts as correct when its score is 1 (scores are 1/0)."""

@@ -1,7 +1,7 @@
 """CCC (Chinese Compliance Check): did the customer-service agent in a dialogue break a rule?
 
 Upstream's CCC set (1,800 SFT dialogues, ~200 test items) is proprietary and was never released
-(../reference/upstream.md §3.3, datasets.md §5), so this module defines our own JSONL schema,
+(docs/upstream.md §3.3 and §9.3), so this module defines our own JSONL schema,
 documented in docs/ccc_schema.md. One object per line:
 
     {"id": "ccc-0001",

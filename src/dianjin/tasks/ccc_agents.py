@@ -1,6 +1,6 @@
 """The CCC multi-agent compliance check: one LLM agent per rule, then an auditor's verdict.
 
-The paper's CCC data (upstream.md §3.3) came from a workflow in which each condition node is an LLM
+The paper's CCC data (docs/upstream.md §3.3) came from a workflow in which each condition node is an LLM
 agent checking one compliance rule (regulator-complaint risk, social-media complaint risk, legal
 risk, ...) and a customer-service auditor (客服服务审计专家) gives the final verdict. None of it was
 released; this is our version, with its prompts in `dianjin/prompts/`:

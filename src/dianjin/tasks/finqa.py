@@ -13,7 +13,7 @@ one), so ours is documented here: one English user message with the context, the
 the DianJin-R1 format contract (reason in <think></think>, answer in <answer></answer> with the
 final number or yes/no in \\boxed{}).
 
-Checking (../reference/datasets.md §1):
+Checking (docs/upstream.md §9.1):
 - yes/no gold: exact match of the extracted yes/no;
 - numeric gold: `dianjin.numbers.numbers_match` (relative tolerance 1e-3, or the prediction
   rounded to the gold's decimals; x, x*100 and x/100 all accepted for the percent/fraction

@@ -18,7 +18,7 @@ error naming the turn, never a silent mislabel.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -32,7 +32,8 @@ class TemplateError(ValueError):
 
 
 def render(tokenizer: "PreTrainedTokenizerBase", messages: Messages, generation_prompt: bool) -> str:
-    return tokenizer.apply_chat_template(messages, add_generation_prompt=generation_prompt, tokenize=False)
+    # tokenize=False renders to a string (transformers types the result as a union of every return form)
+    return cast(str, tokenizer.apply_chat_template(messages, add_generation_prompt=generation_prompt, tokenize=False))
 
 
 def assistant_spans(tokenizer: "PreTrainedTokenizerBase", messages: Messages) -> tuple[str, list[tuple[int, int]]]:

@@ -12,14 +12,25 @@ only writes files (docs/training.md has the commands).
     run_grpo.sh                            upstream's DianJin-R1/src/rl/grpo.sh, every flag kept
                                            (`GRPO_FLAGS`), with this export's data, model and reward
 The reward is `custom_reward_function.path` = the absolute path of `dianjin/verl_reward.py` in the
-installed package, `custom_reward_function.name=compute_score`. verl loads that file by path in its
-own Python, so `dianjin` must be importable there (`pip install --no-deps` plus its three small
-dependencies, see docs/training.md); the script checks that before it starts verl, and falls back to
+installed package, `custom_reward_function.name` = `compute_score_float` (`--verl-style upstream`:
+verl 0.3.x puts the score into a float tensor and rejects a dict) or `compute_score` (`current`,
+verl >= 0.4.1: the dict also logs acc and pred). verl loads that file by path in its own Python, so
+`dianjin` must be importable there (`pip install --no-deps`, plus math-verify with the antlr4_9_3
+extra for MATH-500 rows: Hydra's antlr; see docs/training.md). Before it starts verl the script runs
+`dianjin.verl_reward.preflight` in that Python: the file loaded by path as verl loads it, one row per
+data_source of the parquet files (read with pandas, as verl 0.3 reads them) scored through the
+entry point, and the style checked against the installed verl version. It falls back to
 `import dianjin.verl_reward` in verl's Python when the path does not exist on that machine.
+The export itself scores the rows through the same entry point (`dianjin.data.export`), so a reward
+that cannot import what it needs fails there first.
 Deviations from upstream: the script runs in the foreground and tees its log (upstream: `nohup ... &`;
-run the script under nohup for that), checks the reward first, and passes extra arguments through
-to verl as further Hydra overrides. `--verl-style current` renames the one upstream key that newer
-verl releases renamed (`VERL_RENAMES`) and drops the V0-only `VLLM_ATTENTION_BACKEND=XFORMERS`.
+run the script under nohup for that), checks the reward first, names our reward function, and passes
+extra arguments through to verl as further Hydra overrides. `--verl-style current` renames the one
+upstream key that verl 0.4.1 renamed (`VERL_RENAMES`), drops the V0-only
+`VLLM_ATTENTION_BACKEND=XFORMERS`, and passes the reward function under the key the installed verl
+reads (`$REWARD_KEY`, from `dianjin.verl_reward.reward_key` at launch): `reward.custom_reward_function`
+from verl 0.7.1 (verl >= 0.9 ignores the top-level `custom_reward_function` and would fall back to its
+own scorer, which raises NotImplementedError for our data_sources), the top-level key before.
 
 `llamafactory` writes, under DIR:
     llamafactory/dataset_info.json, llamafactory/<subset>.json   alpaca files via `dianjin.data.export`
@@ -48,11 +59,12 @@ import yaml
 import dianjin
 from dianjin.io import atomic_write_json, atomic_write_text
 from dianjin.tasks.base import DataError, jsonl_records
+from dianjin.verl_reward import ENTRY_POINTS, MATH_VERIFY_FOR_VERL
 
 Row = dict[str, Any]
 
 # --- upstream values --------------------------------------------------------------------------------------
-# Upstream grpo.sh (aliyun/qwen-dianjin DianJin-R1/src/rl/grpo.sh; ../shared/reference/upstream.md §6.1), in
+# Upstream grpo.sh (aliyun/qwen-dianjin DianJin-R1/src/rl/grpo.sh; docs/upstream.md §6.1), in
 # its order. A value "{name}" is filled from the export options (`VerlOptions`), "$NAME" by the script's
 # shell variables (paths and cluster size, overridable from the environment at launch).
 GRPO_FLAGS: list[tuple[str, str]] = [
@@ -88,7 +100,7 @@ GRPO_FLAGS: list[tuple[str, str]] = [
     ("actor_rollout_ref.ref.fsdp_config.param_offload", "True"),
     ("algorithm.kl_ctrl.kl_coef", "0.001"),
     ("custom_reward_function.path", "$REWARD_PATH"),
-    ("custom_reward_function.name", "compute_score"),
+    ("custom_reward_function.name", "{reward_name}"),  # upstream: its own compute_score; ours: ENTRY_POINTS
     ("trainer.critic_warmup", "0"),
     ("trainer.logger", "['console']"),
     ("trainer.n_gpus_per_node", "$N_GPUS"),
@@ -100,12 +112,16 @@ GRPO_FLAGS: list[tuple[str, str]] = [
 ]
 # Upstream's environment for the launch (vLLM 0.8.2's V0 engine).
 GRPO_ENV: dict[str, str] = {"VLLM_ATTENTION_BACKEND": "XFORMERS"}
-# `--verl-style current`: keys renamed in verl since upstream's v0.3.x (checkpoint.contents -> save_contents).
+# `--verl-style current`: keys renamed in verl since upstream's v0.3.x (checkpoint.contents -> save_contents, 0.4.1).
+# The reward function's keys are chosen at launch (`dianjin.verl_reward.reward_key`): verl 0.9 reads only
+# reward.custom_reward_function.*, verl before 0.7.1 only the top-level custom_reward_function.*.
 VERL_RENAMES: dict[str, str] = {
     "actor_rollout_ref.actor.checkpoint.contents": "actor_rollout_ref.actor.checkpoint.save_contents",
+    "custom_reward_function.path": "$REWARD_KEY.path",
+    "custom_reward_function.name": "$REWARD_KEY.name",
 }
 
-# Upstream qwen2.5_sft.yaml (DianJin-R1/src/sft/qwen2.5_sft.yaml; upstream.md §5), in its order. Filled in per
+# Upstream qwen2.5_sft.yaml (DianJin-R1/src/sft/qwen2.5_sft.yaml; docs/upstream.md §5), in its order. Filled in per
 # export: model_name_or_path, deepspeed, dataset, dataset_dir, output_dir, gradient_accumulation_steps.
 LF_SFT: dict[str, Any] = {
     "model_name_or_path": None,
@@ -181,7 +197,7 @@ class VerlOptions:
     save_freq: int = 50
     test_freq: int = 10
     experiment_name: str = "DianJin-R1-7B"
-    style: str = "upstream"  # "upstream": upstream's keys as they are; "current": VERL_RENAMES applied
+    style: str = "upstream"  # "upstream": upstream's keys, verl 0.3.x; "current": VERL_RENAMES applied, verl >= 0.4.1
 
 
 def check_verl_batches(o: VerlOptions, n_train: int) -> list[str]:
@@ -218,20 +234,18 @@ def num(x: float) -> str:
 def grpo_flags(o: VerlOptions) -> list[tuple[str, str]]:
     """GRPO_FLAGS with the option values filled in and, for `style` current, the renamed keys."""
     values = {k: num(v) if isinstance(v, float) else str(v) for k, v in vars(o).items()}
+    values["reward_name"] = ENTRY_POINTS[o.style]
     renames = VERL_RENAMES if o.style == "current" else {}
     return [(renames.get(k, k), v.format(**values) if v.startswith("{") else v) for k, v in GRPO_FLAGS]
 
 
 REWARD_CHECK = r'''import importlib.util, sys
-# Load the reward the way verl does (by path) and score one right and one wrong answer.
+# Load the reward the way verl does (by path), then score one row per data_source through the entry point.
 spec = importlib.util.spec_from_file_location("custom_module", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 sys.modules["custom_module"] = module
 spec.loader.exec_module(module)
-good = module.compute_score("cflue", "<think>x</think><answer>\\boxed{AC}</answer>", "AC", None)
-bad = module.compute_score("cflue", "<think>x</think><answer>\\boxed{B}</answer>", "AC", None)
-assert good["score"] == 1.0 and bad["score"] == 0.0, (good, bad)
-print("reward ok:", sys.argv[1])'''
+sys.exit(module.preflight(sys.argv[2], sys.argv[4:], style=sys.argv[3]))'''
 
 
 def grpo_script(o: VerlOptions, model: str, reward_path: str, has_val: bool) -> str:
@@ -240,7 +254,10 @@ def grpo_script(o: VerlOptions, model: str, reward_path: str, has_val: bool) -> 
         "#!/usr/bin/env bash",
         "# DianJin-R1 GRPO with verl: upstream's DianJin-R1/src/rl/grpo.sh (every flag kept) with this export's",
         f"# data, model and reward. Written by `dianjin export verl` (dianjin {dianjin.__version__}, --verl-style {o.style}).",
-        "# Run it in verl's own environment, where `import dianjin.verl_reward` works (docs/training.md):",
+        "# Run it in verl's own environment, where `import dianjin.verl_reward` works (docs/training.md), with",
+        f"# verl {'0.3.x (upstream: 0.3.0.post1)' if o.style == 'upstream' else '>= 0.4.1'} and, for MATH-500 rows,",
+        f"# `pip install '{MATH_VERIFY_FOR_VERL}'` (antlr 4.9.3, Hydra's: the antlr4_13_2 extra makes OmegaConf fail",
+        "# with \"Could not deserialize ATN\"):",
         "#   bash run_grpo.sh [more Hydra overrides, e.g. trainer.val_before_train=False]",
         "#   nohup bash run_grpo.sh > /dev/null 2>&1 &       # in the background, as upstream (log: $LOG_DIR)",
         "# Several nodes: start Ray first (head: `ray start --head --port 6379`; every other node:",
@@ -261,13 +278,18 @@ def grpo_script(o: VerlOptions, model: str, reward_path: str, has_val: bool) -> 
         'VAL_FILE="${VAL_FILE:-$DATA_DIR/val.parquet}"' if has_val else 'VAL_FILE="${VAL_FILE:-$DATA_DIR/train.parquet}"  # no val split was written',
         *[f'{default(k, v)}; export {k}' for k, v in env.items()],
         "",
-        "# verl imports the reward by path in this Python: check it imports and scores before starting",
+        "# verl imports the reward by path in this Python: check it imports and scores a row of each data_source",
         'if [ ! -f "$REWARD_PATH" ]; then',
         '  REWARD_PATH="$("$PYTHON" -c \'import dianjin.verl_reward as m; print(m.__file__)\')"',
         "fi",
-        "\"$PYTHON\" - \"$REWARD_PATH\" <<'PY'",
+        f"\"$PYTHON\" - \"$REWARD_PATH\" {ENTRY_POINTS[o.style]} {o.style} \"$DATA_DIR/train.parquet\" \"$VAL_FILE\" <<'PY'",
         REWARD_CHECK,
         "PY",
+        *([] if o.style != "current" else [
+            "# the reward function's Hydra key for this verl: reward.custom_reward_function from 0.7.1 (only it from 0.9.0)",
+            'if [ -z "${REWARD_KEY:-}" ]; then',
+            '  REWARD_KEY="$("$PYTHON" -c \'from dianjin.verl_reward import reward_key; print(reward_key())\')"',
+            "fi"]),
         "",
         'mkdir -p "$LOG_DIR" "$CKPT_DIR"',
         '"$PYTHON" -m verl.trainer.main_ppo \\',
@@ -368,7 +390,7 @@ def export_verl(args: argparse.Namespace) -> dict[str, Path]:
     out = Path(args.out)
     rows, where = read_rows(resolve_data(args.data, "rl.jsonl"))
     paths = run_export(out, [], rows, where, formats=["verl"], system=args.system, val_fraction=args.val_fraction,
-                       seed=args.seed, check_rewards=not args.no_reward_check)
+                       seed=args.seed, check_rewards=not args.no_reward_check, verl_style=args.verl_style)
     import pyarrow.parquet as pq
 
     n_train = pq.read_metadata(paths["verl_train"]).num_rows
@@ -440,7 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--gpu-memory-utilization", type=float, default=d.gpu_memory_utilization, help="vLLM (%(default)s)")
             s.add_argument("--experiment-name", default=d.experiment_name, help="log and checkpoint name (%(default)s)")
             s.add_argument("--verl-style", choices=["upstream", "current"], default=d.style,
-                           help="upstream: the keys of upstream's verl (v0.3.x); current: renamed keys of newer verl")
+                           help=("upstream: upstream's keys and a float reward, for verl 0.3.x (upstream's 0.3.0.post1); "
+                                 "current: the renamed keys and the dict reward of verl >= 0.4.1"))
             s.add_argument("--val-fraction", type=float, default=0.05, help="share of each task held out (%(default)s)")
             s.add_argument("--seed", type=int, default=0, help="validation draw (%(default)s)")
             s.add_argument("--no-reward-check", action="store_true",
@@ -455,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         paths = TARGETS[args.target][0](args)
-    except (DataError, ValueError, OSError) as e:
+    except (DataError, ValueError, OSError, RuntimeError) as e:  # RuntimeError: a missing dependency
         print(f"dianjin export {args.target}: error: {e}", file=sys.stderr)
         return 2
     for name, path in paths.items():

@@ -60,7 +60,7 @@ def generate(model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", pro
 def _one(ids: list[int], eos: set[int], tokenizer: "PreTrainedTokenizerBase") -> Generation:
     end = next((n for n, t in enumerate(ids) if t in eos), None)
     body = ids if end is None else ids[:end]
-    text = cast(str, tokenizer.decode(body, skip_special_tokens=True))  # one sequence: one string (typed str | list[str])
+    text = cast(str, tokenizer.decode(body, skip_special_tokens=True))  # one sequence: a str (typed str | list[str])
     return Generation(text, len(ids) if end is None else end + 1, end is None)
 
 

@@ -1,10 +1,10 @@
 """Stage 2, GRPO: `dianjin grpo CONFIG.yaml [key=value ...]` runs TRL's GRPOTrainer with the dianjin rewards.
 
-    dianjin grpo recipes/tiny_grpo.yaml                                     # one stage of the CPU demo (after tiny_mine)
-    torchrun --nproc_per_node 8 -m dianjin.train.grpo recipes/grpo_7b.yaml    # 1 node x 8 GPUs
+    dianjin grpo recipes/tiny_grpo.yaml                                              # CPU demo stage (after tiny_mine)
+    torchrun --nproc_per_node 8 -m dianjin.train.grpo recipes/grpo_qwen2.5_7b.yaml   # 1 node x 8 GPUs
     accelerate launch --config_file ACC.yaml -m dianjin.train.grpo CONFIG.yaml
 
-Defaults are upstream's verl `grpo.sh` (../shared/reference/upstream.md §6): 8 rollouts per prompt at
+Defaults are upstream's verl `grpo.sh` (docs/upstream.md §6.1): 8 rollouts per prompt at
 temperature 0.6 / top_p 0.95, lr 1e-6 (constant), KL in the loss with the k3 ("low_var_kl") estimator
 and beta 0.001 (TRL's `beta`: its per-token KL is exp(ref-logp) - (ref-logp) - 1, i.e. k3), clip 0.2,
 group-normalised advantages, prompts <= 1,024 and responses <= 4,096 tokens, 1,024 prompts per

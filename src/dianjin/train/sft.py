@@ -1,10 +1,10 @@
 """Stage 1, SFT: `dianjin sft CONFIG.yaml [key=value ...]` runs TRL's SFTTrainer on `sft.jsonl`.
 
-    dianjin sft recipes/tiny_sft.yaml                                  # one stage of the CPU demo (after make demo)
-    torchrun --nproc_per_node 8 -m dianjin.train.sft recipes/sft_7b.yaml   # 1 node x 8 GPUs (DDP/DeepSpeed)
+    dianjin sft recipes/tiny_sft.yaml                                              # CPU demo stage (after make demo)
+    torchrun --nproc_per_node 8 -m dianjin.train.sft recipes/sft_qwen2.5_7b.yaml   # 1 node x 8 GPUs (DDP/DeepSpeed)
     accelerate launch --config_file ACC.yaml -m dianjin.train.sft CONFIG.yaml
 
-Upstream (LLaMA-Factory `qwen2.5_sft.yaml`, ../shared/reference/upstream.md §5): full fine-tune,
+Upstream (LLaMA-Factory `qwen2.5_sft.yaml`, docs/upstream.md §5): full fine-tune,
 lr 1e-5, 3 epochs, linear schedule, warmup 0.03, effective batch 128 (1 x 16 x 8 GPUs), cutoff 16,384,
 bf16, ZeRO-3, loss on the response only, no packing. Those are the defaults of `SFTRunConfig`;
 `global_batch_size` keeps the effective batch at 128 on any number of processes by deriving

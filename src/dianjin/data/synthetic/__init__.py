@@ -2,7 +2,7 @@
 and FinCalc questions. Data tools, not tasks: the task modules (`dianjin.tasks.*`) read these
 records exactly as they read the real files.
 
-The demo (issue 7) must run on a fresh clone with no data directory, and the real CFLUE file is
+The demo must run on a fresh clone with no data directory, and the real CFLUE file is
 CC BY-NC-SA (it cannot ship with an MIT project) while the CCC set was never released. So we
 generate stand-ins from templates and small phrase tables (package data: tables/*.json), in each
 benchmark's REAL file schema, so the task loaders (`get_task(name).load(path)`), the data pipeline
