@@ -78,6 +78,15 @@ def sft_config():
     return sft_dict
 
 
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """A fresh data dir of `dianjin eval` benchmark files (`evalkit.write_data`), for test_eval and test_judging.
+    Modules with data of another kind (test_data_pipeline, test_eval_local, ...) define their own `data`."""
+    from evalkit import write_data  # here, not at the top: only the eval tests pay for importing dianjin.eval
+
+    return write_data(tmp_path / "data")
+
+
 def pytest_collection_modifyitems(config, items):
     gpu = False
     try:  # torch is only in the train extra

@@ -10,20 +10,24 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from fake_openai import FakeOpenAI, last_user
 
 from dianjin.client import EndpointConfig, LLMClient, SyncClient
-from dianjin.data.ccc_agents import (AUDITOR, CccConfig, CheckResult, acheck_dialogue, auditor_messages, ccc_flow,
-                                     check_dialogue, refine_messages)
+from dianjin.data.ccc_agents import (
+    AUDITOR,
+    CccConfig,
+    CheckResult,
+    acheck_dialogue,
+    auditor_messages,
+    ccc_flow,
+    check_dialogue,
+    refine_messages,
+)
 from dianjin.data.distill import Unfinished, drive_sync
 from dianjin.tasks import get_task
 from dianjin.tasks.ccc import DEFAULT_RULES
-
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_openai import FakeOpenAI, last_user  # noqa: E402
 
 RULES = [
     {"id": "regulator_complaint", "name": "监管机构投诉风险",

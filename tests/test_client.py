@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from fake_openai import FakeOpenAI, FaultPlan, count_tokens, default_script
 
 from dianjin.cache import ResponseCache
 from dianjin.client import (
@@ -38,9 +39,6 @@ from dianjin.client import (
 )
 from dianjin.ledger import Ledger, Progress
 from dianjin.tasks.base import DataError
-
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_openai import FakeOpenAI, FaultPlan, count_tokens, default_script  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "sk-test-9f8e7d6c5b4a-do-not-leak"
@@ -81,7 +79,7 @@ def expected_content(messages: list[dict]) -> str:
     (("html",), 0.5, 1),  # a proxy's HTML error page with status 200
     (("cut",), 0.5, 1),  # the connection dies in the middle of the body
     (("nested",), 0.5, 1),  # JSON nested deeper than the parser's recursion limit
-    (("429", "500", "timeout", "malformed", "drop"), 0.2, 1),  # the 20% mix
+    (("429", "500", "timeout", "malformed", "drop"), 0.2, 1),  # a 20% mix of the common faults
 ])
 def test_faults_give_fault_free_results(kinds, fraction, attempts):
     reqs = prompts(30)

@@ -9,16 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
+from fake_openai import FakeOpenAI
 
 from dianjin.client import ChatRequest, EndpointConfig, LLMClient, _canonical
 from dianjin.io import JsonlAppender, write_jsonl
-
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_openai import FakeOpenAI  # noqa: E402
 
 
 # --- per-attempt timeout ------------------------------------------------------------------------

@@ -8,23 +8,13 @@ build's outputs equal the fault-free build's, under several seeds.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from datakit import config, rows, script, without_attempts, write_config, write_data
+from fake_openai import FakeOpenAI, FaultPlan
 
 from dianjin.data import build as build_mod
-
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_openai import FakeOpenAI, FaultPlan  # noqa: E402
-from test_data_pipeline import (  # noqa: E402
-    config,
-    rows,
-    script,
-    without_attempts,
-    write_config,
-    write_data,
-)
 
 OUTPUTS = ("sft.jsonl", "rl.jsonl")
 KINDS = ("429", "500", "malformed", "drop", "html", "cut", "nested")

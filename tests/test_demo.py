@@ -1,4 +1,4 @@
-"""`dianjin demo`: the whole pipeline in one command (issue 7).
+"""`dianjin demo`: the whole pipeline in one command.
 
 The end-to-end test runs every stage for real with a smaller config than recipes/demo.yaml: the
 synthetic FinQA- and CCC-style sets, the offline data build, a tiny model, `dianjin eval` of a local
@@ -11,23 +11,19 @@ check the stage graph (what a config change re-runs), config errors and the real
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from browser import browse, needs_chromium, page_errors
+
+from dianjin import answer as fmt
+from dianjin.config import ConfigError, load_config
+from dianjin.demo import STAGE_NAMES, DemoConfig, check_config, fingerprints, main, run
+from dianjin.io import read_jsonl
+from dianjin.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from browser import browse, needs_chromium, page_errors  # noqa: E402
-
-from dianjin import answer as fmt  # noqa: E402
-from dianjin.config import ConfigError, load_config  # noqa: E402
-from dianjin.demo import STAGE_NAMES, DemoConfig, check_config, fingerprints, main, run  # noqa: E402
-from dianjin.io import read_jsonl  # noqa: E402
-from dianjin.tasks import get_task  # noqa: E402
-
 DEMO_YAML = ROOT / "recipes" / "demo.yaml"
 # The CI config: the demo restricted to CCC-style dialogues, whose reference reasoning (one rule at a
 # time, then the verdict) a 2-layer model learns in a few hundred steps; recipes/demo.yaml adds CFLUE,

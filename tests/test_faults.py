@@ -1,4 +1,4 @@
-"""Runs that survive faults and misuse (issue 12, items 5, 6 and 9).
+"""Runs that survive faults and misuse.
 
 - A crash cut inside a multi-byte character: the partial last line is dropped as any partial tail,
   so `dianjin eval`, `dianjin report` and `dianjin data build` resume; a complete undecodable line is
@@ -23,23 +23,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from evalkit import Script, eval_args, rows_of, write_data
+from fake_openai import FakeOpenAI
+
+from dianjin.cache import CacheError, ResponseCache
+from dianjin.cli import main as cli
+from dianjin.data import build as build_mod
+from dianjin.data.sources import load_generic
+from dianjin.io import JsonlAppender, JsonlError, read_jsonl, redact
+from dianjin.ledger import Ledger
+from dianjin.rundir import RunDirError, RunLock
+from dianjin.score import main as score_main
+from dianjin.tasks.base import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from fake_openai import FakeOpenAI  # noqa: E402
-from test_eval import Script, eval_args, rows_of, write_data  # noqa: E402
-
-from dianjin.cache import CacheError, ResponseCache  # noqa: E402
-from dianjin.cli import main as cli  # noqa: E402
-from dianjin.data import build as build_mod  # noqa: E402
-from dianjin.data.sources import load_generic  # noqa: E402
-from dianjin.io import JsonlAppender, JsonlError, read_jsonl, redact  # noqa: E402
-from dianjin.ledger import Ledger  # noqa: E402
-from dianjin.rundir import RunDirError, RunLock  # noqa: E402
-from dianjin.score import main as score_main  # noqa: E402
-from dianjin.tasks.base import DataError  # noqa: E402
-
 ASSETS = ROOT / "tests" / "assets"
 OFFLINE = str(ROOT / "recipes" / "data_offline.yaml")
 SOURCES = (f"sources=[{{task: fincalc, n: 2, seed: 0}}, {{task: cflue, path: {ASSETS / 'cflue_sample.json'}}}, "

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import inspect
 import json
-import sys
 from pathlib import Path
 
-import pytest
+from evalkit import Script, eval_args, rows_of, write_cflue_oe
+from fake_openai import FakeOpenAI, last_user
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_openai import FakeOpenAI, last_user  # noqa: E402
-from test_eval import Script, eval_args, rows_of, write_cflue_oe, write_data  # noqa: E402
-
-from dianjin.cli import main as cli  # noqa: E402
-from dianjin.tasks import TASKS  # noqa: E402
-from dianjin.tasks.base import Task  # noqa: E402
+from dianjin.cli import main as cli
+from dianjin.tasks import TASKS
+from dianjin.tasks.base import Task
 
 
 def _params(f) -> list[tuple[str, object]]:
@@ -37,11 +33,6 @@ def test_judge_hooks_have_one_signature():
     assert all(TASKS[n].judge_template() for n in judged)
     assert TASKS["finqa"].parse_judge("... \\boxed{1}") == (True, "judge: correct")
     assert TASKS["cflue_oe"].parse_judge("结论：错误") == (False, "judge: incorrect")
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    return write_data(tmp_path / "data")
 
 
 def test_a_failed_judge_leaves_answers_unverified(data: Path, tmp_path: Path):

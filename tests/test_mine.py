@@ -1,4 +1,4 @@
-"""Hard-item mining (issue 4): k answers per question, scored with the task scorer (a pass is the
+"""Hard-item mining: k answers per question, scored with the task scorer (a pass is the
 gated reward), kept when the pass rate is strictly inside the band; through an OpenAI-compatible
 endpoint (the loopback fake server, answers scripted per prompt so pass rates are known exactly) and
 through HF generation from the tiny SFT model; resumable; rl.jsonl output that GRPO reads back.
@@ -6,10 +6,10 @@ through HF generation from the tiny SFT model; resumable; rl.jsonl output that G
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from fake_openai import FakeOpenAI
 
 from dianjin.config import from_dict
 from dianjin.data.fincalc_rows import examples, rl_row
@@ -17,9 +17,6 @@ from dianjin.io import iter_jsonl, write_jsonl
 from dianjin.tasks.base import DataError
 from dianjin.train.common import load_prompt_items
 from dianjin.train.mine import MineConfig, in_band, run
-
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_openai import FakeOpenAI  # noqa: E402
 
 K = 4
 GOOD = "<think>compute</think><answer>\\boxed{%s}</answer>"

@@ -9,21 +9,16 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 import warnings
 from pathlib import Path
 
 import pytest
+from browser import browse, needs_chromium, page_errors
+from evalkit import Script, eval_args, rows_of, write_data
+from fake_openai import FakeOpenAI, last_user
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from browser import browse, needs_chromium, page_errors  # noqa: E402
-from fake_openai import FakeOpenAI, last_user  # noqa: E402
-from test_eval import Script, eval_args, rows_of, write_data  # noqa: E402
-
-from dianjin.cli import main as cli  # noqa: E402
-from dianjin.eval import report  # noqa: E402
+from dianjin.cli import main as cli
+from dianjin.eval import report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HOSTILE = "<script>document.title='pwned'</script>"
