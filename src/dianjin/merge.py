@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -44,7 +45,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, cast
 
 from dianjin.legacy_config import add_legacy_keys
 from dianjin.merge_sources import MergeError, Source, Spec, open_checkpoint
@@ -304,7 +305,7 @@ def _read_hf_weights(d: Path) -> dict[str, Callable[[], "torch.Tensor"]]:
     for p in files:
         with safe_open(p, framework="pt") as f:
             for k in f.keys():
-                out[k] = lambda p=p, k=k: _get(p, k)
+                out[k] = functools.partial(_get, p, k)
     return out
 
 
@@ -318,15 +319,15 @@ def _get(p: Path, k: str) -> "torch.Tensor":
 def greedy_sample(model_dir: Path, prompt: str = "What is 2 + 2?", max_new_tokens: int = 12) -> str:
     """Load the model with AutoModelForCausalLM and greedily continue one chat prompt."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BatchEncoding
 
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     tok = AutoTokenizer.from_pretrained(model_dir)
-    ids = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                  return_tensors="pt", return_dict=True)  # fmt: skip
+    ids = cast(BatchEncoding, tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                                      return_tensors="pt", return_dict=True))  # fmt: skip
     with torch.no_grad():
         out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False)
-    return tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=False)
+    return str(tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=False))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -407,7 +408,7 @@ def merge_fsdp(
         dt = time.perf_counter() - t0
         say(f"merge: wrote {written / 1e6:.1f} MB in {dt:.1f} s ({in_bytes / 1e6 / max(dt, 1e-9):.0f} MB/s read)")
         if verify_output or reference is not None:
-            verify(tmp, src, plan, reference, say=say)
+            verify(tmp, src, plan, Path(reference) if reference is not None else None, say=say)
     say(f"merge: done: {out}")
     return out
 

@@ -19,7 +19,8 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Protocol
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import torch
@@ -62,7 +63,7 @@ class Source(Protocol):
 
     def specs(self) -> list[Spec]: ...
 
-    def pieces(self, key: str) -> Iterator[Piece]: ...
+    def pieces(self, key: str) -> Generator[Piece, None, None]: ...
 
 
 def open_checkpoint(path: str | Path) -> Source:
@@ -154,7 +155,8 @@ class RankFileSource:
             if set(sd) != set(keys0):
                 diff = sorted(set(sd) ^ set(keys0))[:5]
                 raise MergeError(f"{f}: keys differ from {self.files[0].name} (e.g. {diff})")
-        specs, self._layout = [], {}
+        specs: list[Spec] = []
+        self._layout: dict[str, list[tuple[int, tuple[int, ...]]] | None] = {}
         for k in keys0:
             vals = [sd[k] for sd in self.sds]
             kinds = {isinstance(v, DTensor) for v in vals}
@@ -201,7 +203,8 @@ class RankFileSource:
             p = dt.placements[i]
             if p.is_replicate():
                 return block(coords + (0,))
-            d, shape, out = p.dim, None, []
+            d, out = p.dim, []
+            shape: list[int] | None = None
             for c in range(mesh.shape[i]):
                 s, parts = block(coords + (c,))
                 if shape is None:
@@ -212,6 +215,7 @@ class RankFileSource:
                     shape[d] += s[d]
                 shift = shape[d] - s[d]
                 out += [(r, tuple(o + (shift if j == d else 0) for j, o in enumerate(off))) for r, off in parts]
+            assert shape is not None  # a mesh dimension has at least one coordinate
             return shape, out
 
         shape, layout = block(())
@@ -227,7 +231,7 @@ class RankFileSource:
     def specs(self) -> list[Spec]:
         return self._specs
 
-    def pieces(self, key: str) -> Iterator[Piece]:
+    def pieces(self, key: str) -> Generator[Piece, None, None]:
         import torch
 
         layout = self._layout[key]
@@ -319,7 +323,7 @@ class DcpSource:
             self._sizes[rel] = f.stat().st_size
         return self._sizes[rel]
 
-    def pieces(self, key: str) -> Iterator[Piece]:
+    def pieces(self, key: str) -> Generator[Piece, None, None]:
         import torch
         from torch.distributed.checkpoint.metadata import MetadataIndex
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dianjin.tasks import Verdict, get_task
+from dianjin.tasks.base import Mode
 from dianjin.verl_reward import decode_extra_info
 
 RewardFn = Callable[..., list[float | None]]
@@ -84,7 +85,7 @@ def _rows(n: int, columns: dict[str, Any]) -> list[dict[str, Any]]:
     return [flat_row({k: v[i] for k, v in cols.items() if i < len(v)}) for i in range(n)]
 
 
-def score_completions(completions: Sequence[Any], mode: str = "reward", **columns: Any) -> list[Verdict]:
+def score_completions(completions: Sequence[Any], mode: Mode = "reward", **columns: Any) -> list[Verdict]:
     """Score each completion against its row; raises a clear error when a row lacks task or gold."""
     verdicts = []
     for i, (completion, row) in enumerate(zip(completions, _rows(len(completions), columns))):

@@ -202,7 +202,7 @@ def verify(example: Example, res: ChatResult, cfg: DistillConfig, stage: str = "
     if not answer:
         return None, "no answer after the reasoning", None
     judged = task.name in cfg.judge_tasks
-    kw = dict(judged=judged, stage=stage, judge_samples=cfg.judge_samples)
+    kw: dict[str, Any] = dict(judged=judged, stage=stage, judge_samples=cfg.judge_samples)
     v = yield from score(task, res.content, example, mode="eval", reasoning_content=res.reasoning_content, **kw)
     if v.correct is not True:
         return None, f"answer: {v.reason}", v.pred

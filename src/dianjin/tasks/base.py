@@ -37,7 +37,7 @@ class Record(int):
         obj.index = index
         return obj
 
-    def __getnewargs__(self) -> tuple[int, int]:  # pickling
+    def __getnewargs__(self) -> tuple[int, int]:  # type: ignore[override]  # pickling: int has one argument, Record two
         return int(self), self.index
 
     def __str__(self) -> str:

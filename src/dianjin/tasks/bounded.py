@@ -171,19 +171,21 @@ class _Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_child_env(), bufsize=0
         )
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both are PIPEs
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         self.modules: set[str] = set()
         self.pending = 0  # replies to imports sent ahead (by `Pool._replace`), not read yet
         self._buf = bytearray()
         self._poll = select.poll()
-        self._poll.register(self.proc.stdout.fileno(), select.POLLIN)
+        self._poll.register(self.stdout.fileno(), select.POLLIN)
 
     def send(self, request: tuple | bytes) -> None:
         data = request if isinstance(request, bytes) else pickle.dumps(request, pickle.HIGHEST_PROTOCOL)
-        _write_all(self.proc.stdin.fileno(), _HEADER.pack(len(data)) + data)
+        _write_all(self.stdin.fileno(), _HEADER.pack(len(data)) + data)
 
     def _fill(self, n: int, deadline: float) -> None:
         """Read until `n` bytes are buffered (a whole reply usually comes in one read)."""
-        fd = self.proc.stdout.fileno()
+        fd = self.stdout.fileno()
         while len(self._buf) < n:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -219,7 +221,7 @@ class _Worker:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout):
+        for pipe in (self.stdin, self.stdout):
             try:
                 pipe.close()
             except OSError:

@@ -215,6 +215,7 @@ def read_verdict(text: str) -> str | None:
     anchors = [m.end() for m in _ANCHOR.finditer(text)]
     last = last_anchored = None
     for m in _VERDICT.finditer(text):
+        assert m.lastgroup is not None  # every alternative of _VERDICT is a named group
         label = _VERDICT_LABEL[m.lastgroup]
         if label is None:
             continue
@@ -306,7 +307,8 @@ def _example(path: Path, line: int, rec: Any) -> Example:
 def load_jsonl(path: str | Path) -> list[Example]:
     """Read a CCC JSONL file (schema above); DataError names the line and field of any problem."""
     path = Path(path)
-    examples, seen = [], {}
+    examples: list[Example] = []
+    seen: dict[str, int] = {}
     for lineno, rec in jsonl_records(path):
         ex = _example(path, lineno, rec)
         if ex["id"] in seen:

@@ -179,13 +179,13 @@ class CflueOETask(Task):
     boxed = False
 
     def load(self, path: str) -> list[Example]:
-        path = Path(path)
+        file = Path(path)
         examples: list[Example] = []
         seen: set[str] = set()
-        for lineno, rec in jsonl_records(path):
-            ex = _example(path, lineno, rec)
+        for lineno, rec in jsonl_records(file):
+            ex = _example(file, lineno, rec)
             if ex["id"] in seen:
-                raise DataError(path, lineno, "id", f"duplicate id {ex['id']!r}")
+                raise DataError(file, lineno, "id", f"duplicate id {ex['id']!r}")
             seen.add(ex["id"])
             examples.append(ex)
         return examples

@@ -337,9 +337,9 @@ class Math500(Task):
             found = _clean(next(g for g in math.groups() if g is not None) if math else rest)
             if found:
                 return found
-        math = _last_inline_math(text)
-        if math is not None and _clean(math):
-            return _clean(math)
+        inline = _last_inline_math(text)
+        if inline is not None and _clean(inline):
+            return _clean(inline)
         if len(text.strip()) <= MAX_PRED_CHARS:
             return _clean(text)
         return None
