@@ -112,7 +112,7 @@ async def harness_loop(base_url: str, data: Path, conc: int, out: Path) -> dict:
         phase["gen"] = time.perf_counter() - t
 
     eval_run.RUNNERS["chat"], eval_run._record = timed, stamped
-    cfg = eval_run.EvalConfig(out=out, tasks=["cflue"], data_dir=data, progress=False,
+    cfg = eval_run.EvalConfig(output_dir=out, tasks=["cflue"], data_dir=data, progress=False,
                               endpoint=EndpointConfig(base_url=base_url, model="bench", concurrency=conc, timeout=60))
     try:
         t0, c0 = time.perf_counter(), time.process_time()

@@ -1,4 +1,4 @@
-"""Completion tokens per second of `dianjin eval --model-dir` (in-process batches) against `dianjin serve`.
+"""Completion tokens per second of `dianjin eval run --model-dir` (in-process batches) against `dianjin serve`.
 
     .venv/bin/python bench/bench_local_eval.py [--model-dir DIR] [--n 32] [--max-tokens 64] [--temperature 0]
                                                [--batch-size 16] [--concurrency 32] [--serve plain,cb] [--rounds 1]
@@ -111,7 +111,7 @@ def summarize_loop(rounds: list[dict]) -> dict:
 
 def local_loop(args: argparse.Namespace, model_dir: Path, data: Path, out: Path) -> dict:
     load1 = os.getloadavg()[0]
-    cfg = eval_run.EvalConfig(out=out, tasks=["fincalc"], model_dir=model_dir, local_engine="transformers",
+    cfg = eval_run.EvalConfig(output_dir=out, tasks=["fincalc"], model_dir=model_dir, local_engine="transformers",
                               batch_size=args.batch_size, data_dir=data, max_tokens=args.max_tokens,
                               temperature=args.temperature, progress=False)
     summary, gen = asyncio.run(timed_eval(cfg))
@@ -131,7 +131,7 @@ def serve_loop(args: argparse.Namespace, mode: str, model_dir: Path, data: Path,
             load1 = os.getloadavg()[0]
             endpoint = EndpointConfig(base_url=url, model=str(model_dir), concurrency=args.concurrency, timeout=7200,
                                       max_retries=0)
-            cfg = eval_run.EvalConfig(out=out, tasks=["fincalc"], endpoint=endpoint, data_dir=data,
+            cfg = eval_run.EvalConfig(output_dir=out, tasks=["fincalc"], endpoint=endpoint, data_dir=data,
                                       max_tokens=args.max_tokens, temperature=args.temperature, progress=False)
             summary, gen = asyncio.run(timed_eval(cfg))
     finally:

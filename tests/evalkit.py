@@ -1,6 +1,6 @@
 """Builders shared by the `dianjin eval` tests (test_eval, test_judging, test_faults, test_report):
 benchmark files in the real schemas with invented content (`write_data`, `write_cflue_oe`), a scripted
-model whose true verdict per sample is known in advance (`Script`, `reply_for`), the `dianjin eval`
+model whose true verdict per sample is known in advance (`Script`, `reply_for`), the `dianjin eval run`
 command line (`eval_args`) and the rows a run wrote (`rows_of`). Not a test module: nothing here is
 collected.
 """
@@ -152,8 +152,8 @@ class Script:
 
 
 def eval_args(srv: FakeOpenAI, data: Path, out: Path, *extra: str, tasks=TASKS) -> list[str]:
-    return ["eval", "--base-url", srv.base_url, "--model", "fake-model", "--tasks", ",".join(tasks), "--data-dir",
-            str(data), "--out", str(out), "--quiet", "--timeout", "0.5", *extra]
+    return ["eval", "run", "--base-url", srv.base_url, "--model", "fake-model", "--tasks", ",".join(tasks),
+            "--data-dir", str(data), "--output-dir", str(out), "--quiet", "--timeout", "0.5", *extra]
 
 
 def rows_of(out: Path, task: str) -> dict[str, dict]:

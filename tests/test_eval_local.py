@@ -43,7 +43,7 @@ def data(tmp_path_factory) -> Path:
 
 
 def local_run(tiny: Path, data: Path, out: Path, **over) -> dict:
-    cfg = {"out": out, "tasks": ["fincalc"], "model_dir": tiny, "data_dir": data, "max_tokens": MAX_TOKENS,
+    cfg = {"output_dir": out, "tasks": ["fincalc"], "model_dir": tiny, "data_dir": data, "max_tokens": MAX_TOKENS,
            "progress": False, **over}
     return run_eval(EvalConfig(**cfg))
 
@@ -70,7 +70,7 @@ def counted(monkeypatch) -> list[int]:
 def test_rows_summary_and_fingerprint_match_an_endpoint_run(tiny, data, tmp_path):
     with FakeOpenAI(model=str(tiny)) as srv:
         endpoint = EndpointConfig(base_url=srv.base_url, model=str(tiny))
-        http = run_eval(EvalConfig(out=tmp_path / "http", tasks=["fincalc"], endpoint=endpoint, data_dir=data,
+        http = run_eval(EvalConfig(output_dir=tmp_path / "http", tasks=["fincalc"], endpoint=endpoint, data_dir=data,
                                    max_tokens=MAX_TOKENS, progress=False))
         sent = [r["json"] for r in srv.requests]
     here = local_run(tiny, data, tmp_path / "local")
@@ -110,11 +110,11 @@ def test_another_model_dir_in_the_same_run_dir_is_refused(tiny, data, tmp_path, 
     shutil.copytree(tiny, other)
     out = tmp_path / "run"
     local_run(tiny, data, out, limit=1)
-    argv = ["eval", "--model-dir", str(other), "--tasks", "fincalc", "--data-dir", str(data), "--out", str(out),
-            "--limit", "1", "--max-tokens", str(MAX_TOKENS), "--quiet"]
+    argv = ["eval", "run", "--model-dir", str(other), "--tasks", "fincalc", "--data-dir", str(data), "--output-dir",
+            str(out), "--limit", "1", "--max-tokens", str(MAX_TOKENS), "--quiet"]
     assert cli(argv) == 2
     err = capsys.readouterr().err
-    assert "other settings (model differ)" in err and "new --out" in err
+    assert "other settings (model differ)" in err and "new --output-dir" in err
 
 
 # --- reproducibility, finish reasons ----------------------------------------------------------------------
@@ -214,7 +214,7 @@ def test_plan_batches(lengths, groups, size, want):
     (["--engine", "vllm"], "needs vLLM installed and a CUDA GPU"),  # no vLLM here
 ])
 def test_cli_errors(tiny, data, tmp_path, capsys, extra, message):
-    argv = ["eval", "--model-dir", str(tiny), "--tasks", "fincalc", "--data-dir", str(data), "--out",
+    argv = ["eval", "run", "--model-dir", str(tiny), "--tasks", "fincalc", "--data-dir", str(data), "--output-dir",
             str(tmp_path / "r"), "--quiet", *extra]
     try:
         rc = cli(argv)
@@ -225,8 +225,8 @@ def test_cli_errors(tiny, data, tmp_path, capsys, extra, message):
 
 
 def test_cli_missing_model_dir(data, tmp_path, capsys):
-    argv = ["eval", "--model-dir", str(tmp_path / "nope"), "--tasks", "fincalc", "--data-dir", str(data), "--out",
-            str(tmp_path / "r"), "--quiet"]
+    argv = ["eval", "run", "--model-dir", str(tmp_path / "nope"), "--tasks", "fincalc", "--data-dir", str(data),
+            "--output-dir", str(tmp_path / "r"), "--quiet"]
     assert cli(argv) == 2
     assert "not a model directory (no config.json)" in capsys.readouterr().err
 

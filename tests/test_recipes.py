@@ -225,7 +225,8 @@ def test_module_docstrings_name_what_exists(module):
     ("src/dianjin/train/mine.py", 2),  # the CPU demo stage, a served model
     ("src/dianjin/demo.py", 5),  # make demo, the CPU and 7B recipes, --dry-run, --redo
     ("src/dianjin/data/build.py", 2),  # every stage, one stage
-    ("src/dianjin/eval/run.py", 4),  # an endpoint, a local model, --rescore, --compare
+    ("src/dianjin/eval/run.py", 4),  # an endpoint, a local model, rescore, compare
+    ("src/dianjin/eval/cli.py", 5),  # a YAML config, an endpoint, a local model, rescore, compare
     ("src/dianjin/merge.py", 2),  # merge fsdp, merge lora
     ("src/dianjin/train/export_cmd.py", 2),  # export verl, export llamafactory
     ("src/dianjin/model_import.py", 2),  # model gguf, model smollm2

@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sft": ("dianjin.train.sft", "supervised fine-tuning with TRL on sft.jsonl (full or LoRA, resumable)"),
     "grpo": ("dianjin.train.grpo", "GRPO with TRL and the dianjin rewards on rl.jsonl (resumable)"),
     "mine": ("dianjin.train.mine", "hard-item mining: keep questions whose pass rate is strictly inside a band"),
-    "eval": ("dianjin.eval.run", "evaluate an OpenAI-compatible endpoint on the benchmarks (CIs, --compare)"),
+    "eval": ("dianjin.eval.cli", "evaluate an endpoint or a local model on the benchmarks: eval run | rescore | compare"),
     "report": ("dianjin.eval.report", "static HTML + Markdown report: accuracy vs the paper, training curves, errors"),
     "data": ("dianjin.data.build", "build verified reasoning data: dianjin data build CONFIG.yaml [key=value ...]"),
     "demo": ("dianjin.demo", "the whole pipeline in one command: data, SFT, mining, GRPO, merge, serve, eval, report"),

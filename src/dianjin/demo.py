@@ -98,7 +98,7 @@ class EvalSection:
     temperature: float | None = None  # None: each task's pinned value (dianjin.eval.specs)
     top_p: float | None = None
     max_tokens: int | None = None  # None: the task's pinned value (8k-16k: set a small one on CPU)
-    backend: Literal["local", "serve"] = "local"  # local: in-process batches (dianjin eval --model-dir); serve:
+    backend: Literal["local", "serve"] = "local"  # local: in-process batches (dianjin eval run --model-dir); serve:
     # `dianjin serve` (the `serve` section) and HTTP, as an endpoint would be evaluated
     engine: str = "auto"  # local: auto (vLLM with a GPU, else transformers), transformers or vllm
     batch_size: int = 16  # local: prompts per generate call
@@ -312,8 +312,8 @@ def eval_stage(label: str, model: Callable[[Demo], Path]) -> Callable[[Demo], di
         files = d.records["sets"]["result"]["files"]["eval"]
         tasks = e.tasks or sorted(files)
         model_dir = model(d)
-        cfg = EvalConfig(out=d.p(label), tasks=tasks, data=files, n=e.n, limit=e.limit, temperature=e.temperature,
-                         top_p=e.top_p, max_tokens=e.max_tokens,
+        cfg = EvalConfig(output_dir=d.p(label), tasks=tasks, data=files, n=e.n, limit=e.limit,
+                         temperature=e.temperature, top_p=e.top_p, max_tokens=e.max_tokens,
                          data_dir=Path(d.cfg.sets.data_dir) if d.cfg.sets.data_dir else None)
         if e.backend == "local":
             print(f"[demo] {label}: {model_dir} in-process ({e.engine}); evaluating {', '.join(tasks)}", flush=True)

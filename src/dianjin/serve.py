@@ -23,7 +23,7 @@ Engines (a registry; `auto` picks vLLM when it is importable and a CUDA GPU is p
 * transformers: `transformers serve MODEL_DIR [--continuous-batching] --host … --port …` (transformers
   5.24), with continuous batching (concurrent requests share a batch) only when a CUDA GPU is
   visible: on CPU it made serving 6-10x slower, not faster (docs/benchmarks.md, "Local evaluation").
-  For fast local evaluation use `dianjin eval --model-dir`. It pins the model and names it by
+  For fast local evaluation use `dianjin eval run --model-dir`. It pins the model and names it by
   MODEL_DIR as given; it has no API-key, tensor-parallel or context-length options,
   so `--api-key-env` is refused (we will not pretend to protect an open server) and
   `--tensor-parallel-size`/`--max-model-len`/`--served-model-name` are ignored with a warning.

@@ -1,7 +1,8 @@
 """Evaluation: the paper's table, reproducibly, with confidence intervals.
 
-- `run`: `dianjin eval`, the harness: any OpenAI-compatible endpoint, every task, resumable,
-  judged where the task needs it, per-sample JSONL, `summary.json` / `summary.md`, `--compare`;
+- `run`: the harness of `dianjin eval run`: any OpenAI-compatible endpoint or a local model, every task,
+  resumable, judged where the task needs it, per-sample JSONL, `summary.json` / `summary.md`;
+- `cli`: `dianjin eval run | rescore | compare` (a YAML config, key=value overrides, flags);
 - `specs`: per task, the data file patterns, pinned sampling settings and how `--n` expands, resolved
   once per run into an `EvalTask` (prompts and scoring from `dianjin.tasks`, never `dianjin.data`);
 - `stats`: bootstrap CIs over items, the paired bootstrap, mean@k and unbiased pass@k;
@@ -10,7 +11,7 @@
 - `report`: `dianjin report`, a static HTML + Markdown report with PNG plots and an error browser.
 
     from dianjin.eval import EvalConfig, run_eval
-    summary = run_eval(EvalConfig(out=Path("runs/eval"), tasks=["cflue"], endpoint=cfg, data_dir=Path("data")))
+    summary = run_eval(EvalConfig(output_dir=Path("runs/eval"), tasks=["cflue"], endpoint=cfg, data_dir=Path("data")))
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Local generation in-process, in batches: `dianjin eval --model-dir DIR` and `dianjin mine`'s sampler.
+"""Local generation in-process, in batches: `dianjin eval run --model-dir DIR` and `dianjin mine`'s sampler.
 
     async with LocalEngine("runs/sft/final", batch_size=16, ledger=ledger) as llm:   # what LLMClient offers
         async for i, res in llm.iter_completed([ChatRequest(msgs, temperature=0.6, max_tokens=512), ...]):

@@ -1,11 +1,16 @@
 """`dianjin eval`: evaluate any OpenAI-compatible endpoint, or a local model, on the DianJin-R1 benchmarks.
 
-    dianjin eval --base-url URL --model NAME --tasks cflue,finqa,ccc,math500,gpqa --data-dir DIR --out RUN_DIR
-                 [--n K] [--limit N] [--concurrency C] [--temperature T] [--top-p P] [--max-tokens M]
-                 [--data TASK=PATH ...] [--judge-base-url URL --judge-model NAME] [--system TEXT]
-    dianjin eval --model-dir MODEL_DIR [--engine auto|transformers|vllm] [--batch-size 16] --tasks ... --out RUN_DIR
-    dianjin eval --rescore --out RUN_DIR [--judge-base-url URL --judge-model NAME]
-    dianjin eval --compare RUN_A RUN_B [--out DIR]
+    dianjin eval run --base-url URL --model NAME --tasks cflue,finqa,ccc,math500,gpqa --data-dir DIR
+                 --output-dir RUN_DIR [--n K] [--limit N] [--concurrency C] [--temperature T] [--top-p P]
+                 [--max-tokens M] [--data TASK=PATH ...] [--judge-base-url URL --judge-model NAME] [--system TEXT]
+    dianjin eval run --model-dir MODEL_DIR [--engine auto|transformers|vllm] [--batch-size 16] --tasks ...
+                 --output-dir RUN_DIR
+    dianjin eval run recipes/eval_paper.yaml endpoint.base_url=URL endpoint.model=NAME output_dir=RUN_DIR
+    dianjin eval rescore --output-dir RUN_DIR [--judge-base-url URL --judge-model NAME]
+    dianjin eval compare RUN_A RUN_B [--output-dir DIR]
+
+The command line (a YAML config of `EvalConfig`'s fields, `key.sub=value` overrides, flags on top; `--out`
+is an alias of `--output-dir`) is `dianjin.eval.cli`; this module is the harness.
 
 Tasks: cflue, cflue_oe, finqa, ccc, math500, gpqa, fincalc, and `ccc_agents`: the CCC multi-agent
 workflow (`dianjin.tasks.ccc_agents`, one agent per rule + an auditor) evaluated as a system on the
@@ -31,8 +36,8 @@ RUN_DIR holds:
 
 Resuming: a re-run with the same settings reuses every finished row (a failed request is retried;
 more `--n` or a larger `--limit` only adds work). Changing the model, prompt, sampling or data of
-a task in an existing RUN_DIR is refused: use a new `--out`; so is a second process on a RUN_DIR in
-use. `--rescore` re-scores the saved responses with the current scorers (and the judge) without
+a task in an existing RUN_DIR is refused: use a new `--output-dir`; so is a second process on a RUN_DIR in
+use. `dianjin eval rescore` re-scores the saved responses with the current scorers (and the judge) without
 calling the model.
 
 Judging: with `--judge-*`, FinQA and CFLUE-OE are scored by the judge LLM (prompts in
@@ -51,25 +56,24 @@ make the command exit with status 1; re-running retries them.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import json
 import logging
-import sys
 import time
+import warnings
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import InitVar, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from dianjin.cache import ResponseCache
 from dianjin.client import ChatRequest, ChatResult, EndpointConfig, LLMClient, LLMError
 from dianjin.eval import paper, summarize
-from dianjin.eval.local import ENGINES, LocalEngine, check_model_dir, resolve_engine
+from dianjin.eval.local import LocalEngine, check_model_dir, resolve_engine
 from dianjin.eval.specs import TASK_SPECS, EvalTask, Unit, file_sha256, resolve
 from dianjin.flow import Unfinished
-from dianjin.io import JsonlAppender, atomic_write_json, atomic_write_text, redact, redact_logging, write_jsonl
+from dianjin.io import JsonlAppender, atomic_write_json, atomic_write_text, write_jsonl
 from dianjin.ledger import Ledger, Progress
 from dianjin.rundir import RunLock
 from dianjin.tasks.base import DataError, Example, Messages, Verdict
@@ -83,11 +87,13 @@ JUDGE_SAMPLING = {"temperature": 0.0, "max_tokens": 4096}
 MAX_QUESTION_CHARS = 4000  # the question kept in a row (the full prompt is kept too)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EvalConfig:
-    """Everything one `dianjin eval` run needs (the CLI builds it; tests and scripts may too)."""
+    """Everything one `dianjin eval` run needs (the CLI builds it, `dianjin.eval.cli`; tests and scripts may too).
 
-    out: Path
+    `output_dir` is required; `out=` is its deprecated alias (one release)."""
+
+    output_dir: Path = None  # type: ignore[assignment]  # the run directory; checked in __post_init__
     tasks: list[str]
     endpoint: EndpointConfig | None = None  # None only with rescore
     data_dir: Path | None = None
@@ -106,6 +112,18 @@ class EvalConfig:
     rescore: bool = False
     progress: bool | None = None  # None: the client's default (a line on stderr)
     n_boot: int = 10_000
+    out: InitVar[Path | None] = None  # deprecated alias of output_dir
+
+    def __post_init__(self, out: Path | None) -> None:
+        if out is not None:
+            if self.output_dir is not None and Path(self.output_dir) != Path(out):
+                raise TypeError("EvalConfig: give output_dir or out (its deprecated alias), not both")
+            warnings.warn("EvalConfig(out=...) is deprecated: use EvalConfig(output_dir=...)", DeprecationWarning,
+                          stacklevel=3)
+            self.output_dir = Path(out)
+        if self.output_dir is None:
+            raise TypeError("EvalConfig: output_dir is required")
+        self.output_dir = Path(self.output_dir)
 
 
 @dataclass
@@ -328,7 +346,7 @@ def _prepare(cfg: EvalConfig, stored: dict[str, Any]) -> list[_Task]:
                        judge=cfg.judge is not None)  # unknown task: a clear KeyError
         prev = stored["tasks"].get(name)
         if cfg.rescore and prev is None:
-            raise DataError(cfg.out / EVAL_FILE, None, f"tasks.{name}", f"task {name} was never run in {cfg.out}")
+            raise DataError(cfg.output_dir / EVAL_FILE, None, f"tasks.{name}", f"task {name} was never run in {cfg.output_dir}")
         data_override = dict(cfg.data)
         if cfg.rescore and prev and name not in data_override and cfg.data_dir is None:
             data_override[name] = prev["data"]
@@ -337,11 +355,11 @@ def _prepare(cfg: EvalConfig, stored: dict[str, Any]) -> list[_Task]:
         if not cfg.rescore and prev and prev.get("fingerprint") != settings["fingerprint"]:
             changed = [k for k in ("model", "system", "temperature", "top_p", "max_tokens", "prompt_template",
                                    "data_sha256", "agents_model") if prev.get(k) != settings.get(k)]
-            raise DataError(cfg.out / EVAL_FILE, None, f"tasks.{name}",
+            raise DataError(cfg.output_dir / EVAL_FILE, None, f"tasks.{name}",
                             f"this run directory was made with other settings ({', '.join(changed)} differ); "
-                            "use a new --out, or --rescore to re-score the saved responses")
+                            "use a new --output-dir, or `dianjin eval rescore` to re-score the saved responses")
         units = spec.build_units(path, settings["n"], settings["limit"])
-        spath = cfg.out / "samples" / f"{name}.jsonl"
+        spath = cfg.output_dir / "samples" / f"{name}.jsonl"
         tasks.append(_Task(spec, path, units, settings, summarize.load_rows(spath), spath))
     return tasks
 
@@ -356,15 +374,15 @@ def _endpoint_for_agents(cfg: EvalConfig, settings: dict[str, Any]) -> EndpointC
 async def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     """Run (or resume, or re-score) an evaluation; returns the summary written to RUN_DIR (held meanwhile)."""
     _check_sources(cfg)
-    with RunLock.acquire(cfg.out, "dianjin eval"):
+    with RunLock.acquire(cfg.output_dir, "dianjin eval"):
         return await _evaluate(cfg)
 
 
 async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
-    stored = _load_eval_file(cfg.out)
+    stored = _load_eval_file(cfg.output_dir)
     tasks = _prepare(cfg, stored)
-    ledger = Ledger.resume(cfg.out / "ledger.json")
-    cache = ResponseCache(cfg.out / "cache.sqlite")
+    ledger = Ledger.resume(cfg.output_dir / "ledger.json")
+    cache = ResponseCache(cfg.output_dir / "cache.sqlite")
     ctx = _Context(cfg)
     try:
         if cfg.endpoint is not None:
@@ -380,7 +398,7 @@ async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
             stored["endpoint"] = ({"base_url": cfg.endpoint.base_url, "model": cfg.endpoint.model} if cfg.endpoint else
                                   {"base_url": None, "model": _model_name(cfg), "engine": ctx.client.engine,
                                    "batch_size": cfg.batch_size})  # fmt: skip
-            atomic_write_json(cfg.out / EVAL_FILE, stored)
+            atomic_write_json(cfg.output_dir / EVAL_FILE, stored)
             work: dict[str, list[tuple[_Task, Unit]]] = defaultdict(list)
             for t in tasks:
                 t.appender = JsonlAppender(t.samples_path)
@@ -398,7 +416,7 @@ async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
                     if t.appender:
                         t.appender.close()
         else:
-            atomic_write_json(cfg.out / EVAL_FILE, stored)
+            atomic_write_json(cfg.output_dir / EVAL_FILE, stored)
         for t in tasks:
             examples = {u.example["id"]: u.example for u in t.units}
             judged = ctx.judge_client is not None and t.spec.judged
@@ -412,8 +430,8 @@ async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
                 await c.aclose()
         ledger.save()
         cache.close()
-    atomic_write_json(cfg.out / "summary.json", summary)
-    atomic_write_text(cfg.out / "summary.md", summarize.markdown(summary))
+    atomic_write_json(cfg.output_dir / "summary.json", summary)
+    atomic_write_text(cfg.output_dir / "summary.md", summarize.markdown(summary))
     return summary
 
 
@@ -424,7 +442,8 @@ def _check_sources(cfg: EvalConfig) -> None:
     if cfg.rescore:
         return
     if cfg.endpoint is None and cfg.model_dir is None:
-        raise ValueError("an endpoint (--base-url, --model) or a local model (--model-dir) is needed unless --rescore")
+        raise ValueError("an endpoint (--base-url, --model) or a local model (--model-dir) is needed "
+                         "(`dianjin eval rescore` needs neither)")
     if cfg.model_dir is not None:
         check_model_dir(cfg.model_dir)
         resolve_engine(cfg.local_engine)
@@ -462,101 +481,12 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     return asyncio.run(evaluate(cfg))
 
 
-# --- command line ------------------------------------------------------------------------------------------
-def _parse_data(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise SystemExit(f"dianjin eval: --data expects TASK=PATH, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
-
-
-def _endpoint(args: argparse.Namespace, prefix: str, **extra: Any) -> EndpointConfig | None:
-    url, model = getattr(args, f"{prefix}base_url"), getattr(args, f"{prefix}model")
-    if not url and not model:
-        return None
-    if not url or not model:
-        raise SystemExit(f"dianjin eval: --{prefix.replace('_', '-')}base-url and --{prefix.replace('_', '-')}model "
-                         "go together")
-    data = {"base_url": url, "model": model, "concurrency": args.concurrency, "timeout": args.timeout,
-            "max_retries": args.max_retries, "api_key_env": getattr(args, f"{prefix}api_key_env"), **extra}
-    return EndpointConfig.from_dict(data, where=f"--{prefix.replace('_', '-')}base-url")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="dianjin eval", description="\n\n".join(__doc__.split("\n\n")[:2]),
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    source = ap.add_mutually_exclusive_group()
-    source.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
-    source.add_argument("--model-dir", type=Path, help="a local HF model directory, generated with in-process")
-    ap.add_argument("--model", help="model name sent in each request (with --base-url)")
-    ap.add_argument("--engine", default="auto", choices=ENGINES,
-                    help="--model-dir engine (default: %(default)s: vLLM on a GPU, else transformers)")
-    ap.add_argument("--batch-size", type=int, default=16, help="--model-dir: requests per batch (default %(default)s)")
-    ap.add_argument("--api-key-env", help="NAME of the environment variable holding the API key")
-    ap.add_argument("--tasks", default="cflue,finqa,ccc,math500,gpqa",
-                    help="comma-separated tasks (default: %(default)s); also cflue_oe, fincalc, ccc_agents")
-    ap.add_argument("--data-dir", type=Path, help="benchmark files in the layout of ../shared/data")
-    ap.add_argument("--data", action="append", default=[], metavar="TASK=PATH", help="one task's data file")
-    ap.add_argument("--out", type=Path, help="the run directory (eval, rescore) or the comparison's output folder")
-    ap.add_argument("--n", type=int, help="samples per item (GPQA: option shuffles), for mean@k and pass@k "
-                    "(default 1, or as the run directory's earlier run)")
-    ap.add_argument("--limit", type=int, help="only the first N items of each task")
-    ap.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight (default %(default)s)")
-    ap.add_argument("--timeout", type=float, default=900.0, help="seconds per request attempt (default %(default)s)")
-    ap.add_argument("--max-retries", type=int, default=6, help="retries per request (default %(default)s)")
-    ap.add_argument("--temperature", type=float, help="override every task's pinned temperature (0.6)")
-    ap.add_argument("--top-p", type=float, help="override every task's pinned top_p (0.95)")
-    ap.add_argument("--max-tokens", type=int, help="override every task's pinned max_tokens")
-    ap.add_argument("--system", help="a system message before every prompt (default: none)")
-    ap.add_argument("--judge-base-url", help="judge endpoint for FinQA and CFLUE-OE")
-    ap.add_argument("--judge-model")
-    ap.add_argument("--judge-api-key-env")
-    ap.add_argument("--agents-base-url", help="endpoint of the ccc_agents workflow (default: --base-url)")
-    ap.add_argument("--agents-model")
-    ap.add_argument("--agents-api-key-env")
-    ap.add_argument("--rescore", action="store_true", help="re-score saved responses; never calls the model")
-    ap.add_argument("--compare", nargs=2, type=Path, metavar=("RUN_A", "RUN_B"),
-                    help="paired comparison of two runs (B - A) per task")
-    ap.add_argument("--quiet", action="store_true", help="no progress line")
-    return ap
-
-
+# --- command line: dianjin.eval.cli ------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    redact_logging()
-    try:
-        if args.compare:
-            print(summarize.write_comparison(*args.compare, out=args.out))
-            return 0
-        if args.out is None:
-            raise SystemExit("dianjin eval: --out RUN_DIR is required")
-        if args.model_dir is not None and args.model:
-            raise ValueError("--model names a served model; with --model-dir the model is named by its directory")
-        cfg = EvalConfig(
-            out=args.out, tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
-            endpoint=_endpoint(args, ""), data_dir=args.data_dir, data=_parse_data(args.data), n=args.n,
-            limit=args.limit, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
-            system=args.system, judge=_endpoint(args, "judge_"), agents=_endpoint(args, "agents_"),
-            model_dir=args.model_dir, local_engine=args.engine, batch_size=args.batch_size,
-            rescore=args.rescore, progress=False if args.quiet else None)
-        if not cfg.rescore and cfg.endpoint is None and cfg.model_dir is None:
-            raise SystemExit("dianjin eval: --base-url and --model (or --model-dir) are required "
-                             "(or --rescore, or --compare)")
-        summary = run_eval(cfg)
-    except (DataError, KeyError, ValueError, FileNotFoundError, LLMError) as e:
-        print(f"dianjin eval: {redact(str(e.args[0] if isinstance(e, KeyError) else e))}", file=sys.stderr)
-        return 2
-    print(summarize.results_table([(summary["settings"].get("model") or "model", summary)]))
-    bad = {t: s for t, s in summary["tasks"].items() if s["errors"] or s["missing"]}
-    for t, s in bad.items():
-        print(f"dianjin eval: {t}: {s['errors']} failed requests, {s['missing']} missing; re-run to retry them",
-              file=sys.stderr)
-    print(f"wrote {args.out / 'summary.json'} and {args.out / 'summary.md'}", file=sys.stderr)
-    return 1 if bad else 0
+    """`dianjin eval ...` (kept here for callers of `dianjin.eval.run.main`)."""
+    from dianjin.eval.cli import main as cli_main
+
+    return cli_main(argv)
 
 
-__all__ = ["EvalConfig", "RUNNERS", "build_parser", "evaluate", "main", "run_eval"]
+__all__ = ["EvalConfig", "RUNNERS", "evaluate", "main", "run_eval"]

@@ -233,7 +233,7 @@ def compare_markdown(result: dict[str, Any]) -> str:
 
 
 def write_comparison(run_a: Path, run_b: Path, out: Path | None = None) -> str:
-    """`dianjin eval --compare A B [--out DIR]`: the comparison's Markdown, also written with its JSON
+    """`dianjin eval compare A B [--output-dir DIR]`: the comparison's Markdown, also written with its JSON
     to DIR/compare.md and DIR/compare.json when `out` is given."""
     result = compare_runs(run_a, run_b)
     text = compare_markdown(result)

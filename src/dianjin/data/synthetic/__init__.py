@@ -6,7 +6,7 @@ The demo must run on a fresh clone with no data directory, and the real CFLUE fi
 CC BY-NC-SA (it cannot ship with an MIT project) while the CCC set was never released. So we
 generate stand-ins from templates and small phrase tables (package data: tables/*.json), in each
 benchmark's REAL file schema, so the task loaders (`get_task(name).load(path)`), the data pipeline
-and `dianjin eval --data-dir` read them unchanged. When a real data directory is given, the real
+and `dianjin eval run --data-dir` read them unchanged. When a real data directory is given, the real
 files are used instead; these sets only exercise the pipeline, they measure nothing about finance.
 
 Every generator is deterministic: record i depends only on (seed, i)
