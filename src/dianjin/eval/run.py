@@ -83,7 +83,7 @@ log = logging.getLogger("dianjin.eval")
 
 EVAL_FILE = "eval.json"
 # Judge calls: deterministic and short.
-JUDGE_SAMPLING = {"temperature": 0.0, "max_tokens": 4096}
+JUDGE_TEMPERATURE, JUDGE_MAX_TOKENS = 0.0, 4096  # the judge answers greedily
 MAX_QUESTION_CHARS = 4000  # the question kept in a row (the full prompt is kept too)
 
 
@@ -167,7 +167,8 @@ def _task_settings(cfg: EvalConfig, spec: EvalTask, path: Path, stored: dict[str
                 "data_sha256": file_sha256(path), "prompt_template": spec.prompt_template, "units": spec.units,
                 "runner": spec.runner}
         if spec.runner == "agents":
-            base["agents_model"] = (cfg.agents or cfg.endpoint).model if (cfg.agents or cfg.endpoint) else None
+            agents = cfg.agents or cfg.endpoint
+            base["agents_model"] = agents.model if agents is not None else None
     base["judge_model"] = cfg.judge.model if spec.judged and cfg.judge else None
     base["judge_prompt"] = spec.judge_prompt
     base["fingerprint"] = _fingerprint(base)
@@ -221,7 +222,8 @@ async def _rescore(task: _Task, judge_client: LLMClient | None, examples: dict[s
     if not asks:
         return
     assert judge_client is not None
-    results = await judge_client.map([ChatRequest(m, **JUDGE_SAMPLING) for m in questions.values()],
+    results = await judge_client.map([ChatRequest(m, temperature=JUDGE_TEMPERATURE, max_tokens=JUDGE_MAX_TOKENS)
+                                      for m in questions.values()],
                                      stage=f"judge:{task.name}")
     replies = dict(zip(questions, results))
     for r, key in asks:
@@ -272,6 +274,7 @@ async def _run_chat(ctx: "_Context", work: list[tuple[_Task, Unit]]) -> None:
         msgs.append(m)
         reqs.append(ChatRequest(m, sample=unit.sample, temperature=s["temperature"], top_p=s["top_p"],
                                 max_tokens=s["max_tokens"]))
+    assert ctx.client is not None
     async for i, res in ctx.client.iter_completed(reqs, stage="eval", progress=ctx.cfg.progress):
         task, unit = work[i]
         _record(task, _chat_row(task, unit, msgs[i], res))
@@ -396,7 +399,7 @@ async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
         if not cfg.rescore:
             stored.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
             stored["endpoint"] = ({"base_url": cfg.endpoint.base_url, "model": cfg.endpoint.model} if cfg.endpoint else
-                                  {"base_url": None, "model": _model_name(cfg), "engine": ctx.client.engine,
+                                  {"base_url": None, "model": _model_name(cfg), "engine": getattr(ctx.client, "engine", None),
                                    "batch_size": cfg.batch_size})  # fmt: skip
             atomic_write_json(cfg.output_dir / EVAL_FILE, stored)
             work: dict[str, list[tuple[_Task, Unit]]] = defaultdict(list)
