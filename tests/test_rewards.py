@@ -184,6 +184,8 @@ def test_style_fits_verl_version(style, version, problem):
 
 # --- TRL: raw rl.jsonl rows (task fields under `extra`) give dianjin grpo's verdicts ------------------------
 GPQA_EXTRA = {"choices": {**CHOICES, "E": None}, "lang": None}  # E: None is how `datasets` fills a union struct
+# Other options A-D (a letter outside an example's choices names no option, so all four are kept).
+OTHER = dict(zip("ABCD", ("w", "x", "y", "z")))
 
 
 @pytest.mark.parametrize(
@@ -192,7 +194,7 @@ GPQA_EXTRA = {"choices": {**CHOICES, "E": None}, "lang": None}  # E: None is how
         {"task": ["gpqa"], "gold": ["C"], "choices": [CHOICES]},  # flat columns
         {"task": ["gpqa"], "gold": ["C"], "extra": [{"choices": CHOICES}], "id": ["g1"], "attempts": [3]},  # rl.jsonl row
         {"task": ["gpqa"], "gold": ["C"], "extra": [GPQA_EXTRA]},  # rl.jsonl through `datasets`: nulls dropped
-        {"task": ["gpqa"], "gold": ["C"], "choices": [{"A": "x"}], "extra": [{"choices": CHOICES}]},  # top level wins, as grpo
+        {"task": ["gpqa"], "gold": ["C"], "choices": [OTHER], "extra": [{"choices": CHOICES}]},  # top level wins, as grpo
         {"data_source": ["gpqa"], "reward_model": [{"style": "rule", "ground_truth": "C"}],
          "extra_info": [{"choices": json.dumps(CHOICES), "json_fields": ["choices"], "index": 0}]},  # verl's parquet shape
     ],
@@ -200,7 +202,7 @@ GPQA_EXTRA = {"choices": {**CHOICES, "E": None}, "lang": None}  # E: None is how
 def test_trl_rewards_read_nested_task_fields(columns):
     # an option-text answer is only right when the scorer sees `choices`
     completions = [render("r", "", boxed="3 eV"), render("r", "", boxed="2 eV"), render("r", "", boxed="C")]
-    expected = [0.0, 0.0, 1.0] if columns.get("choices") == [{"A": "x"}] else [1.0, 0.0, 1.0]
+    expected = [0.0, 0.0, 1.0] if columns.get("choices") == [OTHER] else [1.0, 0.0, 1.0]
     cols = {k: v * 3 for k, v in columns.items()}
     assert dianjin_reward(completions, **cols) == expected
     assert accuracy_reward(completions, **cols) == expected

@@ -95,10 +95,9 @@ _PREFIX = re.compile(rf"(?P<open>\(\s*)?(?P<sign>-\s*)?(?:{_CURRENCY}\s*)?(?P<si
 _PERCENT_BEFORE = re.compile(r"百分之\s*$")
 _CLOSE_AFTER = re.compile(r"\s*\)")
 
-# --- text clean-up before matching --------------------------------------------------------------
+# --- text clean-up before matching (LaTeX text wrappers: `dianjin.tasks.text.unwrap_latex`) -------
 _MINUS_CHARS = str.maketrans({"\u2212": "-", "\u2012": "-", "\u2013": "-", "\ufe63": "-", "\u2014": "-"})
 _LATEX_SUBS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\\(?:text|textbf|mathrm|mathbf|operatorname|textrm)\s*\{([^{}]*)\}"), r" \1 "),
     (re.compile(r"\{,\}"), ","),  # 1{,}234
     (re.compile(r"(?<=\d)\\[,;!: ]\s*(?=\d{3}(?!\d))"), ""),  # 1\,234 thin-space separator
     (re.compile(r"\\[,;!: ]|~"), " "),
@@ -129,7 +128,7 @@ class NumberMatch:
 
 
 def _clean(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).translate(_MINUS_CHARS)
+    text = unwrap_latex(unicodedata.normalize("NFKC", text).translate(_MINUS_CHARS))
     for pattern, repl in _LATEX_SUBS:
         text = pattern.sub(repl, text)
     return text
@@ -337,3 +336,7 @@ def numbers_match(
     if any(_close(pred, g, rel_tol, places) for g in golds):
         return True
     return written is not None and rounds_to(written, gold, percent_ambiguity)
+
+
+# Last: importing dianjin.tasks imports the tasks, which import the functions above from this module.
+from dianjin.tasks.text import unwrap_latex  # noqa: E402

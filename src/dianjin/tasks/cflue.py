@@ -16,15 +16,9 @@ with the letters in `\\boxed{}`).
 Scoring: the predicted letter *set* must equal the gold set (order-insensitive). Where we deviate
 from upstream (`eval.py` / `reward_score_cflue.py` keep every A-G character found anywhere in the
 box, so `\\boxed{A. Bond}` reads "AB" and `\\boxed{Both A and C}` reads "ABC"), `extract` only counts
-standalone option letters:
-
-1. a short text that is nothing but letters, separators and answer words: `ABD`, `A、C`, `A和C`,
-   `Both A and C`, `选项B`, `答案：B`, `the answer is B`, `\\text{B}`, full-width `Ａ`;
-2. a short text equal to an option's text (`对` / `错误` for 判断题, or the exact option wording);
-3. answer phrases in free text (`答案：A。解析：B选项错误` gives A; the last phrase that parses wins);
-4. a short text opening with an option label, `A. 债券` (or `A. 甲；C. 丙`);
-5. choosing verbs in free text, `故选B` (negated ones such as `不选B` are skipped).
-
+standalone option letters, with the reader every option-letter task shares
+(`dianjin.tasks.text.option_letters`, multi-answer: `ABD`, `A、C`, `Both A and C`, `选项B`, `答案：B`,
+`\\text{B}`, an option's text, `对`/`错误` for 判断题, `A. 债券`, `故选B`; see its docstring for the rules).
 When the example knows its choices only those keys count (a box naming a missing option is no
 answer); otherwise A-G. Free text never gets a blind letter scan. Known limit: after an answer
 phrase, comma-separated letters are read as one set, so `答案：A，B选项错误` gives AB.
@@ -37,22 +31,17 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections import deque
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from dianjin import answer as fmt
 from dianjin.tasks import register
 from dianjin.tasks.base import DataError, Example, Judge, Messages, Task, jsonl_records, read_text
+from dianjin.tasks.text import SEPARATORS, option_letters
 
 ALL_LETTERS = "ABCDEFG"
-# Whole-text rules (1, 2, 4) apply only to answer-sized texts: a box, or a terse answer block.
-SHORT_CHARS = 200
-# How far after an answer phrase the answer itself may sit.
-SEGMENT_CHARS = 80
-# Only the last few answer phrases are tried (bounds the work on degenerate text).
-MAX_PHRASES = 32
+_LETTER_RUN = re.compile(r"[A-G]+")
+
 
 # --- prompt ----------------------------------------------------------------------------------
 class QType(NamedTuple):
@@ -80,71 +69,6 @@ PROMPT = (
 )
 
 # --- answer extraction -------------------------------------------------------------------------
-_LATEX_WORDS = {"\\checkmark": "√", "\\times": "×"}
-_LATEX_CMD = re.compile(r"\\[A-Za-z]+")
-_MARKUP = re.compile(r"[{}$*`#\\]")
-
-# Leading answer words, stripped repeatedly: 答案是 / 正确答案为 / 选项 / 选 / the answer is / both ...
-_PREFIX = re.compile(
-    r"^(?:(?:最终|正确|本题|最后)?的?答案(?:应该|应当|应)?(?:是|为|选择|选)?|答|(?:应该?|故|所以|因此|本题)?(?:选项|选择|选)"
-    r"|(?:the\s+)?(?:final\s+|correct\s+|right\s+)*(?:answer|option|choice)s?(?:\s+(?:is|are|would\s+be|should\s+be))?"
-    r"|both|all\s+of|only|options?)\s*[:=]?\s*",
-    re.IGNORECASE,
-)
-# Trailing approval words and punctuation: A和C都正确 / B选项 / A and C are correct.
-_SUFFIX = re.compile(
-    r"\s*(?:(?:选项|项|都|均|皆|全|是|为|说法)*(?:正确的?|对的?|符合题意)?"
-    r"|(?:(?:are|is)\s+)?(?:both\s+|all\s+)?(?:correct|right|true)?)\s*[.。!！]*$",
-    re.IGNORECASE,
-)
-# Between letters: punctuation, brackets, whitespace, 和/与/及/以及/and.
-_SEPARATORS = re.compile(r"[\s,、;/&+()\[\]【】<>]+|以及|和|与|及|\band\b", re.IGNORECASE)
-_LETTER_RUN = re.compile(r"[A-G]+")
-# An option label opening a text: "A. 债券", "(B) 股票", "C、基金".
-_LABEL_START = re.compile(r"\(?([A-G])(?:\)|\s*[.:、])")
-_LABEL_NEXT = re.compile(r"[\s,;、]+\(?([A-G])(?:\)|\s*[.:、])")
-
-# Letters at the start of the text after an answer phrase; atomic groups keep matching linear.
-_SEGMENT_LETTERS = re.compile(
-    r"(?>[\s(\[【<]*)(?:选项|options?\s+|both\s+)?(?>[\s(\[【<]*)"
-    r"([A-G](?:(?>(?:[\s,、;/&+()\[\]【】<>]|以及|和|与|及|and\b)*)[A-G])*)(?![A-Za-z])"
-)
-_SEGMENT_TEXT = re.compile(r"(?:[^。.,;!?\n]|\.(?=\d)){1,40}")  # up to the clause end; "99.01" stays whole
-# Answer phrases, strongest first; a tier's last match that parses wins. Only where a phrase ends
-# matters, so "the final answer is" / "最终答案是" are matched from the keyword: a run of qualifiers
-# ("final final ...") before it would make every start position rescan the run (quadratic).
-_STRONG = re.compile(
-    r"答案(?:应该|应当|应)?(?:是|为|选择|选)?\s*+[:=]?"
-    r"|答\s*+:"
-    r"|\b(?:answer|option|choice)s?\s*+(?:is|are|would\s+be|should\s+be|:|=)",
-    re.IGNORECASE,
-)
-# "故选B", "应选B", "I choose B"; not after a negation or a modal ("不选B", "不应选B", "not choose B").
-_CHOOSE = re.compile(
-    r"(?<![不未没勿非别应能要该])(?:应该?|故|所以|因此|本题)?(?:选择|选)\s*[:=]?"
-    r"|(?<!not\s)(?<!n't\s)(?<!never\s)\b(?:choose|select|pick)\b\s*:?",
-    re.IGNORECASE,
-)
-
-# True/false synonyms: when a question's two options are a 对/错 pair, these words map to them.
-TRUE_WORDS = frozenset("对 正确 是 √ ✓ ✔ 对的 正确的 true t yes correct right".split())
-FALSE_WORDS = frozenset("错 错误 不对 不正确 否 × ✗ ✘ 错的 错误的 false f no incorrect wrong".split())
-
-
-def normalize_text(text: str) -> str:
-    """NFKC (full-width letters and punctuation to ASCII), LaTeX and markdown markup removed."""
-    text = unicodedata.normalize("NFKC", text)
-    for cmd, sym in _LATEX_WORDS.items():
-        text = text.replace(cmd, sym)
-    text = _LATEX_CMD.sub(" ", text)
-    return _MARKUP.sub(" ", text).strip()
-
-
-def _canon(text: str) -> str:
-    """Option-text comparison key: normalised, case-folded, no whitespace or end punctuation."""
-    return re.sub(r"\s+", "", normalize_text(text)).casefold().rstrip(".。!！")
-
-
 def parse_choices(value: Any) -> dict[str, str]:
     """Choices as a dict: a dict as is, or a Python dict literal string via `ast.literal_eval`.
 
@@ -165,112 +89,30 @@ def parse_choices(value: Any) -> dict[str, str]:
     return dict(sorted(value.items()))
 
 
-class _Options:
-    """What extraction needs to know about an example's options (read-only once built)."""
-
-    def __init__(self, choices: Any):
-        try:
-            self.choices = parse_choices(choices)
-        except ValueError:
-            self.choices = {}
-        self.valid = "".join(self.choices) or ALL_LETTERS
-        by_text: dict[str, str | None] = {}
-        for key, text in self.choices.items():
-            canon = _canon(text)
-            by_text[canon] = None if canon in by_text else key  # two options alike: ambiguous
-            for words in (TRUE_WORDS, FALSE_WORDS):
-                if canon in words:
-                    for word in words:
-                        by_text.setdefault(word, key)
-        self.by_text = {t: k for t, k in by_text.items() if k and t}
-
-    def letters(self, letters: str) -> str | None:
-        """Sorted unique letters, or None if any is not an option."""
-        if not letters or any(c not in self.valid for c in letters):
-            return None
-        return "".join(sorted(set(letters)))
-
-
 @lru_cache(maxsize=4096)
-def _options_of_literal(choices: str) -> _Options:
+def _literal_choices(choices: str) -> tuple[tuple[str, str], ...]:
     """CFLUE's `choices` is a dict literal string: parsed once per question, not once per answer scored
     (an evaluation or a GRPO group scores the same question many times)."""
-    return _Options(choices)
+    try:
+        return tuple(parse_choices(choices).items())
+    except ValueError:
+        return ()
 
 
-def _options(example: Example | None) -> _Options:
+def _choices(example: Example | None) -> dict[str, str]:
+    """The example's options ({} when it has none or they are unreadable: then any of A-G counts)."""
     choices = (example or {}).get("choices")
-    return _options_of_literal(choices) if isinstance(choices, str) else _Options(choices)
-
-
-def _strip_prefix(text: str) -> str:
-    prev = None
-    while prev != text:
-        prev, text = text, _PREFIX.sub("", text, count=1)
-    return text
-
-
-def _only_letters(text: str) -> str | None:
-    """Rule 1: the raw letters when the text is letters, separators and answer words only."""
-    core = _SEPARATORS.sub(" ", _SUFFIX.sub("", _strip_prefix(text), count=1))
-    tokens = core.split()
-    if len(tokens) == 1 and len(tokens[0]) == 1 and tokens[0] in ALL_LETTERS.lower():
-        tokens = [tokens[0].upper()]  # a lone lowercase letter: \boxed{b}
-    if not tokens or not all(_LETTER_RUN.fullmatch(t) for t in tokens):
-        return None
-    return "".join(tokens)
-
-
-def _option_text(text: str, opts: _Options) -> str | None:
-    """Rule 2: the text is one option's wording (or a 对/错 synonym)."""
-    return opts.by_text.get(_canon(_strip_prefix(text)))
-
-
-def _labelled(text: str, opts: _Options) -> str | None:
-    """Rule 4: "A. 债券" or "A. 甲；C. 丙": the labels of the options quoted."""
-    if not _LABEL_START.match(text):
-        text = _strip_prefix(text)
-    m = _LABEL_START.match(text)
-    if m is None:
-        return None
-    letters = m.group(1) + "".join(n.group(1) for n in _LABEL_NEXT.finditer(text, m.end()))
-    return opts.letters(letters)
-
-
-def _segment(text: str, opts: _Options) -> str | None:
-    """The answer right after an answer phrase: letters, or an option's wording."""
-    m = _SEGMENT_LETTERS.match(text)
-    if m:
-        return opts.letters(_SEPARATORS.sub("", m.group(1)))
-    m = _SEGMENT_TEXT.match(text.lstrip())
-    return opts.by_text.get(_canon(m.group())) if m else None
-
-
-def _after_phrase(text: str, pattern: re.Pattern[str], opts: _Options) -> str | None:
-    """Rules 3 and 5: the last phrase of `pattern` followed by a parseable answer."""
-    for m in reversed(deque(pattern.finditer(text), maxlen=MAX_PHRASES)):
-        found = _segment(text[m.end() : m.end() + SEGMENT_CHARS], opts)
-        if found:
-            return found
-    return None
+    if isinstance(choices, str):
+        return dict(_literal_choices(choices))
+    try:
+        return parse_choices(choices)
+    except ValueError:
+        return {}
 
 
 def extract_letters(text: str, example: Example | None = None) -> str | None:
     """Sorted option letters chosen by a piece of answer text; None when it names none."""
-    opts = _options(example)
-    text = normalize_text(text[-fmt.TAIL_CHARS :])
-    if not text:
-        return None
-    short = len(text) <= SHORT_CHARS
-    if short:
-        letters = _only_letters(text)
-        found = (letters and opts.letters(letters)) or _option_text(text, opts)
-        if found or letters:  # letters only: nothing else to find ("E" when the options are A-D)
-            return found
-    found = _after_phrase(text, _STRONG, opts)
-    if found is None and short:
-        found = _labelled(text, opts)
-    return found or _after_phrase(text, _CHOOSE, opts)
+    return option_letters(text, ALL_LETTERS, choices=_choices(example), multi=True)
 
 
 def gold_letters(gold: Any) -> str | None:
@@ -279,7 +121,7 @@ def gold_letters(gold: Any) -> str | None:
         gold = "".join(str(g) for g in gold)
     if not isinstance(gold, str):
         return None
-    letters = _SEPARATORS.sub("", unicodedata.normalize("NFKC", gold)).upper()
+    letters = SEPARATORS.sub("", unicodedata.normalize("NFKC", gold)).upper()
     if not letters or not _LETTER_RUN.fullmatch(letters):
         return None
     return "".join(sorted(set(letters)))

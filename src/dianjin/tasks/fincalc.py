@@ -23,8 +23,9 @@ rounds half-up to it at 2 dp. We do not call `numbers.numbers_match`, whose roun
 gold's written decimals: gold 25.00 reads as 25.0 and would accept 25.4. For a percent gold a
 fraction without "%" also counts (0.1234 for 12.34); for a non-percent gold a "%" value counts
 divided by 100 (75% for 0.75); when the unit is unknown (a bare `dianjin score` line) both do.
-MCQ form: the letter (`extract_choice`, a small local extractor kept behind one function so
-it can be swapped for CFLUE's later; a box holding one option's value also names that option).
+MCQ form: the letter (`extract_choice`: the option-letter reader every letter task shares,
+`dianjin.tasks.text.option_letters`, one letter; a bare number equal to one option's value also
+names that option, "12.34" for "12.34%").
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from dianjin import answer as fmt
 from dianjin.numbers import numbers_match, parse_number_ex
 from dianjin.tasks import register
 from dianjin.tasks.base import DataError, Example, Judge, Messages, Task, jsonl_records
+from dianjin.tasks.text import option_letters, unwrap_latex
 
 LANGS = ("zh", "en")
 FORMS = ("open", "mcq")
@@ -65,7 +67,9 @@ def _validate(path: Path, line: int, rec: Any) -> Example:
             raise DataError(path, line, name, f"expected {want}, got {got}")
         return value
 
-    nonempty = lambda v: isinstance(v, str) and bool(v.strip())
+    def nonempty(v: Any) -> bool:
+        return isinstance(v, str) and bool(v.strip())
+
     need("id", nonempty, "a non-empty string")
     need("lang", lambda v: v in LANGS, f"one of {LANGS}")
     form = need("form", lambda v: v in FORMS, f"one of {FORMS}")
@@ -107,56 +111,27 @@ PROMPTS: dict[tuple[str, str], str] = {
 
 
 # --- answer extraction and checking -------------------------------------------------------------
-_MARKUP = re.compile(r"\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}")
+# Markdown and inline-maths delimiters around the number (LaTeX wrappers go with `unwrap_latex`).
 _STRIP = re.compile(r"[*$`]|\\[()\[\]]")
-# A short answer that is an option label: "B", "(B)", "选B", "答案：B", "option B", "B. 12.34%".
-_LONE_LETTER = re.compile(
-    r"(?:选项|选择|选|(?:最终)?答案\s*(?:是|为)?\s*[:：]?|(?:the\s+)?(?:answer|option|choice)(?:\s+is)?\s*[:：]?)?\s*"
-    r"[(（\[]?\s*(?-i:([A-D]))(?:\s*[)）\]])?(?:\s*|\s*[.、:：,，][^A-D]*|\s+[^A-Za-z\s][^A-D]*)",
-    re.IGNORECASE | re.DOTALL,
-)
-# An answer phrase followed by a letter, in free text; the last one wins (`\s*+`: no cubic backtracking).
-_PHRASE_LETTER = re.compile(
-    r"(?:答案|选项|故选|应选|因此选|所以选|选择|answer|option|choice)\s*+(?:is|are|为|是|应为|:|：)?\s*+[(（\[]?\s*+"
-    r"(?-i:([A-D]))(?![A-Za-z])",
-    re.IGNORECASE,
-)
 # Answer phrases after which the number sits (free-text fallback of the open form).
 _PHRASE_NUMBER = re.compile(r"(?:最终)?答案\s*(?:是|为)?\s*[:：]?|(?:final\s+)?answer\s*(?:is|:)|\bresult\s+is", re.IGNORECASE)
 _CLAUSE_END = re.compile(r"[。\n;；]|\.\s")
-SHORT_CHARS = 40
 
 
 def _clean(text: str) -> str:
     text = unicodedata.normalize("NFKC", text[-fmt.TAIL_CHARS :])
-    return _STRIP.sub(" ", _MARKUP.sub(r"\1", text)).strip()
+    return _STRIP.sub(" ", unwrap_latex(text)).strip()
+
+
+def _value(text: str) -> float | None:
+    got = parse_number_ex(text)
+    return None if got is None else got[0]
 
 
 def extract_choice(text: str, choices: dict[str, str] | None = None) -> str | None:
-    """The option letter named by an answer text; None when it names none.
-
-    A short text that is a label ("B", "(B)", "选B", "B. 12.34%", no other letter after it) or the
-    value of exactly one option ("12.34%" or "12.34"); otherwise the last answer phrase with a
-    letter ("答案是 B", "the answer is B").
-    """
-    text = _clean(text)
-    if not text:
-        return None
-    valid = "".join(choices) if choices else LETTERS
-    if len(text) <= SHORT_CHARS:
-        m = _LONE_LETTER.fullmatch(text)
-        if m and m.group(1) in valid:
-            return m.group(1)
-        if choices:
-            got = parse_number_ex(text)
-            values = {k: parse_number_ex(v) for k, v in choices.items()}
-            hits = [k for k, v in values.items() if got is not None and v is not None and abs(v[0] - got[0]) < 1e-9]
-            if len(hits) == 1:
-                return hits[0]
-    for m in reversed(list(_PHRASE_LETTER.finditer(text))[-32:]):
-        if m.group(1) in valid:
-            return m.group(1)
-    return None
+    """The option letter named by an answer text ("B", "(B)", "选B", "B. 12.34%", "答案是 B", "which is
+    option B", or the value of exactly one option: "12.34%", "12.34"); None when it names none."""
+    return option_letters(text, LETTERS, choices=choices, value=_value)
 
 
 def extract_number(text: str) -> str | None:

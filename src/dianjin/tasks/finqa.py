@@ -47,6 +47,7 @@ from typing import Any
 from dianjin.numbers import NumberMatch, find_number, numbers_match, rounds_to
 from dianjin.tasks import register
 from dianjin.tasks.base import DataError, Example, Judge, Messages, Task
+from dianjin.tasks.text import unwrap_latex
 
 REL_TOL = 1e-3
 YES_NO = ("yes", "no")
@@ -74,7 +75,6 @@ percentage written as a fraction or the reverse (7.9% vs 0.079), and for a unit 
 (12.3 million vs 12.3). For a yes/no question the yes/no must agree. Reply with \\boxed{{1}} if \
 the answer is correct and \\boxed{{0}} if it is not."""
 
-_LATEX_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}")
 _LEADING_YES_NO = re.compile(r"^[\W_]*(yes|no)\b", re.IGNORECASE)
 _STATED_YES_NO = re.compile(r"\b(?:answer|conclusion)\s*(?:is|:|would be|=)\s*[\W_]{0,3}(yes|no)\b", re.IGNORECASE)
 _VERDICT = re.compile(r"boxed\s*\{+\s*([01])\s*\}+")
@@ -102,7 +102,9 @@ def render_table(table: list[list[str]]) -> str:
     if not table:
         return ""
     width = max(len(row) for row in table)
-    cell = lambda c: str(c).replace("|", "\\|").strip()
+    def cell(c: Any) -> str:
+        return str(c).replace("|", "\\|").strip()
+
     lines = ["| " + " | ".join([cell(c) for c in row] + [""] * (width - len(row))) + " |" for row in table]
     lines.insert(1, "|" + " --- |" * width)
     return "\n".join(lines)
@@ -258,12 +260,12 @@ class FinQA(Task):
     def extract(self, text: str, example: Example) -> str | None:
         """"yes"/"no" when the text leads with it or states "the answer is yes"; else the last
         number, written back with its unit and percent sign ("12.3 million", "7.88%")."""
-        head = _LATEX_WRAP.sub(r"\1", text[:_HEAD])
+        head = unwrap_latex(text[:_HEAD])
         m = _LEADING_YES_NO.match(head)
         if m:
             return m.group(1).lower()
         tail = text[-_HEAD * 4 :]
-        stated = _STATED_YES_NO.findall(_LATEX_WRAP.sub(r"\1", tail))
+        stated = _STATED_YES_NO.findall(unwrap_latex(tail))
         if stated:
             return stated[-1].lower()
         found = find_number(text)

@@ -25,14 +25,16 @@ Prompt: DianJin-R1 evaluates GPQA "through EvalScope" and never published its pr
 EvalScope's (`What is the correct answer to this question: ...`, options as `(A) ...`, "reason step by
 step ... within \\boxed{}") in the `<think>/<answer>` format (see `PROMPT`).
 
-Extraction, first hit wins (EvalScope took the last standalone A-D token anywhere, which reads the
-article "A" or a letter in the reasoning as the answer):
+Extraction: the option-letter reader every letter task shares (`dianjin.tasks.text.option_letters`,
+one letter, options A-D, with the last-"(C)" fallback). EvalScope took the last standalone A-D token
+anywhere, which reads the article "A" or a letter in the reasoning as the answer; ours reads
 1. the last `\\boxed{}`: `\\boxed{C}`, `\\boxed{\\text{C}}`, `\\boxed{(C)}`, `\\boxed{c}`, full-width `Ｃ`,
    `\\boxed{C) text}`, or the text of exactly one option (`\\boxed{10^-8 eV}`);
-2. the same rules on the whole text when it is short (an answer block that holds just "C");
-3. the last "answer/option/choice is X", "Answer: X" or "答案是 X" (also "The correct answer is (C)"),
-   with an UPPERCASE letter that stands alone: followed by the end of the line, punctuation, " (",
-   " -" or "because/since/as/which", so "Answer: A good approach..." does not count;
+2. the same rules on the whole text when it is short (`text.SHORT_CHARS`: an answer block holding "C");
+3. the last "answer/option/choice is X", "Answer: X", "答案是 X" or "which is option X" (also "The
+   correct answer is (C)"), with an UPPERCASE letter that stands alone: followed by the end of the
+   line, punctuation, " (", " -" or "because/since/as/which/is/are", so "Answer: A good approach..."
+   does not count; then "I choose X";
 4. the last standalone "(C)".
 Outside a box or a bare answer, lowercase letters never count. The brief listed "(C)" before
 "the answer is C"; we try "answer"-anchored phrases first, since "(A)" also names options in prose.
@@ -45,12 +47,10 @@ import csv
 import hashlib
 import itertools
 import random
-import re
-import unicodedata
 
-from dianjin import answer as fmt
 from dianjin.tasks import register
 from dianjin.tasks.base import DataError, Example, Judge, Messages, Task
+from dianjin.tasks.text import option_letters
 
 LETTERS = "ABCD"
 ANSWER_COLUMNS = ("Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
@@ -65,24 +65,6 @@ PROMPT = (
 )
 
 _PERMUTATIONS = tuple(itertools.permutations(range(4)))  # 24 orders; perm[i] = answers index shown as letter i
-_SHORT = 1_000  # rules for a bare answer apply to texts at most this long
-_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textrm)\s*\{([^{}]*)\}")
-_BARE_STRIP = " \t\r\n$*_`'\".:"  # markdown, quotes and punctuation around a lone letter
-_LEADING = re.compile(r"\(?([A-D])\s*[).:]\s+\S")
-# Runs of spaces are matched possessively (`*+`): with backtracking, "answer is" followed by 30,000
-# spaces and no letter tried every split of the run between two quantifiers (quadratic).
-_ANSWER = re.compile(
-    r"""
-    (?: \b(?i:answer|option|choice) \s*+ (?: (?i:is) \s*+ [:：]? | [:：] )   # "answer is", "Answer:", "option is"
-      | (?:答案|选项) \s*+ (?: [是为选] \s*+ [:：]? | [:：] ) )               # "答案是", "答案："
-    [ \t*_$]*+ (?: \\text\{ \s*+ )?                                        # markdown, $, \text{
-    (?: \( ([A-D]) \)                                                     # "(C)"
-      | ([A-D]) (?= [ \t]*+ (?: $ | [\n.,;:!?)*_$}\]] )                     # a lone "C" before the end or punctuation
-                  | [ \t]++ (?: [-–—(] | because\b | since\b | as\b | which\b ) ) )
-    """,
-    re.VERBOSE,
-)
-_PAREN = re.compile(r"\(([A-D])\)")
 
 
 def permutation(record_id: str, repeat: int) -> tuple[int, ...]:
@@ -116,34 +98,6 @@ def expand(examples: list[Example], k: int) -> list[Example]:
     for ex in examples:
         questions.setdefault(ex["record_id"], ex)
     return [shuffled(q, r) for r in range(k) for q in questions.values()]
-
-
-def _norm(text: str) -> str:
-    """Loose form of an option text for matching a boxed answer against it."""
-    text = _WRAPPER.sub(r"\1", text)
-    text = text.replace("$", "").replace("\\,", " ").replace("\\ ", " ")
-    return " ".join(text.split()).strip(" .").casefold()
-
-
-def _from_short(text: str, choices: dict[str, str] | None) -> str | None:
-    """Letter from a bare answer: a lone letter, "C) text", or exactly one option's text."""
-    if len(text) > _SHORT:
-        return None
-    plain = unicodedata.normalize("NFKC", _WRAPPER.sub(r"\1", _WRAPPER.sub(r"\1", text))).strip()
-    core = plain.strip(_BARE_STRIP)
-    if core.startswith("(") and core.endswith(")"):
-        core = core[1:-1].strip()
-    if len(core) == 1 and core.upper() in LETTERS:
-        return core.upper()
-    m = _LEADING.match(plain)
-    if m:
-        return m.group(1)
-    if choices:
-        target = _norm(text)
-        hits = [letter for letter, option in choices.items() if target and _norm(str(option)) == target]
-        if len(hits) == 1:
-            return hits[0]
-    return None
 
 
 @register("gpqa_diamond", "gpqa-diamond", "idavidrein/gpqa", "ai-modelscope/gpqa_diamond")
@@ -189,23 +143,7 @@ class GPQA(Task):
         return [{"role": "user", "content": content}]
 
     def extract(self, text: str, example: Example) -> str | None:
-        choices = example.get("choices")
-        text = text[-fmt.TAIL_CHARS :]  # final answers live near the end; bounds the regex work
-        box = fmt.last_boxed(text)
-        if box is not None:
-            found = _from_short(box, choices)
-            if found:
-                return found
-        found = _from_short(text, choices)
-        if found:
-            return found
-        for pattern in (_ANSWER, _PAREN):
-            last = None
-            for last in pattern.finditer(text):
-                pass
-            if last is not None:
-                return next(g for g in last.groups() if g)
-        return None
+        return option_letters(text, LETTERS, choices=example.get("choices"), parens=True)
 
     def check(self, pred: str, example: Example, judge: Judge | None = None) -> tuple[bool | None, str]:
         gold = str(example.get("gold", "")).strip().upper()
