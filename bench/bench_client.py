@@ -43,14 +43,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "src"))
 
 import httpx2  # noqa: E402
 import openai  # noqa: E402
 from fake_openai import FakeOpenAI, FaultPlan, LogNormalDelay  # noqa: E402
 
-from dianjin.client import ChatRequest, EndpointConfig, LLMClient  # noqa: E402
-from dianjin.ledger import Ledger  # noqa: E402
+from dianjin.llm.client import ChatRequest, EndpointConfig, LLMClient  # noqa: E402
+from dianjin.llm.ledger import Ledger  # noqa: E402
 
 INSTANT_FAULTS = {"429", "drop"}  # answered at once; every other kind waits the usual delay first
 MAX_RETRIES = EndpointConfig(base_url="http://x", model="m").max_retries  # ours, given to the peers too
@@ -78,8 +77,10 @@ async def raw_loop(port: int, n: int, conc: int, tag: str, stamps: list[float] |
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         for i in items:
             data = json.dumps({"model": "bench", "messages": messages(i, tag)}).encode()
-            writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
+            writer.write(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(data), data)
+            )
             head = await reader.readuntil(b"\r\n\r\n")
             length = next(int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))
             json.loads(await reader.readexactly(length))
@@ -105,8 +106,9 @@ async def dianjin_loop(base_url: str, n: int, conc: int, tag: str, cache: Path, 
     return failed
 
 
-async def openai_loop(base_url: str, n: int, conc: int, tag: str, stamps: list[float],
-                      errors: collections.Counter) -> int:
+async def openai_loop(
+    base_url: str, n: int, conc: int, tag: str, stamps: list[float], errors: collections.Counter
+) -> int:
     client = openai.AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=MAX_RETRIES, timeout=60)
     sem = asyncio.Semaphore(conc)
 
@@ -137,7 +139,9 @@ async def httpx2_loop(base_url: str, n: int, conc: int, tag: str, stamps: list[f
             for i in items:
                 for _ in range(1 + MAX_RETRIES):
                     try:
-                        r = await http.post(base_url + "/chat/completions", json={"model": "bench", "messages": messages(i, tag)})
+                        r = await http.post(
+                            base_url + "/chat/completions", json={"model": "bench", "messages": messages(i, tag)}
+                        )
                         if r.status_code == 200 and r.json()["choices"][0]["message"]["content"] is not None:
                             break
                     except (httpx2.HTTPError, ValueError, KeyError, IndexError, TypeError):
@@ -154,10 +158,12 @@ def run_loop(name: str, srv: FakeOpenAI, n: int, conc: int, tmp: Path) -> dict:
     stamps: list[float] = []
     errors: collections.Counter = collections.Counter()
     tag = f"{name}-{time.time_ns()}"
-    coro = {"dianjin": lambda: dianjin_loop(srv.base_url, n, conc, tag, tmp / f"{tag}.sqlite", stamps),
-            "openai": lambda: openai_loop(srv.base_url, n, conc, tag, stamps, errors),
-            "httpx2": lambda: httpx2_loop(srv.base_url, n, conc, tag, stamps),
-            "raw": lambda: raw_counted(srv.port, n, conc, tag, stamps)}[name]
+    coro = {
+        "dianjin": lambda: dianjin_loop(srv.base_url, n, conc, tag, tmp / f"{tag}.sqlite", stamps),
+        "openai": lambda: openai_loop(srv.base_url, n, conc, tag, stamps, errors),
+        "httpx2": lambda: httpx2_loop(srv.base_url, n, conc, tag, stamps),
+        "raw": lambda: raw_counted(srv.port, n, conc, tag, stamps),
+    }[name]
     before = srv.stats()
     t, c = time.perf_counter(), time.process_time()
     failed = asyncio.run(coro())
@@ -165,12 +171,20 @@ def run_loop(name: str, srv: FakeOpenAI, n: int, conc: int, tmp: Path) -> dict:
     after = srv.stats()
     stamps = sorted(s - t for s in stamps)
     lo, hi = stamps[int(0.1 * len(stamps))], stamps[int(0.9 * len(stamps)) - 1]
-    return {"n": n, "failed": failed, "attempts": after["received"] - before["received"],
-            "faults": {k: v - before["faults"].get(k, 0) for k, v in after["faults"].items()},
-            "wall_s": round(wall, 2), "req_per_s": round(n / wall, 1),
-            "steady_req_per_s": round((int(0.9 * len(stamps)) - 1 - int(0.1 * len(stamps))) / (hi - lo), 1),
-            "cpu_s": round(cpu, 2), "cpu_ms_per_req": round(1e3 * cpu / n, 3), "core_share": round(cpu / wall, 4),
-            "errors": dict(errors), "loadavg_after": round(os.getloadavg()[0], 2)}
+    return {
+        "n": n,
+        "failed": failed,
+        "attempts": after["received"] - before["received"],
+        "faults": {k: v - before["faults"].get(k, 0) for k, v in after["faults"].items()},
+        "wall_s": round(wall, 2),
+        "req_per_s": round(n / wall, 1),
+        "steady_req_per_s": round((int(0.9 * len(stamps)) - 1 - int(0.1 * len(stamps))) / (hi - lo), 1),
+        "cpu_s": round(cpu, 2),
+        "cpu_ms_per_req": round(1e3 * cpu / n, 3),
+        "core_share": round(cpu / wall, 4),
+        "errors": dict(errors),
+        "loadavg_after": round(os.getloadavg()[0], 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,8 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--delay-ms", type=float, help="a fixed server delay instead (the old synthetic load: 50)")
     ap.add_argument("--fault-rate", type=float, default=0.2, help="share of receipts faulted")
     ap.add_argument("--fault-kinds", default="429,500,malformed,drop")
-    ap.add_argument("--loops", default="dianjin,openai,httpx2",
-                    help="comma-separated: dianjin, openai, httpx2, raw (raw: only with --fault-rate 0)")
+    ap.add_argument(
+        "--loops",
+        default="dianjin,openai,httpx2",
+        help="comma-separated: dianjin, openai, httpx2, raw (raw: only with --fault-rate 0)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="write the figures here as JSON")
     args = ap.parse_args(argv)
@@ -202,9 +219,13 @@ def main(argv: list[str] | None = None) -> int:
         dist = LogNormalDelay(median=args.median, sigma=args.sigma, cap=args.cap, seed=args.seed)
         mean_delay, delay = dist.mean(), 0.0
         what = f"log-normal delay, median {args.median:g} s, sigma {args.sigma:g}, cap {args.cap:g} s (mean {mean_delay:.2f} s)"
-    faults = FaultPlan(rate=args.fault_rate, kinds=kinds, retry_after=0, seed=args.seed) if args.fault_rate > 0 else None
+    faults = (
+        FaultPlan(rate=args.fault_rate, kinds=kinds, retry_after=0, seed=args.seed) if args.fault_rate > 0 else None
+    )
     slow_share = sum(k not in INSTANT_FAULTS for k in kinds) / len(kinds) if kinds else 0.0
-    extra = args.fault_rate / (1 - args.fault_rate) * slow_share if faults else 0.0  # delayed faulted attempts per answer
+    extra = (
+        args.fault_rate / (1 - args.fault_rate) * slow_share if faults else 0.0
+    )  # delayed faulted attempts per answer
     bound_clean = conc / mean_delay
     bound = conc / (mean_delay * (1 + extra))
     tmp = Path(tempfile.mkdtemp(prefix="bench_client_"))
@@ -220,30 +241,53 @@ def main(argv: list[str] | None = None) -> int:
         row["of_bound"] = round(row["req_per_s"] / bound, 3)
         row["steady_of_bound"] = round(row["steady_req_per_s"] / bound, 3)
 
-    fault_txt = (f"{args.fault_rate:.0%} of receipts faulted ({', '.join(kinds)}; Retry-After 0)" if faults else "no faults")
-    print(f"LLM client benchmark: {n} requests per loop, {conc} in flight, {what}, {fault_txt}; "
-          f"server in its own process.")
-    print(f"Little's bound: {bound:.1f} req/s ({conc} / ({mean_delay:.3f} s x {1 + extra:.3f}); "
-          f"{bound_clean:.1f} req/s without faults). "
-          f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"openai {openai.__version__}, httpx2 {getattr(httpx2, '__version__', '?')}.")
+    fault_txt = (
+        f"{args.fault_rate:.0%} of receipts faulted ({', '.join(kinds)}; Retry-After 0)" if faults else "no faults"
+    )
+    print(
+        f"LLM client benchmark: {n} requests per loop, {conc} in flight, {what}, {fault_txt}; "
+        f"server in its own process."
+    )
+    print(
+        f"Little's bound: {bound:.1f} req/s ({conc} / ({mean_delay:.3f} s x {1 + extra:.3f}); "
+        f"{bound_clean:.1f} req/s without faults). "
+        f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"openai {openai.__version__}, httpx2 {getattr(httpx2, '__version__', '?')}."
+    )
     print(f"Load average (1/5/15 min) before: {load_before}; after: {load_after}\n")
-    print("| loop | answered / failed | HTTP attempts | wall s | req/s | of bound | steady req/s (p10-p90) "
-          "| of bound | client CPU s | CPU ms/req | share of one core |")
+    print(
+        "| loop | answered / failed | HTTP attempts | wall s | req/s | of bound | steady req/s (p10-p90) "
+        "| of bound | client CPU s | CPU ms/req | share of one core |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in rows.items():
-        print(f"| {name} | {r['n'] - r['failed']} / {r['failed']} | {r['attempts']} | {r['wall_s']:.1f} | "
-              f"{r['req_per_s']:.1f} | {r['of_bound']:.0%} | {r['steady_req_per_s']:.1f} | {r['steady_of_bound']:.0%} | "
-              f"{r['cpu_s']:.2f} | {r['cpu_ms_per_req']:.2f} | {r['core_share']:.1%} |")
+        print(
+            f"| {name} | {r['n'] - r['failed']} / {r['failed']} | {r['attempts']} | {r['wall_s']:.1f} | "
+            f"{r['req_per_s']:.1f} | {r['of_bound']:.0%} | {r['steady_req_per_s']:.1f} | {r['steady_of_bound']:.0%} | "
+            f"{r['cpu_s']:.2f} | {r['cpu_ms_per_req']:.2f} | {r['core_share']:.1%} |"
+        )
     for name, r in rows.items():
         if r["errors"]:
             print(f"\n{name} failures by exception: {', '.join(f'{k} x{v}' for k, v in r['errors'].items())}")
     if args.json:
-        args.json.write_text(json.dumps({"n": n, "concurrency": conc, "delay": what, "mean_delay": mean_delay,
-                                         "fault_rate": args.fault_rate if faults else 0, "fault_kinds": list(kinds),
-                                         "bound": bound, "bound_without_faults": bound_clean,
-                                         "loadavg_before": load_before, "loadavg_after": load_after,
-                                         "loops": rows}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "n": n,
+                    "concurrency": conc,
+                    "delay": what,
+                    "mean_delay": mean_delay,
+                    "fault_rate": args.fault_rate if faults else 0,
+                    "fault_kinds": list(kinds),
+                    "bound": bound,
+                    "bound_without_faults": bound_clean,
+                    "loadavg_before": load_before,
+                    "loadavg_after": load_after,
+                    "loops": rows,
+                },
+                indent=2,
+            )
+        )
     return 1 if rows.get("dianjin", {}).get("failed") else 0
 
 

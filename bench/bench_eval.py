@@ -39,16 +39,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_client import raw_loop  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402
 
-from dianjin.client import ChatRequest, EndpointConfig, LLMClient  # noqa: E402
 from dianjin.eval import run as eval_run  # noqa: E402
 from dianjin.eval.specs import build_units, scoring_task  # noqa: E402
-from dianjin.ledger import Ledger  # noqa: E402
+from dianjin.llm.client import ChatRequest, EndpointConfig, LLMClient  # noqa: E402
+from dianjin.llm.ledger import Ledger  # noqa: E402
 
 TOPICS = ("债券", "基金", "股票", "期货", "保险", "银行", "外汇", "信托")
 
@@ -60,8 +59,16 @@ def write_cflue(path: Path, n: int, seed: int = 0) -> None:
     for i in range(n):
         topic = rng.choice(TOPICS)
         choices = {k: f"{topic}选项{k}{i}" for k in "ABCD"}
-        recs.append({"名称": "基准测试", "task": "单项选择题", "choices": repr(choices), "answer": rng.choice("ABCD"),
-                     "question": f"第{i}题：关于{topic}的说法，正确的是（ ）。", "analysis": None})
+        recs.append(
+            {
+                "名称": "基准测试",
+                "task": "单项选择题",
+                "choices": repr(choices),
+                "answer": rng.choice("ABCD"),
+                "question": f"第{i}题：关于{topic}的说法，正确的是（ ）。",
+                "analysis": None,
+            }
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(recs, ensure_ascii=False), encoding="utf-8")
 
@@ -112,8 +119,13 @@ async def harness_loop(base_url: str, data: Path, conc: int, out: Path) -> dict:
         phase["gen"] = time.perf_counter() - t
 
     eval_run.RUNNERS["chat"], eval_run._record = timed, stamped
-    cfg = eval_run.EvalConfig(output_dir=out, tasks=["cflue"], data_dir=data, progress=False,
-                              endpoint=EndpointConfig(base_url=base_url, model="bench", concurrency=conc, timeout=60))
+    cfg = eval_run.EvalConfig(
+        output_dir=out,
+        tasks=["cflue"],
+        data_dir=data,
+        progress=False,
+        endpoint=EndpointConfig(base_url=base_url, model="bench", concurrency=conc, timeout=60),
+    )
     try:
         t0, c0 = time.perf_counter(), time.process_time()
         summary = await eval_run.evaluate(cfg)
@@ -142,14 +154,18 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(client_loop(srv.base_url, data, args.concurrency, tmp_path / "warm.sqlite"))  # warm-up
         for r in range(args.rounds):
             results["raw"].append(asyncio.run(raw(srv.port, args.n, args.concurrency, f"r{r}")))
-            results["client"].append(asyncio.run(client_loop(srv.base_url, data, args.concurrency,
-                                                             tmp_path / f"client{r}.sqlite")))
-            results["harness"].append(asyncio.run(harness_loop(srv.base_url, data, args.concurrency,
-                                                               tmp_path / f"run{r}")))
+            results["client"].append(
+                asyncio.run(client_loop(srv.base_url, data, args.concurrency, tmp_path / f"client{r}.sqlite"))
+            )
+            results["harness"].append(
+                asyncio.run(harness_loop(srv.base_url, data, args.concurrency, tmp_path / f"run{r}"))
+            )
     rows = {}
     print(f"n={args.n} concurrency={args.concurrency} delay={args.delay}s bound={bound:.0f} req/s rounds={args.rounds}")
-    print(f"{'loop':<10} {'steady req/s':>12} {'of bound':>9} {'of raw':>7} {'n/T req/s':>10} {'of bound':>9} "
-          f"{'end-to-end s':>13} {'CPU us/req':>11}  rounds (steady req/s)")
+    print(
+        f"{'loop':<10} {'steady req/s':>12} {'of bound':>9} {'of raw':>7} {'n/T req/s':>10} {'of bound':>9} "
+        f"{'end-to-end s':>13} {'CPU us/req':>11}  rounds (steady req/s)"
+    )
     for name, rs in results.items():
         rates = [x["steady"] for x in rs]
         med = statistics.median(rates)
@@ -157,19 +173,43 @@ def main(argv: list[str] | None = None) -> int:
         cpu_us = statistics.median(1e6 * x["cpu"] / x["n"] for x in rs)
         wall = statistics.median(x["wall"] for x in rs)
         of_raw = med / rows["raw"]["req_s"] if "raw" in rows else 1.0
-        rows[name] = {"req_s": med, "of_bound": med / bound, "of_raw": of_raw, "n_over_t_req_s": whole,
-                      "n_over_t_of_bound": whole / bound, "wall_s": wall, "cpu_us_per_req": cpu_us, "rounds": rates}
-        print(f"{name:<10} {med:>12.0f} {med / bound:>8.1%} {of_raw:>6.1%} {whole:>10.0f} {whole / bound:>8.1%} "
-              f"{wall:>13.2f} {cpu_us:>11.0f}  " + ", ".join(f"{x:.0f}" for x in rates))
+        rows[name] = {
+            "req_s": med,
+            "of_bound": med / bound,
+            "of_raw": of_raw,
+            "n_over_t_req_s": whole,
+            "n_over_t_of_bound": whole / bound,
+            "wall_s": wall,
+            "cpu_us_per_req": cpu_us,
+            "rounds": rates,
+        }
+        print(
+            f"{name:<10} {med:>12.0f} {med / bound:>8.1%} {of_raw:>6.1%} {whole:>10.0f} {whole / bound:>8.1%} "
+            f"{wall:>13.2f} {cpu_us:>11.0f}  " + ", ".join(f"{x:.0f}" for x in rates)
+        )
     overhead = rows["harness"]["cpu_us_per_req"] - rows["client"]["cpu_us_per_req"]
-    print(f"harness overhead over the client: {overhead:.0f} us CPU per request "
-          "(prompt rendering, scoring, row writing, summary)")
+    print(
+        f"harness overhead over the client: {overhead:.0f} us CPU per request "
+        "(prompt rendering, scoring, row writing, summary)"
+    )
     ok = rows["harness"]["of_bound"] >= 0.9 or rows["harness"]["of_raw"] >= 0.9
-    print(f"target >= 90% of the bound: {'met' if rows['harness']['of_bound'] >= 0.9 else 'NOT met'}; "
-          f">= 90% of the raw loop: {'met' if rows['harness']['of_raw'] >= 0.9 else 'NOT met'}")
+    print(
+        f"target >= 90% of the bound: {'met' if rows['harness']['of_bound'] >= 0.9 else 'NOT met'}; "
+        f">= 90% of the raw loop: {'met' if rows['harness']['of_raw'] >= 0.9 else 'NOT met'}"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "bound": bound, "loops": rows,
-                                         "overhead_us_per_req": overhead, "ok": ok}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "args": vars(args) | {"json": str(args.json)},
+                    "bound": bound,
+                    "loops": rows,
+                    "overhead_us_per_req": overhead,
+                    "ok": ok,
+                },
+                indent=2,
+            )
+        )
     return 0 if ok else 1
 
 

@@ -30,7 +30,7 @@ generation_config, and where that has `do_sample: false` (the tiny model's, Smol
 greedily whatever temperature a request asks for, while the local engine samples for temperature > 0:
 only temperature 0 compares like with like.
 
-Model: `--model-dir DIR`, default the tiny Qwen2 model (`dianjin.tiny.build_tiny`, built into a
+Model: `--model-dir DIR`, default the tiny Qwen2 model (`dianjin.model.tiny.build_tiny`, built into a
 temporary folder). A real small model: convert SmolLM2-135M-Instruct with `dianjin model smollm2
 --out DIR` and pass `--model-dir DIR`. Exit status 1 if local is not >= 4x the tokens/s of every
 server loop (the faster server is the bar).
@@ -49,27 +49,37 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from dianjin import serve
 from dianjin.answer import join_reasoning
-from dianjin.client import EndpointConfig
 from dianjin.data.synthetic import fincalc
 from dianjin.eval import run as eval_run
 from dianjin.eval.summarize import load_rows
+from dianjin.llm.client import EndpointConfig
+from dianjin.model import serve
 
+ROOT = Path(__file__).resolve().parents[1]
 TARGET = 4.0
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     import torch
     import transformers
 
-    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "torch_threads": torch.get_num_threads()}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 async def timed_eval(cfg: eval_run.EvalConfig) -> tuple[dict, float]:
@@ -96,30 +106,50 @@ def loop_result(name: str, out: Path, summary: dict, gen: float, load1: float) -
     if s["errors"] or s["missing"]:
         print(f"{name}: {s['errors']} requests failed, {s['missing']} missing: counted without them", file=sys.stderr)
     tokens = sum(r["tokens"]["completion"] for r in rows.values())
-    return {"loop": name, "questions": len(rows), "failed": s["errors"] + s["missing"], "completion_tokens": tokens,
-            "wall_s": gen, "tokens_s": tokens / gen, "truncated": s["truncated"], "load_before": load1,
-            "load_after": os.getloadavg()[0],
-            "texts": {k: join_reasoning(r["response"], r["reasoning"]).strip() for k, r in rows.items()}}
+    return {
+        "loop": name,
+        "questions": len(rows),
+        "failed": s["errors"] + s["missing"],
+        "completion_tokens": tokens,
+        "wall_s": gen,
+        "tokens_s": tokens / gen,
+        "truncated": s["truncated"],
+        "load_before": load1,
+        "load_after": os.getloadavg()[0],
+        "texts": {k: join_reasoning(r["response"], r["reasoning"]).strip() for k, r in rows.items()},
+    }
 
 
 def summarize_loop(rounds: list[dict]) -> dict:
     """The median round (by tokens/s) of a loop, with every round's figures."""
     mid = sorted(rounds, key=lambda x: x["tokens_s"])[len(rounds) // 2]
-    return {**mid, "tokens_s": statistics.median(x["tokens_s"] for x in rounds),
-            "rounds": [{k: v for k, v in x.items() if k != "texts"} for x in rounds]}
+    return {
+        **mid,
+        "tokens_s": statistics.median(x["tokens_s"] for x in rounds),
+        "rounds": [{k: v for k, v in x.items() if k != "texts"} for x in rounds],
+    }
 
 
 def local_loop(args: argparse.Namespace, model_dir: Path, data: Path, out: Path) -> dict:
     load1 = os.getloadavg()[0]
-    cfg = eval_run.EvalConfig(output_dir=out, tasks=["fincalc"], model_dir=model_dir, local_engine="transformers",
-                              batch_size=args.batch_size, data_dir=data, max_tokens=args.max_tokens,
-                              temperature=args.temperature, progress=False)
+    cfg = eval_run.EvalConfig(
+        output_dir=out,
+        tasks=["fincalc"],
+        model_dir=model_dir,
+        local_engine="transformers",
+        batch_size=args.batch_size,
+        data_dir=data,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        progress=False,
+    )
     summary, gen = asyncio.run(timed_eval(cfg))
     return loop_result("local", out, summary, gen, load1)
 
 
 def serve_loop(args: argparse.Namespace, mode: str, model_dir: Path, data: Path, out: Path) -> dict:
     engines = dict(serve.ENGINES)
+
     def command(o: serve.ServeOptions) -> list[str]:
         cmd = [a for a in serve.transformers_command(o) if a != "--continuous-batching"]
         cb = ["--continuous-batching", "--cb-max-memory-percent", str(args.cb_memory)]
@@ -129,10 +159,18 @@ def serve_loop(args: argparse.Namespace, mode: str, model_dir: Path, data: Path,
     try:
         with serve.serving(model_dir, engine="transformers") as url:
             load1 = os.getloadavg()[0]
-            endpoint = EndpointConfig(base_url=url, model=str(model_dir), concurrency=args.concurrency, timeout=7200,
-                                      max_retries=0)
-            cfg = eval_run.EvalConfig(output_dir=out, tasks=["fincalc"], endpoint=endpoint, data_dir=data,
-                                      max_tokens=args.max_tokens, temperature=args.temperature, progress=False)
+            endpoint = EndpointConfig(
+                base_url=url, model=str(model_dir), concurrency=args.concurrency, timeout=7200, max_retries=0
+            )
+            cfg = eval_run.EvalConfig(
+                output_dir=out,
+                tasks=["fincalc"],
+                endpoint=endpoint,
+                data_dir=data,
+                max_tokens=args.max_tokens,
+                temperature=args.temperature,
+                progress=False,
+            )
             summary, gen = asyncio.run(timed_eval(cfg))
     finally:
         serve.ENGINES.clear()
@@ -149,8 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=16, help="local batch size (default %(default)s)")
     ap.add_argument("--concurrency", type=int, default=32, help="HTTP requests in flight (default %(default)s)")
     ap.add_argument("--serve", default="plain,cb", help="server loops to run: plain, cb (default %(default)s)")
-    ap.add_argument("--cb-memory", type=float, default=0.05,
-                    help="--cb-max-memory-percent of the cb server (default %(default)s)")
+    ap.add_argument(
+        "--cb-memory", type=float, default=0.05, help="--cb-max-memory-percent of the cb server (default %(default)s)"
+    )
     ap.add_argument("--rounds", type=int, default=1, help="round-robin rounds (default %(default)s)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
@@ -161,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp_path = Path(tmp)
         model_dir = args.model_dir
         if model_dir is None:
-            from dianjin.tiny import build_tiny
+            from dianjin.model.tiny import build_tiny
 
             model_dir = build_tiny(tmp_path / "tiny")
         data = tmp_path / "data"
@@ -169,34 +208,55 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(args.rounds):
             runs.setdefault("local", []).append(local_loop(args, model_dir, data, tmp_path / f"local{r}"))
             for mode in modes:
-                runs.setdefault(f"serve ({mode})", []).append(serve_loop(args, mode, model_dir, data,
-                                                                         tmp_path / f"{mode}{r}"))
+                runs.setdefault(f"serve ({mode})", []).append(
+                    serve_loop(args, mode, model_dir, data, tmp_path / f"{mode}{r}")
+                )
     results = [summarize_loop(rs) for rs in runs.values()]
     local = results[0]
-    print(f"model {model_dir}; {args.n} FinCalc questions, max_tokens {args.max_tokens}, temperature "
-          f"{args.temperature}, local batch {args.batch_size}, HTTP concurrency {args.concurrency}")
-    print(f"machine: {info['nproc']} CPUs, {info['cpu']}, torch {info['torch']} ({info['torch_threads']} threads), "
-          f"transformers {info['transformers']}")
-    head = f"{'loop':<14} {'questions':>9} {'compl. tokens':>13} {'wall s':>8} {'tokens/s':>9} {'local speed-up':>14} " \
-           f"{'same text':>9}  rounds (tokens/s; load avg before-after)"
+    print(
+        f"model {model_dir}; {args.n} FinCalc questions, max_tokens {args.max_tokens}, temperature "
+        f"{args.temperature}, local batch {args.batch_size}, HTTP concurrency {args.concurrency}"
+    )
+    print(
+        f"machine: {info['nproc']} CPUs, {info['cpu']}, torch {info['torch']} ({info['torch_threads']} threads), "
+        f"transformers {info['transformers']}"
+    )
+    head = (
+        f"{'loop':<14} {'questions':>9} {'compl. tokens':>13} {'wall s':>8} {'tokens/s':>9} {'local speed-up':>14} "
+        f"{'same text':>9}  rounds (tokens/s; load avg before-after)"
+    )
     print(head)
     for r in results:
         r["speedup"] = local["tokens_s"] / r["tokens_s"] if r["tokens_s"] else float("inf")
         r["same_text"] = sum(local["texts"][k] == t for k, t in r["texts"].items())
         rounds = ", ".join(f"{x['tokens_s']:.1f} ({x['load_before']:.1f}-{x['load_after']:.1f})" for x in r["rounds"])
-        print(f"{r['loop']:<14} {r['questions']:>9} {r['completion_tokens']:>13} {r['wall_s']:>8.1f} "
-              f"{r['tokens_s']:>9.1f} {r['speedup']:>13.2f}x {r['same_text']:>5}/{r['questions']:<3}  {rounds}")
+        print(
+            f"{r['loop']:<14} {r['questions']:>9} {r['completion_tokens']:>13} {r['wall_s']:>8.1f} "
+            f"{r['tokens_s']:>9.1f} {r['speedup']:>13.2f}x {r['same_text']:>5}/{r['questions']:<3}  {rounds}"
+        )
     servers = results[1:]
     ok = all(r["speedup"] >= TARGET for r in servers)
     if servers:
         low = min(servers, key=lambda r: r["speedup"])
-        print(f"target: local >= {TARGET:g}x the tokens/s of every server loop: {'met' if ok else 'NOT met'} "
-              f"({low['speedup']:.2f}x over {low['loop']})")
+        print(
+            f"target: local >= {TARGET:g}x the tokens/s of every server loop: {'met' if ok else 'NOT met'} "
+            f"({low['speedup']:.2f}x over {low['loop']})"
+        )
     if args.json:
         for r in results:
             r.pop("texts")
-        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json), "model_dir": str(model_dir)},
-                                         "machine": info, "loops": results, "target": TARGET, "ok": ok}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "args": vars(args) | {"json": str(args.json), "model_dir": str(model_dir)},
+                    "machine": info,
+                    "loops": results,
+                    "target": TARGET,
+                    "ok": ok,
+                },
+                indent=2,
+            )
+        )
     return 0 if ok else 1
 
 

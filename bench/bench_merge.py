@@ -8,7 +8,7 @@
    saves. The DTensors are made in one process on a fake 4-rank process group (no real ranks needed).
    The base model directory has that config (dtype bfloat16) and the tiny tokenizer.
 2. Runs each merge in its own fresh process (ours, then naive), with the checkpoint in the page cache:
-   - ours: `dianjin.merge.merge_fsdp` (streamed, bf16 output);
+   - ours: `dianjin.model.merge.merge_fsdp` (streamed, bf16 output);
    - naive: upstream's merge_model.py approach: `torch.load` every rank file whole, `torch.cat` each
      key, `AutoModelForCausalLM.from_config` + `load_state_dict` + `save_pretrained`. (Upstream builds
      an fp32 model and saves fp32; here it builds bf16 so all write the same 0.99 GB output.)
@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
 WORLD = 4
 # Qwen2.5-0.5B's shape (config.json of the released model)
@@ -54,7 +53,7 @@ def make_checkpoint(work: Path) -> tuple[Path, Path]:
     from torch.testing._internal.distributed.fake_pg import FakeStore
     from transformers import AutoModelForCausalLM, GenerationConfig, Qwen2Config
 
-    from dianjin.tiny import build_tokenizer
+    from dianjin.model.tiny import build_tokenizer
 
     base, actor = work / "base", work / "actor"
     actor.mkdir(parents=True)
@@ -86,7 +85,7 @@ def make_checkpoint(work: Path) -> tuple[Path, Path]:
 
 
 def run_ours(actor: str, base: str, out: str) -> None:
-    from dianjin.merge import merge_fsdp
+    from dianjin.model.merge import merge_fsdp
 
     merge_fsdp(actor, base, out, say=lambda s: None)
 
@@ -129,10 +128,11 @@ def run_naive_lean(actor: str, base: str, out: str) -> None:
 
 def run_imports(actor: str, base: str, out: str) -> None:
     """Baseline: the imports both merges pay, and nothing else."""
-    import dianjin.merge  # noqa: F401
     import torch.distributed.tensor  # noqa: F401
     import transformers  # noqa: F401
     from transformers import AutoModelForCausalLM  # noqa: F401
+
+    import dianjin.model.merge  # noqa: F401
 
 
 RUNNERS = {"ours": run_ours, "naive": run_naive, "naive-lean": run_naive_lean, "imports": run_imports}
@@ -209,7 +209,9 @@ def main() -> int:
         t0 = time.perf_counter()
         base, actor = make_checkpoint(work)
         ckpt_bytes = sum(p.stat().st_size for p in actor.iterdir())
-        print(f"checkpoint: {WORLD} rank files, {ckpt_bytes / 1e9:.2f} GB fp32, made in {time.perf_counter() - t0:.0f} s")
+        print(
+            f"checkpoint: {WORLD} rank files, {ckpt_bytes / 1e9:.2f} GB fp32, made in {time.perf_counter() - t0:.0f} s"
+        )
         for p in actor.iterdir():  # page cache warm for both runs
             with open(p, "rb") as f:
                 while f.read(1 << 24):

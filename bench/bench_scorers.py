@@ -45,24 +45,41 @@ def cases(n: int, seed: int = 0) -> dict[str, list[tuple[str, dict]]]:
     rng = random.Random(seed)
     out: dict[str, list[tuple[str, dict]]] = {}
     choices = {"A": "债券", "B": "股票", "C": "基金", "D": "期货"}
-    out["cflue"] = [(render(reasoning(rng, "zh"), "综上，答案如下。", boxed=g), {"gold": g, "choices": choices})
-                    for g in (rng.choice(["A", "BC", "ACD"]) for _ in range(n))]
-    out["finqa"] = [(render(reasoning(rng, "en"), f"The change is {v * 100:.3f}%.", boxed=f"{v * 100:.3f}\\%"), {"gold": v})
-                    for v in (round(rng.uniform(-1, 1), 5) for _ in range(n))]
+    out["cflue"] = [
+        (render(reasoning(rng, "zh"), "综上，答案如下。", boxed=g), {"gold": g, "choices": choices})
+        for g in (rng.choice(["A", "BC", "ACD"]) for _ in range(n))
+    ]
+    out["finqa"] = [
+        (render(reasoning(rng, "en"), f"The change is {v * 100:.3f}%.", boxed=f"{v * 100:.3f}\\%"), {"gold": v})
+        for v in (round(rng.uniform(-1, 1), 5) for _ in range(n))
+    ]
     maths = ["\\frac{1}{2}", "3\\sqrt{2}", "(2,\\infty)", "\\pi/4", "12", "x^2+1"]
-    out["math500"] = [(render(reasoning(rng, "en"), "So the answer is", boxed=g), {"gold": g})
-                      for g in (rng.choice(maths) for _ in range(n))]
-    out["gpqa"] = [(render(reasoning(rng, "en"), f"Answer: {g}", boxed=g), {"gold": g, "choices": dict(zip("ABCD", "wxyz"))})
-                   for g in (rng.choice("ABCD") for _ in range(n))]
-    out["ccc"] = [(render(reasoning(rng, "zh"), "综合以上所有判断，最终结果为：" + ("客服违规。" if v else "客服未违规。")),
-                   {"gold": "violation" if v else "compliant"}) for v in (rng.random() < 0.5 for _ in range(n))]
+    out["math500"] = [
+        (render(reasoning(rng, "en"), "So the answer is", boxed=g), {"gold": g})
+        for g in (rng.choice(maths) for _ in range(n))
+    ]
+    out["gpqa"] = [
+        (render(reasoning(rng, "en"), f"Answer: {g}", boxed=g), {"gold": g, "choices": dict(zip("ABCD", "wxyz"))})
+        for g in (rng.choice("ABCD") for _ in range(n))
+    ]
+    out["ccc"] = [
+        (
+            render(reasoning(rng, "zh"), "综合以上所有判断，最终结果为：" + ("客服违规。" if v else "客服未违规。")),
+            {"gold": "violation" if v else "compliant"},
+        )
+        for v in (rng.random() < 0.5 for _ in range(n))
+    ]
     fc = generate(n, seed=seed, langs=("zh", "en"), forms=("open",))
-    out["fincalc"] = [(render(reasoning(rng, ex["lang"]), ex.get("answer_text", ""), boxed=str(ex["gold"])), ex) for ex in fc]
+    out["fincalc"] = [
+        (render(reasoning(rng, ex["lang"]), ex.get("answer_text", ""), boxed=str(ex["gold"])), ex) for ex in fc
+    ]
     return out
 
 
 # --- the naive way: upstream reward_score_cflue.py, verbatim logic ------------------------------
-_BOX, _THINK, _ANS = (re.compile(p, re.DOTALL) for p in (r"\\boxed\{(.*?)\}", r"<think>(.*?)</think>", r"<answer>(.*?)</answer>"))
+_BOX, _THINK, _ANS = (
+    re.compile(p, re.DOTALL) for p in (r"\\boxed\{(.*?)\}", r"<think>(.*?)</think>", r"<answer>(.*?)</answer>")
+)
 
 
 def upstream_reward(solution: str, gold: str) -> float:
@@ -102,8 +119,8 @@ def main() -> None:
         row = {
             "task": name,
             "chars": sum(len(r) for r, _ in items) // len(items),
-            "ours_eval": rate(lambda r, e: task.score(r, e, mode="eval"), items),
-            "ours_reward": rate(lambda r, e: task.score(r, e, mode="reward"), items),
+            "ours_eval": rate(lambda r, e, task=task: task.score(r, e, mode="eval"), items),
+            "ours_reward": rate(lambda r, e, task=task: task.score(r, e, mode="reward"), items),
             "floor_one_pass": rate(lambda r, e: r.count("\x00"), items, repeat=20),
         }
         if name == "cflue":
@@ -112,11 +129,23 @@ def main() -> None:
             naive_math_verify(*items[0][0:1], items[0][1]["gold"])  # warm-up: sympy's import is not scoring
             row["naive_math_verify_whole"] = rate(lambda r, e: naive_math_verify(r, e["gold"]), items[:50])
         rows.append(row)
-    cols = ["task", "chars", "ours_eval", "ours_reward", "naive_upstream_regex", "naive_math_verify_whole", "floor_one_pass"]
+    cols = [
+        "task",
+        "chars",
+        "ours_eval",
+        "ours_reward",
+        "naive_upstream_regex",
+        "naive_math_verify_whole",
+        "floor_one_pass",
+    ]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in rows:
-        print("| " + " | ".join(f"{r[c]:,.0f}" if isinstance(r.get(c), float) else str(r.get(c, "–")) for c in cols) + " |")
+        print(
+            "| "
+            + " | ".join(f"{r[c]:,.0f}" if isinstance(r.get(c), float) else str(r.get(c, "–")) for c in cols)
+            + " |"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)

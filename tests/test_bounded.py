@@ -190,7 +190,9 @@ def _orphan_script(job: str) -> str:
     ],
 )
 def test_workers_exit_when_the_parent_dies(job):
-    out = subprocess.run([sys.executable, "-c", _orphan_script(job)], capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", _orphan_script(job)], capture_output=True, text=True, timeout=60, check=False
+    )
     pid = int(out.stdout.split()[0])
     assert wait_gone([pid], within=5.0), f"worker {pid} outlived its parent"
 

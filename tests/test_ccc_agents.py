@@ -14,7 +14,6 @@ import re
 import pytest
 from fake_openai import FakeOpenAI, last_user
 
-from dianjin.client import EndpointConfig, LLMClient, SyncClient
 from dianjin.data.ccc_agents import (
     AUDITOR,
     CccConfig,
@@ -26,19 +25,28 @@ from dianjin.data.ccc_agents import (
     refine_messages,
 )
 from dianjin.data.distill import Unfinished, drive_sync
+from dianjin.llm.client import EndpointConfig, LLMClient, SyncClient
 from dianjin.tasks import get_task
 from dianjin.tasks.ccc import DEFAULT_RULES
 
 RULES = [
-    {"id": "regulator_complaint", "name": "监管机构投诉风险",
-     "description": "客户扬言向监管投诉时，客服应安抚并升级工单。"},
+    {
+        "id": "regulator_complaint",
+        "name": "监管机构投诉风险",
+        "description": "客户扬言向监管投诉时，客服应安抚并升级工单。",
+    },
     {"id": "information_security", "name": "信息安全", "description": "客服不得索要密码或短信验证码。"},
 ]
 
 
 def example(ex_id: str, customer: str, agent: str, label: str, rules=None) -> dict:
-    ex = {"id": ex_id, "task": "ccc", "dialogue": [{"role": "客户", "text": customer}, {"role": "客服", "text": agent}],
-          "gold": label, "findings": []}
+    ex = {
+        "id": ex_id,
+        "task": "ccc",
+        "dialogue": [{"role": "客户", "text": customer}, {"role": "客服", "text": agent}],
+        "gold": label,
+        "findings": [],
+    }
     if rules:
         ex["rules"] = rules
     return ex
@@ -60,8 +68,10 @@ def make_script(unclear: dict[str, int] | None = None):
         q = last_user(req)
         if "请把这些日志整合成" in q:
             v = re.search(r"【系统的最终裁定】\s*(\S+)", q).group(1)
-            return (f"<think>现在，我们基于质检流程逐一检查。综合以上所有判断，最终结果为：{v}。</think>"
-                    f"<answer>最终结果为：{v}。</answer>")
+            return (
+                f"<think>现在，我们基于质检流程逐一检查。综合以上所有判断，最终结果为：{v}。</think>"
+                f"<answer>最终结果为：{v}。</answer>"
+            )
         if "负责汇总各条质检规则" in q:
             breach = "：客服违规\n分析" in q
             return "复核完毕。\n最终结果为：客服" + ("违规" if breach else "未违规") + "。"
@@ -70,7 +80,7 @@ def make_script(unclear: dict[str, int] | None = None):
             seen[rule] += 1
             if seen[rule] <= unclear.get(rule, 0):
                 return {"content": "这条规则我还需要再看看。"}
-            dialogue = q[q.index("【客服对话】"):]
+            dialogue = q[q.index("【客服对话】") :]
             breach = any(m in dialogue and rule == r for m, r in BREACHES)
             return f"分析：第[2]轮客服的回复。\n结论：客服{'违规' if breach else '未违规'}"
         return {"status": 400, "error": "unexpected prompt"}
@@ -82,12 +92,15 @@ def endpoint(srv: FakeOpenAI) -> EndpointConfig:
     return EndpointConfig(base_url=srv.base_url, model="fake-judge", timeout=5, backoff_base=0.01, max_retries=1)
 
 
-@pytest.mark.parametrize("ex, rules, verdict, breached", [
-    (COMPLAINT, None, "violation", {"regulator_complaint", "ticket_escalation"}),  # default rules, two breaches
-    (POLITE, None, "compliant", set()),  # default rules, nothing breached
-    (CODE, None, "violation", {"information_security"}),  # the example's own two rules
-    (COMPLAINT, RULES, "violation", {"regulator_complaint"}),  # rules given by the caller win
-])
+@pytest.mark.parametrize(
+    "ex, rules, verdict, breached",
+    [
+        (COMPLAINT, None, "violation", {"regulator_complaint", "ticket_escalation"}),  # default rules, two breaches
+        (POLITE, None, "compliant", set()),  # default rules, nothing breached
+        (CODE, None, "violation", {"information_security"}),  # the example's own two rules
+        (COMPLAINT, RULES, "violation", {"regulator_complaint"}),  # rules given by the caller win
+    ],
+)
 def test_check_dialogue(ex, rules, verdict, breached):
     with FakeOpenAI(script=make_script()) as srv, SyncClient(endpoint(srv)) as client:
         result = check_dialogue(ex, client, rules=rules)
@@ -100,10 +113,13 @@ def test_check_dialogue(ex, rules, verdict, breached):
     assert result.tokens == sum(e["tokens"] for e in result.log) > 0
 
 
-@pytest.mark.parametrize("unclear, calls, verdict_of_rule", [
-    ({"信息安全": 1}, 4, "violation"),  # one unclear answer: asked again, then clear
-    ({"信息安全": 5}, 5, None),  # never clear within max_samples=3: recorded as no verdict
-])
+@pytest.mark.parametrize(
+    "unclear, calls, verdict_of_rule",
+    [
+        ({"信息安全": 1}, 4, "violation"),  # one unclear answer: asked again, then clear
+        ({"信息安全": 5}, 5, None),  # never clear within max_samples=3: recorded as no verdict
+    ],
+)
 def test_unclear_agents_are_asked_again(unclear, calls, verdict_of_rule):
     with FakeOpenAI(script=make_script(unclear)) as srv, SyncClient(endpoint(srv)) as client:
         result = check_dialogue(CODE, client, max_samples=3)
@@ -131,23 +147,42 @@ def test_failed_request_is_unfinished_not_a_verdict():
 
 
 def test_prompts_carry_the_log():
-    log = [{"agent": r["id"], "name": r["name"], "verdict": v, "analysis": f"分析{r['id']}", "calls": 1, "tokens": 1}
-           for r, v in zip(RULES, ["violation", None])]
+    log = [
+        {"agent": r["id"], "name": r["name"], "verdict": v, "analysis": f"分析{r['id']}", "calls": 1, "tokens": 1}
+        for r, v in zip(RULES, ["violation", None])
+    ]
     audit = auditor_messages(CODE, RULES, log)[0]["content"]
     assert "1. 监管机构投诉风险：客服违规\n分析：分析regulator_complaint" in audit
     assert "2. 信息安全：无法判断" in audit and "[2] 客服：请把短信验证码告诉我。" in audit
-    check = CheckResult("violation", log + [{"agent": "auditor", "name": AUDITOR["name"], "verdict": "violation",
-                                             "analysis": "审计意见", "calls": 1, "tokens": 1}], 3, 3)
+    check = CheckResult(
+        "violation",
+        log
+        + [
+            {
+                "agent": "auditor",
+                "name": AUDITOR["name"],
+                "verdict": "violation",
+                "analysis": "审计意见",
+                "calls": 1,
+                "tokens": 1,
+            }
+        ],
+        3,
+        3,
+    )
     refine = refine_messages(CODE, RULES, check)[0]["content"]
     assert "分析regulator_complaint" in refine and "【审计专家的复核】\n审计意见" in refine
     assert "【系统的最终裁定】\n客服违规" in refine and "{" not in refine  # every placeholder filled
 
 
-@pytest.mark.parametrize("ex, pool, attempts", [
-    (CODE, "sft", 1),  # the workflow finds the breach: refined, verified, SFT
-    # the label says violation but the agents see none: wrong three times, RL pool
-    (example("d-4", "网银登录不上。", "请稍候。", "violation", RULES), "rl", 3),
-])
+@pytest.mark.parametrize(
+    "ex, pool, attempts",
+    [
+        (CODE, "sft", 1),  # the workflow finds the breach: refined, verified, SFT
+        # the label says violation but the agents see none: wrong three times, RL pool
+        (example("d-4", "网银登录不上。", "请稍候。", "violation", RULES), "rl", 3),
+    ],
+)
 def test_ccc_flow_refines_and_verifies(ex, pool, attempts):
     with FakeOpenAI(script=make_script()) as srv, SyncClient(endpoint(srv)) as client:
         rec = drive_sync(ccc_flow(ex, CccConfig(), teacher="agents"), {"agent": client, "refine": client})

@@ -56,8 +56,12 @@ REWRITES_HISTORY = (
 # name -> (template, extra special tokens, bos, end-of-turn token)
 TEMPLATES = {
     "smollm2": (SMOLLM2, [], None, "<|im_end|>"),
-    "llama3": (LLAMA3, ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
-               "<|begin_of_text|>", "<|eot_id|>"),
+    "llama3": (
+        LLAMA3,
+        ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+        "<|begin_of_text|>",
+        "<|eot_id|>",
+    ),
     "qwen2.5": (QWEN25, [], None, "<|im_end|>"),
     "gemma": (GEMMA, ["<bos>", "<start_of_turn>", "<end_of_turn>"], "<bos>", "<end_of_turn>"),
 }
@@ -79,7 +83,7 @@ CONVERSATIONS = [
 def _tokenizer(tmp: Path, name: str):
     from transformers import AutoTokenizer
 
-    from dianjin.tiny import build_tokenizer
+    from dianjin.model.tiny import build_tokenizer
 
     template, extra, bos, _ = TEMPLATES[name]
     d = tmp / f"tok-{name}"
@@ -151,7 +155,7 @@ def test_trl_trains_on_exactly_those_labels(tmp: Path, name: str):
     import torch
     from trl import SFTConfig, SFTTrainer
 
-    from dianjin.tiny import build_model
+    from dianjin.model.tiny import build_model
     from dianjin.train.common import sft_dataset
 
     tok = _tokenizer(tmp, name)
@@ -159,9 +163,19 @@ def test_trl_trains_on_exactly_those_labels(tmp: Path, name: str):
     if not model_dir.exists():
         build_model(model_dir, tok)
     rows = [{"id": "a", "messages": [SYSTEM, Q1, A1]}, {"id": "b", "messages": [Q1, A1, Q2, A2]}]
-    args = SFTConfig(output_dir=str(tmp / f"out-{name}"), max_steps=1, per_device_train_batch_size=2, use_cpu=True,
-                     bf16=False, activation_checkpointing=False, report_to="none", save_strategy="no", assistant_only_loss=False,
-                     remove_unused_columns=False, disable_tqdm=True)
+    args = SFTConfig(
+        output_dir=str(tmp / f"out-{name}"),
+        max_steps=1,
+        per_device_train_batch_size=2,
+        use_cpu=True,
+        bf16=False,
+        activation_checkpointing=False,
+        report_to="none",
+        save_strategy="no",
+        assistant_only_loss=False,
+        remove_unused_columns=False,
+        disable_tqdm=True,
+    )
     trainer = SFTTrainer(model=str(model_dir), args=args, train_dataset=sft_dataset(rows, tok), processing_class=tok)
     batch = next(iter(trainer.get_train_dataloader()))
     eot = TEMPLATES[name][3]

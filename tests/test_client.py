@@ -1,4 +1,4 @@
-"""Tests of the LLM client (dianjin.client, cache, ledger) against the real loopback server
+"""Tests of the LLM client (dianjin.llm.client, cache, ledger) against the real loopback server
 in tests/fake_openai.py: faults, Retry-After, 4xx errors, the cache across re-runs and SIGKILL,
 key hygiene, the ledger, reasoning fields, rate and concurrency limits, and bounded responses.
 
@@ -19,14 +19,15 @@ import sys
 import textwrap
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from fake_openai import FakeOpenAI, FaultPlan, count_tokens, default_script
 
-from dianjin.cache import ResponseCache
-from dianjin.client import (
+from dianjin.errors import DataError
+from dianjin.llm.cache import ResponseCache
+from dianjin.llm.client import (
     ChatRequest,
     ChatResult,
     EndpointConfig,
@@ -37,17 +38,17 @@ from dianjin.client import (
     cache_key,
     retry_after,
 )
-from dianjin.ledger import Ledger, Progress
-from dianjin.tasks.base import DataError
+from dianjin.llm.ledger import Ledger, Progress
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "sk-test-9f8e7d6c5b4a-do-not-leak"
 
 
 def prompts(n: int, tag: str = "q") -> list[list[dict]]:
-    return [[{"role": "system", "content": "你是金融分析师。"},
-             {"role": "user", "content": f"{tag}{i}: 利率是多少?"}]
-            for i in range(n)]
+    return [
+        [{"role": "system", "content": "你是金融分析师。"}, {"role": "user", "content": f"{tag}{i}: 利率是多少?"}]
+        for i in range(n)
+    ]
 
 
 def cfg(srv: FakeOpenAI, **kw) -> EndpointConfig:
@@ -68,19 +69,22 @@ def expected_content(messages: list[dict]) -> str:
 
 
 # --- retries ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kinds, fraction, attempts", [
-    (("429",), 0.5, 2),  # rate limited twice, Retry-After honoured each time
-    (("500",), 0.5, 1),  # server error
-    (("503",), 0.5, 3),  # repeated unavailability, still within max_retries
-    (("timeout",), 0.3, 1),  # the server holds the request past the client's timeout
-    (("malformed",), 0.5, 1),  # a 200 whose body is cut-off JSON
-    (("empty",), 0.5, 1),  # a 200 with no choices
-    (("drop",), 0.5, 1),  # connection closed without a response
-    (("html",), 0.5, 1),  # a proxy's HTML error page with status 200
-    (("cut",), 0.5, 1),  # the connection dies in the middle of the body
-    (("nested",), 0.5, 1),  # JSON nested deeper than the parser's recursion limit
-    (("429", "500", "timeout", "malformed", "drop"), 0.2, 1),  # a 20% mix of the common faults
-])
+@pytest.mark.parametrize(
+    "kinds, fraction, attempts",
+    [
+        (("429",), 0.5, 2),  # rate limited twice, Retry-After honoured each time
+        (("500",), 0.5, 1),  # server error
+        (("503",), 0.5, 3),  # repeated unavailability, still within max_retries
+        (("timeout",), 0.3, 1),  # the server holds the request past the client's timeout
+        (("malformed",), 0.5, 1),  # a 200 whose body is cut-off JSON
+        (("empty",), 0.5, 1),  # a 200 with no choices
+        (("drop",), 0.5, 1),  # connection closed without a response
+        (("html",), 0.5, 1),  # a proxy's HTML error page with status 200
+        (("cut",), 0.5, 1),  # the connection dies in the middle of the body
+        (("nested",), 0.5, 1),  # JSON nested deeper than the parser's recursion limit
+        (("429", "500", "timeout", "malformed", "drop"), 0.2, 1),  # a 20% mix of the common faults
+    ],
+)
 def test_faults_give_fault_free_results(kinds, fraction, attempts):
     reqs = prompts(30)
     plan = FaultPlan(kinds=kinds, fraction=fraction, attempts=attempts, retry_after=0.02, hang=3.0)
@@ -95,15 +99,18 @@ def test_faults_give_fault_free_results(kinds, fraction, attempts):
     assert {r.key for r in results if r.attempts == attempts + 1} == faulted
 
 
-@pytest.mark.parametrize("headers, want", [
-    ({"retry-after": "2"}, 2.0),  # integer seconds
-    ({"retry-after": "0.25"}, 0.25),  # fractional seconds (common in practice)
-    ({"retry-after-ms": "150"}, 0.15),  # OpenAI's millisecond header wins
-    ({"retry-after-ms": "150", "retry-after": "9"}, 0.15),  # ...over the seconds one
-    ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # an HTTP date in the past: no wait
-    ({"retry-after": "soon"}, None),  # junk: fall back to exponential backoff
-    ({}, None),  # absent
-])
+@pytest.mark.parametrize(
+    "headers, want",
+    [
+        ({"retry-after": "2"}, 2.0),  # integer seconds
+        ({"retry-after": "0.25"}, 0.25),  # fractional seconds (common in practice)
+        ({"retry-after-ms": "150"}, 0.15),  # OpenAI's millisecond header wins
+        ({"retry-after-ms": "150", "retry-after": "9"}, 0.15),  # ...over the seconds one
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # an HTTP date in the past: no wait
+        ({"retry-after": "soon"}, None),  # junk: fall back to exponential backoff
+        ({}, None),  # absent
+    ],
+)
 def test_retry_after_parsing(headers, want):
     assert retry_after(headers) == pytest.approx(want) if want is not None else retry_after(headers) is None
 
@@ -120,11 +127,14 @@ def test_retry_after_is_honoured_in_time():
     assert len(gaps) == 3 and all(0.3 <= g < 0.3 * 1.1 + 0.15 for g in gaps), gaps
 
 
-@pytest.mark.parametrize("attempt, lo, hi", [
-    (1, 0.05, 0.1),  # first retry: half to full backoff_base
-    (3, 0.2, 0.4),  # doubles per attempt
-    (10, 0.5, 1.0),  # capped at backoff_max
-])
+@pytest.mark.parametrize(
+    "attempt, lo, hi",
+    [
+        (1, 0.05, 0.1),  # first retry: half to full backoff_base
+        (3, 0.2, 0.4),  # doubles per attempt
+        (10, 0.5, 1.0),  # capped at backoff_max
+    ],
+)
 def test_backoff_is_exponential_with_jitter(attempt, lo, hi):
     c = EndpointConfig(base_url="http://x/v1", model="m", backoff_base=0.1, backoff_max=1.0)
     waits = [backoff(c, attempt, None) for _ in range(200)]
@@ -132,14 +142,18 @@ def test_backoff_is_exponential_with_jitter(attempt, lo, hi):
 
 
 # --- clear errors --------------------------------------------------------------------------------
-@pytest.mark.parametrize("status, message", [
-    (400, "max_tokens is too large: 999999"),  # bad request
-    (401, "invalid api key"),  # auth
-    (404, "model fake-x does not exist"),  # unknown model
-    (422, "messages[0].role must be one of system/user/assistant"),  # validation
-])
+@pytest.mark.parametrize(
+    "status, message",
+    [
+        (400, "max_tokens is too large: 999999"),  # bad request
+        (401, "invalid api key"),  # auth
+        (404, "model fake-x does not exist"),  # unknown model
+        (422, "messages[0].role must be one of system/user/assistant"),  # validation
+    ],
+)
 def test_4xx_is_a_clear_error_without_retry(status, message):
     with FakeOpenAI(script=lambda req: {"status": status, "error": message}) as srv:
+
         async def one():
             async with LLMClient(cfg(srv), progress=False) as llm:
                 return await llm.chat(prompts(1)[0])
@@ -193,15 +207,18 @@ def test_identical_requests_in_flight_are_sent_once():
 
 
 # --- cache ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("change, hit", [
-    ({}, True),  # the same requests again
-    ({"sample": 1}, False),  # another sample/attempt index is another request
-    ({"temperature": 0.7}, False),  # sampling parameters are in the key
-    ({"max_tokens": 64}, False),  # so is max_tokens
-    ({"new_server": True}, True),  # the base URL is not: a run moved to another port reuses its cache
-    ({"key": "sk-other-key"}, True),  # the API key is not part of the key
-    ({"salt": "ckpt-2"}, False),  # cache_salt separates e.g. two checkpoints served under one name
-])
+@pytest.mark.parametrize(
+    "change, hit",
+    [
+        ({}, True),  # the same requests again
+        ({"sample": 1}, False),  # another sample/attempt index is another request
+        ({"temperature": 0.7}, False),  # sampling parameters are in the key
+        ({"max_tokens": 64}, False),  # so is max_tokens
+        ({"new_server": True}, True),  # the base URL is not: a run moved to another port reuses its cache
+        ({"key": "sk-other-key"}, True),  # the API key is not part of the key
+        ({"salt": "ckpt-2"}, False),  # cache_salt separates e.g. two checkpoints served under one name
+    ],
+)
 def test_cache_hit_on_rerun(tmp_path, monkeypatch, change, hit):
     monkeypatch.setenv("FAKE_KEY", SECRET)
     cache = tmp_path / "cache.sqlite"
@@ -221,13 +238,14 @@ def test_cache_hit_on_rerun(tmp_path, monkeypatch, change, hit):
     assert all(r.cached == hit for r in second) and not any(r.cached for r in first)
     assert [r.content for r in second] == [r.content for r in first]
     if hit:
-        assert [(r.attempts, r.latency, r.prompt_tokens) for r in second] == \
-            [(r.attempts, r.latency, r.prompt_tokens) for r in first]
+        assert [(r.attempts, r.latency, r.prompt_tokens) for r in second] == [
+            (r.attempts, r.latency, r.prompt_tokens) for r in first
+        ]
 
 
 KILL_SCRIPT = textwrap.dedent("""
     import asyncio, json, sys
-    from dianjin.client import ChatRequest, EndpointConfig, LLMClient
+    from dianjin.llm.client import ChatRequest, EndpointConfig, LLMClient
     base_url, cache, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     reqs = [ChatRequest([{"role": "user", "content": f"item {i}"}], tag=i) for i in range(n)]
     async def main():
@@ -263,10 +281,13 @@ def test_cache_survives_sigkill_mid_run(tmp_path):
 
 
 # --- secrets -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("auth_header, sent", [
-    ("Authorization", f"Bearer {SECRET}"),  # the OpenAI-style bearer token
-    ("api-key", SECRET),  # Azure-style key header
-])
+@pytest.mark.parametrize(
+    "auth_header, sent",
+    [
+        ("Authorization", f"Bearer {SECRET}"),  # the OpenAI-style bearer token
+        ("api-key", SECRET),  # Azure-style key header
+    ],
+)
 def test_api_key_never_stored_or_logged(tmp_path, monkeypatch, caplog, capfd, auth_header, sent):
     monkeypatch.setenv("FAKE_KEY", SECRET)
     caplog.set_level(logging.DEBUG)
@@ -281,7 +302,13 @@ def test_api_key_never_stored_or_logged(tmp_path, monkeypatch, caplog, capfd, au
         results = run_map(c, prompts(10), cache=tmp_path / "cache.sqlite", ledger=ledger)
         auth = {r["headers"].get(auth_header.lower()) for r in srv.requests}
         llm = LLMClient(c, progress=False)
-        shown = [repr(c), str(c), repr(llm), *(r.error or "" for r in results), json.dumps([r.to_dict() for r in results])]
+        shown = [
+            repr(c),
+            str(c),
+            repr(llm),
+            *(r.error or "" for r in results),
+            json.dumps([r.to_dict() for r in results]),
+        ]
     assert auth == {sent}  # it is sent...
     assert results[0].error and "nope" in results[0].error  # (an error and retries were logged)
     out, err = capfd.readouterr()
@@ -314,18 +341,36 @@ def test_ledger_matches_server_usage(tmp_path):
 
 
 # --- reasoning fields ----------------------------------------------------------------------------
-@pytest.mark.parametrize("reply, field, want", [
-    ({"content": "<answer>B</answer>", "reasoning_content": "先看选项"}, "reasoning_content",
-     ("<answer>B</answer>", "先看选项", "stop", True)),  # DeepSeek-R1 style
-    ({"content": "<answer>B</answer>", "reasoning": "look at the options"}, "reasoning",
-     ("<answer>B</answer>", "look at the options", "stop", True)),  # vLLM >= 0.9 / OpenRouter field name
-    ({"content": "<think>inline</think><answer>B</answer>"}, "reasoning_content",
-     ("<think>inline</think><answer>B</answer>", None, "stop", True)),  # no reasoning field: left in content
-    ({"content": None, "reasoning_content": "long thought", "finish_reason": "length"}, "reasoning_content",
-     (None, "long thought", "length", False)),  # ran out of tokens while thinking: truncated, not ok
-    ({"content": "partial", "finish_reason": "length"}, "reasoning_content",
-     ("partial", None, "length", False)),  # truncated answer
-])
+@pytest.mark.parametrize(
+    "reply, field, want",
+    [
+        (
+            {"content": "<answer>B</answer>", "reasoning_content": "先看选项"},
+            "reasoning_content",
+            ("<answer>B</answer>", "先看选项", "stop", True),
+        ),  # DeepSeek-R1 style
+        (
+            {"content": "<answer>B</answer>", "reasoning": "look at the options"},
+            "reasoning",
+            ("<answer>B</answer>", "look at the options", "stop", True),
+        ),  # vLLM >= 0.9 / OpenRouter field name
+        (
+            {"content": "<think>inline</think><answer>B</answer>"},
+            "reasoning_content",
+            ("<think>inline</think><answer>B</answer>", None, "stop", True),
+        ),  # no reasoning field: left in content
+        (
+            {"content": None, "reasoning_content": "long thought", "finish_reason": "length"},
+            "reasoning_content",
+            (None, "long thought", "length", False),
+        ),  # ran out of tokens while thinking: truncated, not ok
+        (
+            {"content": "partial", "finish_reason": "length"},
+            "reasoning_content",
+            ("partial", None, "length", False),
+        ),  # truncated answer
+    ],
+)
 def test_reasoning_content_handling(reply, field, want):
     with FakeOpenAI(script=lambda req: reply, reasoning_field=field) as srv:
         [r] = run_map(cfg(srv), prompts(1))
@@ -350,20 +395,31 @@ def test_rate_limit_spaces_requests():
 
 
 # --- config --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("data, field, fragment", [
-    ({"model": "m"}, "base_url", "required"),  # missing URL
-    ({"base_url": "api.deepseek.com", "model": "m"}, "base_url", "http://"),  # no scheme
-    ({"base_url": "http://h/v1", "model": ""}, "model", "non-empty"),  # empty model
-    ({"base_url": "http://h/v1", "model": "m", "concurrency": 0}, "concurrency", ">= 1"),  # no concurrency
-    ({"base_url": "http://h/v1", "model": "m", "rps": -1}, "rps", "> 0"),  # negative rate
-    ({"base_url": "http://h/v1", "model": "m", "temperature": 3}, "temperature", "[0, 2]"),  # out of range
-    ({"base_url": "http://h/v1", "model": "m", "max_tokens": "1k"}, "max_tokens", "integer"),  # wrong type
-    ({"base_url": "http://h/v1", "model": "m", "max_retries": True}, "max_retries", "integer"),  # a bool is not an int
-    ({"base_url": "http://h/v1", "model": "m", "temprature": 0.6}, "temprature", "unknown key"),  # typo
-    ({"base_url": "http://h/v1", "model": "m", "api_key": "sk-abc"}, "api_key", "api_key_env"),  # key in config
-    ({"base_url": "http://h/v1", "model": "m", "headers": {"Authorization": "Bearer sk"}}, "headers", "api_key_env"),
-    # ^ nor in a header
-])
+@pytest.mark.parametrize(
+    "data, field, fragment",
+    [
+        ({"model": "m"}, "base_url", "required"),  # missing URL
+        ({"base_url": "api.deepseek.com", "model": "m"}, "base_url", "http://"),  # no scheme
+        ({"base_url": "http://h/v1", "model": ""}, "model", "non-empty"),  # empty model
+        ({"base_url": "http://h/v1", "model": "m", "concurrency": 0}, "concurrency", ">= 1"),  # no concurrency
+        ({"base_url": "http://h/v1", "model": "m", "rps": -1}, "rps", "> 0"),  # negative rate
+        ({"base_url": "http://h/v1", "model": "m", "temperature": 3}, "temperature", "[0, 2]"),  # out of range
+        ({"base_url": "http://h/v1", "model": "m", "max_tokens": "1k"}, "max_tokens", "integer"),  # wrong type
+        (
+            {"base_url": "http://h/v1", "model": "m", "max_retries": True},
+            "max_retries",
+            "integer",
+        ),  # a bool is not an int
+        ({"base_url": "http://h/v1", "model": "m", "temprature": 0.6}, "temprature", "unknown key"),  # typo
+        ({"base_url": "http://h/v1", "model": "m", "api_key": "sk-abc"}, "api_key", "api_key_env"),  # key in config
+        (
+            {"base_url": "http://h/v1", "model": "m", "headers": {"Authorization": "Bearer sk"}},
+            "headers",
+            "api_key_env",
+        ),
+        # ^ nor in a header
+    ],
+)
 def test_config_errors_name_the_field(data, field, fragment):
     with pytest.raises(DataError) as err:
         EndpointConfig.from_dict(data, where="recipes/x.yaml: teacher")
@@ -378,7 +434,9 @@ def test_config_never_echoes_a_pasted_key_and_needs_the_env_var(monkeypatch):
         EndpointConfig.from_dict({"base_url": "http://h/v1", "model": "m", "headers": {"api-key": SECRET}})
     assert SECRET not in str(err.value)
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
-    c = EndpointConfig.from_dict({"base_url": "http://h/v1/chat/completions/", "model": "m", "api_key_env": "NO_SUCH_KEY_VAR"})
+    c = EndpointConfig.from_dict(
+        {"base_url": "http://h/v1/chat/completions/", "model": "m", "api_key_env": "NO_SUCH_KEY_VAR"}
+    )
     assert c.base_url == "http://h/v1"  # normalised
     with pytest.raises(LLMError, match="NO_SUCH_KEY_VAR"):
         LLMClient(c)
@@ -426,11 +484,14 @@ def test_progress_line_counts_and_throttles():
     assert "ETA -" in p.line()
 
 
-@pytest.mark.parametrize("ok,truncated,expect", [
-    (True, True, "1/1 done (1 truncated), 0 failed"),  # an answer cut at max_tokens is an answer, not a failure
-    (True, False, "1/1 done, 0 failed"),  # a whole answer
-    (False, True, "0/1 done, 1 failed"),  # an error stays an error, whatever its finish reason
-])
+@pytest.mark.parametrize(
+    "ok,truncated,expect",
+    [
+        (True, True, "1/1 done (1 truncated), 0 failed"),  # an answer cut at max_tokens is an answer, not a failure
+        (True, False, "1/1 done, 0 failed"),  # a whole answer
+        (False, True, "0/1 done, 1 failed"),  # an error stays an error, whatever its finish reason
+    ],
+)
 def test_progress_counts_truncated_answers_as_done(ok: bool, truncated: bool, expect: str):
     p = Progress(1, desc="eval", stream=io.StringIO())
     p.start()
@@ -439,8 +500,12 @@ def test_progress_counts_truncated_answers_as_done(ok: bool, truncated: bool, ex
 
 
 # --- bounded responses ---------------------------------------------------------------------------
-_GOOD = json.dumps({"choices": [{"message": {"content": "<answer>压缩 4</answer>"}, "finish_reason": "stop"}],
-                    "padding": "y" * 100_000}).encode()
+_GOOD = json.dumps(
+    {
+        "choices": [{"message": {"content": "<answer>压缩 4</answer>"}, "finish_reason": "stop"}],
+        "padding": "y" * 100_000,
+    }
+).encode()
 
 
 def _gzip_bomb(size: int) -> bytes:
@@ -473,14 +538,18 @@ def _fixed(body: bytes | Callable[[], bytes], encoding: str = "identity"):
     async def reply(writer):
         nonlocal body
         body = body() if callable(body) else body
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %d\r\n\r\n"
-                     % (encoding.encode(), len(body)) + body)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %d\r\n\r\n" % (encoding.encode(), len(body))
+            + body
+        )
         await writer.drain()
+
     return reply
 
 
 def _raw_server_call(reply, **kw) -> tuple[list[ChatResult], float]:
     """Serve `reply(writer)` to every request on a raw loopback socket; one client.map of one request."""
+
     async def go():
         async def handle(reader, writer):
             try:
@@ -504,21 +573,28 @@ def _raw_server_call(reply, **kw) -> tuple[list[ChatResult], float]:
     return asyncio.run(go())
 
 
-@pytest.mark.parametrize("reply, kw, error, max_seconds", [
-    (_fixed(gzip.compress(_GOOD), "gzip"), {}, None, 5),  # a gzip body is decoded (here, not by the transport)
-    (_fixed(zlib.compress(_GOOD), "deflate"), {}, None, 5),  # deflate (zlib-wrapped, as servers send it)
-    (_fixed(_GOOD), {}, None, 5),  # no encoding
-    (_fixed(lambda: _gzip_bomb(2**28), "gzip"), {"max_retries": 1}, "larger than max_response_bytes", 20),
-    # ^ a 260 KB gzip body that inflates to 256 MiB stops at the 16 MiB cap, each attempt
-    (_endless, {"max_retries": 0, "max_response_bytes": 2**20}, "larger than max_response_bytes", 20),
-    # ^ a body that never ends fails at the cap, long before the timeout
-    (_drip, {"max_retries": 0, "timeout": 1.0}, "timed out after 1s", 10),
-    # ^ a body trickling forever: the timeout covers the whole exchange, not each read
-    (_fixed(b"\x00not gzip", "gzip"), {"max_retries": 0}, "bad gzip body", 5),  # a corrupt gzip body
-    (_fixed(_GOOD, "br"), {"max_retries": 0}, "unsupported Content-Encoding", 5),  # we only ask for gzip, deflate
-    (_fixed(json.dumps({"choices": [{"message": {"content": None}, "finish_reason": "stop"}]}).encode()),
-     {"max_retries": 1}, "message content is null", 5),  # content: null is an error, not an answer
-])
+@pytest.mark.parametrize(
+    "reply, kw, error, max_seconds",
+    [
+        (_fixed(gzip.compress(_GOOD), "gzip"), {}, None, 5),  # a gzip body is decoded (here, not by the transport)
+        (_fixed(zlib.compress(_GOOD), "deflate"), {}, None, 5),  # deflate (zlib-wrapped, as servers send it)
+        (_fixed(_GOOD), {}, None, 5),  # no encoding
+        (_fixed(lambda: _gzip_bomb(2**28), "gzip"), {"max_retries": 1}, "larger than max_response_bytes", 20),
+        # ^ a 260 KB gzip body that inflates to 256 MiB stops at the 16 MiB cap, each attempt
+        (_endless, {"max_retries": 0, "max_response_bytes": 2**20}, "larger than max_response_bytes", 20),
+        # ^ a body that never ends fails at the cap, long before the timeout
+        (_drip, {"max_retries": 0, "timeout": 1.0}, "timed out after 1s", 10),
+        # ^ a body trickling forever: the timeout covers the whole exchange, not each read
+        (_fixed(b"\x00not gzip", "gzip"), {"max_retries": 0}, "bad gzip body", 5),  # a corrupt gzip body
+        (_fixed(_GOOD, "br"), {"max_retries": 0}, "unsupported Content-Encoding", 5),  # we only ask for gzip, deflate
+        (
+            _fixed(json.dumps({"choices": [{"message": {"content": None}, "finish_reason": "stop"}]}).encode()),
+            {"max_retries": 1},
+            "message content is null",
+            5,
+        ),  # content: null is an error, not an answer
+    ],
+)
 def test_responses_are_bounded(reply, kw, error, max_seconds):
     import resource
 
@@ -549,6 +625,7 @@ def last_user_text(req: dict) -> str:
 
 def test_models_endpoint():
     with FakeOpenAI(model="qwen-fin") as srv:
+
         async def go():
             async with LLMClient(cfg(srv), progress=False) as llm:
                 return await llm.models()

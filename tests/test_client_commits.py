@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from fake_openai import FakeOpenAI
 
-from dianjin.client import ChatRequest, EndpointConfig, LLMClient, _canonical
-from dianjin.io import JsonlAppender, write_jsonl
+from dianjin.files import JsonlAppender, write_jsonl
+from dianjin.llm.client import ChatRequest, EndpointConfig, LLMClient, _canonical
 
 
 # --- per-attempt timeout ------------------------------------------------------------------------
@@ -46,11 +46,14 @@ def _committed_keys(path: Path) -> set[str]:
         return {k for (k,) in con.execute("SELECT key FROM responses")}
 
 
-@pytest.mark.parametrize("n, concurrency, duplicates", [
-    (40, 8, 0),  # more requests than workers: answers arrive in bursts
-    (20, 64, 0),  # every request in flight at once
-    (12, 4, 6),  # identical requests share one answer; still committed before it is reported
-])
+@pytest.mark.parametrize(
+    "n, concurrency, duplicates",
+    [
+        (40, 8, 0),  # more requests than workers: answers arrive in bursts
+        (20, 64, 0),  # every request in flight at once
+        (12, 4, 6),  # identical requests share one answer; still committed before it is reported
+    ],
+)
 def test_batch_reports_only_committed_answers(tmp_path, n, concurrency, duplicates):
     path = tmp_path / "cache.sqlite"
     msgs = [[{"role": "user", "content": f"q{i}"}] for i in range(n)]
@@ -76,8 +79,8 @@ def test_batch_reports_only_committed_answers(tmp_path, n, concurrency, duplicat
 # --- prebuilt encoders: the same bytes as json.dumps -------------------------------------------------
 ROWS = [
     {"key": "a|0", "prompt": [{"role": "user", "content": "久期是多少？"}], "response": None},  # CJK, None
-    {"z": 1.5, "a": [1, 2, {"b": True}], "m": "tab\there \"quoted\" \\ \u2028"},  # order kept, escapes
-    {"nan": float("nan"), "inf": float("inf"), "big": 10 ** 30, "neg": -0.0},  # non-finite floats allowed as before
+    {"z": 1.5, "a": [1, 2, {"b": True}], "m": 'tab\there "quoted" \\ \u2028'},  # order kept, escapes
+    {"nan": float("nan"), "inf": float("inf"), "big": 10**30, "neg": -0.0},  # non-finite floats allowed as before
 ]
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 import pytest
 
 from dianjin.config import ConfigError, load_config, to_dict
-from dianjin.io import JsonlAppender, JsonlError, atomic_write_text, read_jsonl
+from dianjin.files import JsonlAppender, JsonlError, atomic_write_text, read_jsonl
 from dianjin.rundir import RunDir
 
 
@@ -33,7 +33,11 @@ class Cfg:
         ("lr: 1e-4\n", [], lambda c: c.lr == 1e-4),  # YAML reads 1e-4 as a string; coerced to float
         ("steps: 5\n", ["steps=7"], lambda c: c.steps == 7),  # overrides beat the file
         ("", ["teacher.model=deepseek-reasoner"], lambda c: c.teacher.model == "deepseek-reasoner"),  # nested key
-        ("", ["sources=[{task: cflue, path: a.json}]"], lambda c: c.sources == [{"task": "cflue", "path": "a.json"}]),  # YAML value
+        (
+            "",
+            ["sources=[{task: cflue, path: a.json}]"],
+            lambda c: c.sources == [{"task": "cflue", "path": "a.json"}],
+        ),  # YAML value
         ("lr: 3\n", [], lambda c: c.lr == 3.0 and isinstance(c.lr, float)),  # int accepted for float
     ],
 )
@@ -89,14 +93,17 @@ def test_atomic_write_leaves_no_temp(tmp_path):
     assert [q.name for q in tmp_path.iterdir()] == ["x.txt"]
 
 
-@pytest.mark.parametrize("umask,mode", [
-    (0o022, 0o644),  # the usual umask: readable by other users (a trainer, a web server), as open() would do
-    (0o077, 0o600),  # a private umask is respected
-])
+@pytest.mark.parametrize(
+    "umask,mode",
+    [
+        (0o022, 0o644),  # the usual umask: readable by other users (a trainer, a web server), as open() would do
+        (0o077, 0o600),  # a private umask is respected
+    ],
+)
 def test_atomic_write_gives_open_permissions(tmp_path, umask, mode):
     import os
 
-    import dianjin.io as dio
+    import dianjin.files as dio
 
     old = dio._UMASK
     dio._UMASK = umask

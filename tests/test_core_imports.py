@@ -3,8 +3,17 @@
 import subprocess
 import sys
 
-CORE = ["dianjin.answer", "dianjin.tasks", "dianjin.rewards", "dianjin.verl_reward", "dianjin.score",
-        "dianjin.client", "dianjin.config", "dianjin.rundir", "dianjin.cli"]
+CORE = [
+    "dianjin.answer",
+    "dianjin.tasks",
+    "dianjin.rewards",
+    "dianjin.verl_reward",
+    "dianjin.score",
+    "dianjin.llm.client",
+    "dianjin.config",
+    "dianjin.rundir",
+    "dianjin.cli",
+]
 
 
 def test_core_imports_without_heavy_libraries():
@@ -45,7 +54,9 @@ def test_evaluation_does_not_import_the_data_pipeline():
                 continue
             bad = [n for n in names if n.startswith("dianjin.data")]
             assert not bad, f"{path.name}:{node.lineno} imports {bad}"
-    code = ("import sys\nimport dianjin.eval.run, dianjin.eval.specs, dianjin.tasks.ccc_agents\n"
-            "print(','.join(m for m in sys.modules if m.startswith('dianjin.data')) or 'none')\n")
+    code = (
+        "import sys\nimport dianjin.eval.run, dianjin.eval.specs, dianjin.tasks.ccc_agents\n"
+        "print(','.join(m for m in sys.modules if m.startswith('dianjin.data')) or 'none')\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "none"

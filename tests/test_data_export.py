@@ -15,26 +15,62 @@ from dianjin import answer as fmt
 from dianjin.data import export
 from dianjin.data.export import ExportConfig
 from dianjin.data.synthetic.fincalc import generate
+from dianjin.errors import DataError
 from dianjin.tasks import get_task
-from dianjin.tasks.base import DataError
 from dianjin.verl_reward import compute_score, compute_score_float
 
 ASSETS = Path(__file__).parent / "assets"
 QWEN_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 
 CFLUE = [  # hand-written, in the shape `dianjin.tasks.cflue` loads; three 题型 with different option keys
-    {"id": "cflue-t1", "task": "cflue", "question": "下列属于货币市场工具的是（ ）。", "qtype": "单项选择题", "exam": "测试",
-     "choices": {"A": "股票", "B": "国库券", "C": "公司债券", "D": "可转换债券"}, "gold": "B", "analysis": "国库券期限短、流动性高。"},
-    {"id": "cflue-t2", "task": "cflue", "question": "下列属于商业银行表外业务的有（ ）。", "qtype": "多项选择题", "exam": "测试",
-     "choices": {"A": "银行承兑汇票", "B": "吸收存款", "C": "备用信用证", "D": "发放贷款", "E": "同业拆入"}, "gold": "AC",
-     "analysis": None},
-    {"id": "cflue-t3", "task": "cflue", "question": "国库券属于资本市场工具。（ ）", "qtype": "判断题", "exam": "测试",
-     "choices": {"A": "对", "B": "错"}, "gold": "B", "analysis": "国库券属于货币市场工具。"},
+    {
+        "id": "cflue-t1",
+        "task": "cflue",
+        "question": "下列属于货币市场工具的是（ ）。",
+        "qtype": "单项选择题",
+        "exam": "测试",
+        "choices": {"A": "股票", "B": "国库券", "C": "公司债券", "D": "可转换债券"},
+        "gold": "B",
+        "analysis": "国库券期限短、流动性高。",
+    },
+    {
+        "id": "cflue-t2",
+        "task": "cflue",
+        "question": "下列属于商业银行表外业务的有（ ）。",
+        "qtype": "多项选择题",
+        "exam": "测试",
+        "choices": {"A": "银行承兑汇票", "B": "吸收存款", "C": "备用信用证", "D": "发放贷款", "E": "同业拆入"},
+        "gold": "AC",
+        "analysis": None,
+    },
+    {
+        "id": "cflue-t3",
+        "task": "cflue",
+        "question": "国库券属于资本市场工具。（ ）",
+        "qtype": "判断题",
+        "exam": "测试",
+        "choices": {"A": "对", "B": "错"},
+        "gold": "B",
+        "analysis": "国库券属于货币市场工具。",
+    },
 ]
-FINQA = {"id": "ACME/2020/page_1.pdf-1", "task": "finqa", "question": "what was the change in revenue from 2019 to 2020?",
-         "gold": 94.0, "program": "subtract(5829, 5735)", "answer": "94", "table": [["", "2020", "2019"], ["revenue", "5829", "5735"]],
-         "context": "| | 2020 | 2019 |\n| --- | --- | --- |\n| revenue | 5829 | 5735 |"}
-CFLUE_OE = {"id": "oe-1", "task": "cflue_oe", "question": "什么是国库券？", "gold": "国库券是政府发行的短期债务凭证。", "analysis": None}
+FINQA = {
+    "id": "ACME/2020/page_1.pdf-1",
+    "task": "finqa",
+    "question": "what was the change in revenue from 2019 to 2020?",
+    "gold": 94.0,
+    "program": "subtract(5829, 5735)",
+    "answer": "94",
+    "table": [["", "2020", "2019"], ["revenue", "5829", "5735"]],
+    "context": "| | 2020 | 2019 |\n| --- | --- | --- |\n| revenue | 5829 | 5735 |",
+}
+CFLUE_OE = {
+    "id": "oe-1",
+    "task": "cflue_oe",
+    "question": "什么是国库券？",
+    "gold": "国库券是政府发行的短期债务凭证。",
+    "analysis": None,
+}
 
 
 def correct(ex: dict) -> str:
@@ -48,8 +84,14 @@ WRONG_BOX = {"cflue": "D", "fincalc": "123456.78", "finqa": "-1"}
 
 def wrong(ex: dict) -> str:
     if ex["task"] == "ccc":
-        return fmt.render("逐步推理。", "最终结果为：客服未违规。" if ex["gold"] == "violation" else "最终结果为：客服违规。")
-    box = "A" if ex.get("form") == "mcq" and ex["gold"] != "A" else ("B" if ex.get("form") == "mcq" else WRONG_BOX[ex["task"]])
+        return fmt.render(
+            "逐步推理。", "最终结果为：客服未违规。" if ex["gold"] == "violation" else "最终结果为：客服违规。"
+        )
+    box = (
+        "A"
+        if ex.get("form") == "mcq" and ex["gold"] != "A"
+        else ("B" if ex.get("form") == "mcq" else WRONG_BOX[ex["task"]])
+    )
     return fmt.render("逐步推理。", "", box)
 
 
@@ -57,13 +99,26 @@ def sft_row(ex: dict, system: str | None = None) -> dict:
     msgs = ([{"role": "system", "content": system}] if system else []) + get_task(ex["task"]).messages(ex)
     target = correct(ex)
     parsed = fmt.parse_strict(target, require_boxed=False)
-    return {"id": ex["id"], "task": ex["task"], "messages": msgs + [{"role": "assistant", "content": target}],
-            "reasoning": parsed.reasoning, "answer": parsed.answer, "attempts": 1, "teacher": "reference"}
+    return {
+        "id": ex["id"],
+        "task": ex["task"],
+        "messages": msgs + [{"role": "assistant", "content": target}],
+        "reasoning": parsed.reasoning,
+        "answer": parsed.answer,
+        "attempts": 1,
+        "teacher": "reference",
+    }
 
 
 def rl_row(ex: dict) -> dict:
-    return {"id": ex["id"], "task": ex["task"], "prompt": get_task(ex["task"]).messages(ex), "gold": ex["gold"], "attempts": 3,
-            "extra": {k: v for k, v in ex.items() if k not in ("id", "task", "gold")}}
+    return {
+        "id": ex["id"],
+        "task": ex["task"],
+        "prompt": get_task(ex["task"]).messages(ex),
+        "gold": ex["gold"],
+        "attempts": 3,
+        "extra": {k: v for k, v in ex.items() if k not in ("id", "task", "gold")},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +128,22 @@ def data():
     ccc = get_task("ccc").load(str(ASSETS / "ccc_sample.jsonl"))[:2]
     sft_examples = [CFLUE[0], CFLUE[1], open_fc[0], FINQA, ccc[0]]
     rl_examples = [*CFLUE, open_fc[1], *mcq_fc, FINQA, *ccc, CFLUE_OE]
-    return {"sft": [sft_row(e, QWEN_SYSTEM if i == 0 else None) for i, e in enumerate(sft_examples)],
-            "rl": [rl_row(e) for e in rl_examples], "rl_examples": {e["id"]: e for e in rl_examples}}
+    return {
+        "sft": [sft_row(e, QWEN_SYSTEM if i == 0 else None) for i, e in enumerate(sft_examples)],
+        "rl": [rl_row(e) for e in rl_examples],
+        "rl_examples": {e["id"]: e for e in rl_examples},
+    }
 
 
 @pytest.fixture(scope="module")
 def exported(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
-    paths = export.run(out, data["sft"], data["rl"], ExportConfig(val_fraction=0.3, seed=7, teacher="deepseek-reasoner", judge="gpt-4o"))
+    paths = export.run(
+        out,
+        data["sft"],
+        data["rl"],
+        ExportConfig(val_fraction=0.3, seed=7, teacher="deepseek-reasoner", judge="gpt-4o"),
+    )
     return out, paths
 
 
@@ -144,7 +207,9 @@ def test_llamafactory_dataset_info(exported, data, name, file_name, task, rows):
         assert entry["columns"]["prompt"] == "instruction" and entry["columns"]["response"] == "output"
     originals = [r for r in data["sft"] if r["task"] == task]
     assert [r["output"] for r in records] == [r["messages"][-1]["content"] for r in originals]
-    assert [r["instruction"] for r in records] == [next(m["content"] for m in r["messages"] if m["role"] == "user") for r in originals]
+    assert [r["instruction"] for r in records] == [
+        next(m["content"] for m in r["messages"] if m["role"] == "user") for r in originals
+    ]
 
 
 def _verl_rows(paths) -> list[dict]:
@@ -180,7 +245,9 @@ def test_verl_rows_as_verl_03_reads_them(exported, data):
         ex = data["rl_examples"][row["extra_info"]["id"]]
         gt, info = row["reward_model"]["ground_truth"], row["extra_info"]
         for response, score in ((correct(ex), 1.0), (wrong(ex), 0.0)):
-            out = compute_score_float(data_source=row["data_source"], solution_str=response, ground_truth=gt, extra_info=info)
+            out = compute_score_float(
+                data_source=row["data_source"], solution_str=response, ground_truth=gt, extra_info=info
+            )
             assert type(out) is float and out == score, ex["id"]
 
 
@@ -188,12 +255,15 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-@pytest.mark.parametrize("key", [
-    "verl_train",  # parquet: mkstemp's 0600 replaced by what open() gives
-    "verl_val",
-    "verl_skipped",  # JSONL through dianjin.io
-    "card",  # text through dianjin.io
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "verl_train",  # parquet: mkstemp's 0600 replaced by what open() gives
+        "verl_val",
+        "verl_skipped",  # JSONL through dianjin.files
+        "card",  # text through dianjin.files
+    ],
+)
 def test_outputs_share_one_mode(exported, key):
     _, paths = exported
     umask = os.umask(0)
@@ -201,10 +271,13 @@ def test_outputs_share_one_mode(exported, key):
     assert _mode(paths[key]) == 0o666 & ~umask
 
 
-@pytest.mark.parametrize("style, name", [
-    ("upstream", "compute_score_float"),  # verl 0.3.x: a float
-    ("current", "compute_score"),  # verl >= 0.4.1: the dict
-])
+@pytest.mark.parametrize(
+    "style, name",
+    [
+        ("upstream", "compute_score_float"),  # verl 0.3.x: a float
+        ("current", "compute_score"),  # verl >= 0.4.1: the dict
+    ],
+)
 def test_verl_style_names_the_entry_point(data, tmp_path, style, name):
     paths = export.run(tmp_path, [], data["rl"], ExportConfig(formats=["verl", "card"], verl_style=style))
     assert f"custom_reward_function.name={name}`" in paths["card"].read_text(encoding="utf-8")
@@ -246,7 +319,9 @@ def test_verl_split(exported, data, tmp_path):
     # every task with two or more rows is represented in val; 30% of 3 CFLUE rows rounds to 1
     assert sorted(r["data_source"] for r in val) == ["ccc", "cflue", "fincalc"]
     again = export.run(tmp_path, [], data["rl"], ExportConfig(formats=["verl"], val_fraction=0.3, seed=7))
-    assert [r["extra_info"]["id"] for r in pq.read_table(again["verl_val"]).to_pylist()] == [r["extra_info"]["id"] for r in val]
+    assert [r["extra_info"]["id"] for r in pq.read_table(again["verl_val"]).to_pylist()] == [
+        r["extra_info"]["id"] for r in val
+    ]
     skipped = [json.loads(line) for line in paths["verl_skipped"].read_text(encoding="utf-8").splitlines()]
     assert [(s["id"], s["task"]) for s in skipped] == [("oe-1", "cflue_oe")] and "no judge" in skipped[0]["reason"]
 
@@ -293,9 +368,20 @@ def test_missing_pyarrow_is_a_clear_error(data, tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "pool, row, field",
     [
-        ("sft", {"id": "x", "task": "cflue", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"},
-                                                          {"role": "user", "content": "q2"}, {"role": "assistant", "content": "a2"}]},
-         "messages"),  # multi-turn: alpaca has no place for it
+        (
+            "sft",
+            {
+                "id": "x",
+                "task": "cflue",
+                "messages": [
+                    {"role": "user", "content": "q"},
+                    {"role": "assistant", "content": "a"},
+                    {"role": "user", "content": "q2"},
+                    {"role": "assistant", "content": "a2"},
+                ],
+            },
+            "messages",
+        ),  # multi-turn: alpaca has no place for it
         ("sft", {"id": "x", "task": "nope", "messages": [{"role": "user", "content": "q"}]}, "task"),  # unknown task
         ("rl", {"id": "x", "task": "cflue", "prompt": [{"role": "user", "content": "q"}]}, "gold"),  # no gold
         ("rl", {"id": "x", "task": "cflue", "prompt": "q", "gold": "A"}, "prompt"),  # prompt not a chat list
@@ -319,7 +405,11 @@ def test_load_alpaca_round_trip(exported, data):
     assert all(r["id"].startswith("cflue-r1-") for r in rows)
 
 
-GOOD = {"instruction": "题目：下列属于货币市场工具的是？", "input": "", "output": "<think>\n国库券期限短。\n</think>\n<answer>\n\\boxed{B}\n</answer>"}
+GOOD = {
+    "instruction": "题目：下列属于货币市场工具的是？",
+    "input": "",
+    "output": "<think>\n国库券期限短。\n</think>\n<answer>\n\\boxed{B}\n</answer>",
+}
 
 
 @pytest.mark.parametrize(
@@ -333,11 +423,18 @@ GOOD = {"instruction": "题目：下列属于货币市场工具的是？", "inpu
 )
 def test_load_alpaca_task_from_file_name(tmp_path, file_name, task):
     path = tmp_path / file_name
-    text = json.dumps(GOOD, ensure_ascii=False) + "\n" if file_name.endswith(".jsonl") else json.dumps([GOOD, {**GOOD, "id": 7}])
+    text = (
+        json.dumps(GOOD, ensure_ascii=False) + "\n"
+        if file_name.endswith(".jsonl")
+        else json.dumps([GOOD, {**GOOD, "id": 7}])
+    )
     path.write_text(text, encoding="utf-8")
     rows = export.load_alpaca(path)
     assert {r["task"] for r in rows} == {task}
-    assert rows[0]["messages"] == [{"role": "user", "content": GOOD["instruction"]}, {"role": "assistant", "content": GOOD["output"]}]
+    assert rows[0]["messages"] == [
+        {"role": "user", "content": GOOD["instruction"]},
+        {"role": "assistant", "content": GOOD["output"]},
+    ]
     assert rows[0]["reasoning"] == "国库券期限短。" and rows[0]["answer"] == "\\boxed{B}"
     if len(rows) > 1:
         assert rows[1]["id"] == "7"  # a record's own id is kept
@@ -348,7 +445,12 @@ def test_load_alpaca_task_from_file_name(tmp_path, file_name, task):
     [
         ({**GOOD, "output": ""}, 1, "output", "non-empty"),  # empty output
         ({"output": GOOD["output"]}, 1, "instruction", "got nothing"),  # no instruction
-        ({**GOOD, "output": "<think>a</think><think>b</think><answer>B</answer>"}, 1, "output", "one think block"),  # two thinks
+        (
+            {**GOOD, "output": "<think>a</think><think>b</think><answer>B</answer>"},
+            1,
+            "output",
+            "one think block",
+        ),  # two thinks
         ({**GOOD, "output": "<think>a</think>B"}, 1, "output", "one answer block"),  # no answer block
         ({**GOOD, "output": "<answer>B</answer><think>a</think>"}, 1, "output", "out of order"),  # answer first
         ({**GOOD, "output": "<think> </think><answer>B</answer>"}, 1, "output", "empty"),  # empty reasoning

@@ -30,11 +30,14 @@ def fault_free(tmp_path_factory) -> tuple[Path, Path]:
     return data, out
 
 
-@pytest.mark.parametrize("seed", [
-    0,  # three seeds: each faults a different 20% of the receipts, retries included
-    1,
-    2,
-])
+@pytest.mark.parametrize(
+    "seed",
+    [
+        0,  # three seeds: each faults a different 20% of the receipts, retries included
+        1,
+        2,
+    ],
+)
 def test_random_faults_leave_the_output_unchanged(fault_free, tmp_path, seed):
     data, clean = fault_free
     plan = FaultPlan(kinds=KINDS, rate=0.2, seed=seed, retry_after=0.0)
@@ -47,5 +50,7 @@ def test_random_faults_leave_the_output_unchanged(fault_free, tmp_path, seed):
     assert sum(faults.values()) >= 0.1 * stats["received"] and len(faults) >= 4, stats  # the plan really faulted
     for name in OUTPUTS:
         assert without_attempts(rows(tmp_path / "out", name)) == without_attempts(rows(clean, name)), name
-    ledger = rows(tmp_path / "out", "ledger_history.jsonl") if (tmp_path / "out" / "ledger_history.jsonl").exists() else []
+    ledger = (
+        rows(tmp_path / "out", "ledger_history.jsonl") if (tmp_path / "out" / "ledger_history.jsonl").exists() else []
+    )
     assert all(not r.get("failed") for r in ledger), ledger

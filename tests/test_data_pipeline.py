@@ -28,8 +28,8 @@ from dianjin.data.convert import parse_question
 from dianjin.data.distill import render_target, split_response
 from dianjin.data.filter import parse_decision
 from dianjin.data.sources import load_generic, load_released
+from dianjin.errors import DataError
 from dianjin.tasks import get_task
-from dianjin.tasks.base import DataError
 from dianjin.tasks.ccc import DEFAULT_RULES
 from dianjin.tasks.cflue import make_id, parse_choices
 
@@ -68,8 +68,18 @@ def test_build_routes_every_item(clean):
     sft = {r["id"]: r for r in rows(out, "sft.jsonl")}
     rl = {r["id"]: r for r in rows(out, "rl.jsonl")}
     ids = [cflue_id(i) for i in range(len(CFLUE))]
-    want_sft = {ids[0]: 1, ids[1]: 2, f"{ids[3]}-oe": 1, "fq-1": 1, "g-1": 1, "c-1": 1, "c-2": 1,
-                FINCALC[0]["id"]: 1, FINCALC[1]["id"]: 1, "r-2": 0}
+    want_sft = {
+        ids[0]: 1,
+        ids[1]: 2,
+        f"{ids[3]}-oe": 1,
+        "fq-1": 1,
+        "g-1": 1,
+        "c-1": 1,
+        "c-2": 1,
+        FINCALC[0]["id"]: 1,
+        FINCALC[1]["id"]: 1,
+        "r-2": 0,
+    }
     want_rl = {ids[2]: 3, ids[6]: 3, "fq-2": 3, "c-3": 3}
     generic_mcq = [i for i in sft if i.startswith("jsonl-")]
     released = [i for i in sft if i.startswith("cflue-r1-")]
@@ -102,16 +112,20 @@ def test_sft_rows_are_what_eval_sends_and_reward_accepts(clean, data):
         assert "question" in r["extra"] and "id" not in r["extra"]
 
 
-@pytest.mark.parametrize("item, reason", [
-    (2, "answer: predicted 'A', gold B"),  # q3: wrong every time
-    (6, "reasoning check: inconsistent with the analysis"),  # q7: judge rejects the reasoning
-])
+@pytest.mark.parametrize(
+    "item, reason",
+    [
+        (2, "answer: predicted 'A', gold B"),  # q3: wrong every time
+        (6, "reasoning check: inconsistent with the analysis"),  # q7: judge rejects the reasoning
+    ],
+)
 def test_distill_log_keeps_each_attempt(clean, item, reason):
     out, _ = clean
     rec = next(r for r in rows(out, "distill.log.jsonl") if r["id"] == cflue_id(item))
     assert [t["sample"] for t in rec["tries"]] == [0, 1, 2]
-    assert all(t["reason"] == reason and t["finish_reason"] == "stop" and t["completion_tokens"] > 0
-               for t in rec["tries"])
+    assert all(
+        t["reason"] == reason and t["finish_reason"] == "stop" and t["completion_tokens"] > 0 for t in rec["tries"]
+    )
 
 
 def test_ccc_log_counts_agent_calls(clean):
@@ -130,8 +144,15 @@ def test_ledger_is_saved_per_stage(clean):
     out, _ = clean
     history = rows(out, "ledger_history.jsonl")[0]  # the first run's ledger, kept when the re-run started
     stages = {(r["stage"], r["model"]) for r in history["rows"]}
-    assert {("distill", "fake-teacher"), ("verify", "fake-judge"), ("convert", "fake-judge"), ("filter", "fake-judge"),
-            ("ccc_agents", "fake-judge"), ("ccc_refine", "fake-judge"), ("reasoning_check", "fake-judge")} <= stages
+    assert {
+        ("distill", "fake-teacher"),
+        ("verify", "fake-judge"),
+        ("convert", "fake-judge"),
+        ("filter", "fake-judge"),
+        ("ccc_agents", "fake-judge"),
+        ("ccc_refine", "fake-judge"),
+        ("reasoning_check", "fake-judge"),
+    } <= stages
     distill = next(r for r in history["rows"] if r["stage"] == "distill")
     assert distill["cost"] == pytest.approx((distill["prompt_tokens"] * 1.0 + distill["completion_tokens"] * 2.0) / 1e6)
     rerun = json.loads((out / "ledger.json").read_text())
@@ -141,8 +162,9 @@ def test_ledger_is_saved_per_stage(clean):
 # --- faults ----------------------------------------------------------------------------------------
 def test_faults_do_not_change_the_output(clean, data, tmp_path):
     out, _ = clean
-    faults = FaultPlan(kinds=("429", "500", "timeout", "malformed", "length"), fraction=0.2, seed=0, hang=1.0,
-                       retry_after=0.02)
+    faults = FaultPlan(
+        kinds=("429", "500", "timeout", "malformed", "length"), fraction=0.2, seed=0, hang=1.0, retry_after=0.02
+    )
     with FakeOpenAI(script=script, faults=faults) as srv:
         cfg = write_config(tmp_path / "f.yaml", config(srv.base_url, tmp_path / "out", data, timeout=0.5))
         assert build_mod.main(["build", str(cfg)]) == 0
@@ -178,8 +200,12 @@ def test_sigkill_then_rerun_loses_and_repeats_nothing(clean, data, tmp_path):
     with FakeOpenAI(script=script, answer_limit=40, delay=0.005) as srv:
         cfg = write_config(tmp_path / "k.yaml", config(srv.base_url, out, data))
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-        proc = subprocess.Popen([sys.executable, "-m", "dianjin.data.build", "build", str(cfg), "-q"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dianjin.data.build", "build", str(cfg), "-q"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
             srv.wait_answered(40, timeout=30)
             deadline = time.monotonic() + 10
@@ -208,12 +234,16 @@ def test_offline_recipe_runs_without_any_server(data, tmp_path, monkeypatch):
         raise AssertionError("the offline build must not create an LLM client")
 
     monkeypatch.setattr(build_mod.LLMClient, "__init__", no_client)
-    sources = ("sources=[{task: fincalc, n: 6, seed: 1}, {task: cflue, path: %s}, {task: finqa, path: %s}, "
-               "{task: ccc, path: %s}]" % (data / "cflue.json", data / "finqa.json", data / "ccc.jsonl"))
+    sources = (
+        "sources=[{{task: fincalc, n: 6, seed: 1}}, {{task: cflue, path: {}}}, {{task: finqa, path: {}}}, "
+        "{{task: ccc, path: {}}}]".format(data / "cflue.json", data / "finqa.json", data / "ccc.jsonl")
+    )
     (tmp_path / "eval.json").write_text(json.dumps(CFLUE[:1], ensure_ascii=False), encoding="utf-8")
     evals = "decontam.eval_sets=[{task: cflue, path: %s}]" % (tmp_path / "eval.json")
-    assert build_mod.main(["build", str(ROOT / "recipes" / "data_offline.yaml"), f"output_dir={tmp_path}", sources,
-                           evals]) == 0
+    assert (
+        build_mod.main(["build", str(ROOT / "recipes" / "data_offline.yaml"), f"output_dir={tmp_path}", sources, evals])
+        == 0
+    )
     sft, rl = rows(tmp_path, "sft.jsonl"), rows(tmp_path, "rl.jsonl")
     assert {r["teacher"] for r in sft} == {"reference"}
     by_id = {r["id"]: r for r in sft}
@@ -234,8 +264,9 @@ def test_offline_recipe_runs_without_any_server(data, tmp_path, monkeypatch):
 @pytest.mark.realdata
 def test_offline_build_on_real_files(real_data, tmp_path):
     """Every real FinQA record's program renders a verified target; CFLUE items with an analysis do too."""
-    sources = "sources=[{task: finqa, path: %s}, {task: cflue, path: %s}]" % (
-        real_data / "finqa" / "train_100.json", real_data / "cflue" / "knowledge.json")
+    sources = "sources=[{{task: finqa, path: {}}}, {{task: cflue, path: {}}}]".format(
+        real_data / "finqa" / "train_100.json", real_data / "cflue" / "knowledge.json"
+    )
     recipe = str(ROOT / "recipes" / "data_offline.yaml")
     assert build_mod.main(["build", recipe, f"output_dir={tmp_path}", sources, "skip=[export, stats]"]) == 0
     sft, rl = rows(tmp_path, "sft.jsonl"), rows(tmp_path, "rl.jsonl")
@@ -244,12 +275,15 @@ def test_offline_build_on_real_files(real_data, tmp_path):
     assert {t["reason"] for r in log for t in r["tries"]} == {"no reference reasoning"}  # never a failed check
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["teacher=null"], "needs the 'teacher' endpoint"),  # an LLM build without a teacher
-    (["filter.nope=1"], "unknown key(s) nope"),  # typo in a key
-    (["teacher.api_key_env=DIANJIN_TEST_UNSET_KEY"], "DIANJIN_TEST_UNSET_KEY"),  # key variable not exported
-    (["sources=[{task: nosuch, path: x}]"], "unknown task 'nosuch'"),  # unknown source kind
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["teacher=null"], "needs the 'teacher' endpoint"),  # an LLM build without a teacher
+        (["filter.nope=1"], "unknown key(s) nope"),  # typo in a key
+        (["teacher.api_key_env=DIANJIN_TEST_UNSET_KEY"], "DIANJIN_TEST_UNSET_KEY"),  # key variable not exported
+        (["sources=[{task: nosuch, path: x}]"], "unknown task 'nosuch'"),  # unknown source kind
+    ],
+)
 def test_config_errors_name_the_problem(data, tmp_path, capsys, overrides, message):
     cfg = write_config(tmp_path / "c.yaml", config("http://127.0.0.1:9/v1", tmp_path / "out", data))
     assert build_mod.main(["build", str(cfg), *overrides]) == 2
@@ -279,21 +313,27 @@ def test_failed_requests_leave_items_for_a_rerun(data, tmp_path):
         assert srv.duplicates() == {}
 
 
-@pytest.mark.parametrize("stage, message", [
-    ("filter", "sources.jsonl is missing: run the 'sources' stage first"),  # stages read the previous file
-    ("distill", "items.jsonl is missing: run the 'convert' stage first"),
-    ("export", "sft.jsonl is missing: run the 'distill' stage first"),
-])
+@pytest.mark.parametrize(
+    "stage, message",
+    [
+        ("filter", "sources.jsonl is missing: run the 'sources' stage first"),  # stages read the previous file
+        ("distill", "items.jsonl is missing: run the 'convert' stage first"),
+        ("export", "sft.jsonl is missing: run the 'distill' stage first"),
+    ],
+)
 def test_single_stage_needs_its_input(data, tmp_path, capsys, stage, message):
     cfg = write_config(tmp_path / "c.yaml", config("http://127.0.0.1:9/v1", tmp_path / "out", data))
     assert build_mod.main([stage, str(cfg), "reference_teacher=true"]) == 2
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("recipe, teacher, judge", [
-    ("data_paper.yaml", "deepseek-reasoner", "gpt-4o"),  # the paper's teacher and judge, keys from the environment
-    ("data_offline.yaml", None, None),  # no endpoint at all
-])
+@pytest.mark.parametrize(
+    "recipe, teacher, judge",
+    [
+        ("data_paper.yaml", "deepseek-reasoner", "gpt-4o"),  # the paper's teacher and judge, keys from the environment
+        ("data_offline.yaml", None, None),  # no endpoint at all
+    ],
+)
 def test_recipes_load(recipe, teacher, judge):
     cfg = load_config(build_mod.BuildConfig, ROOT / "recipes" / recipe)
     eps = build_mod.endpoints(cfg)
@@ -309,18 +349,21 @@ def test_recipes_load(recipe, teacher, judge):
 GOOD = {"instruction": "题目：1+1=？", "output": "<think>计算。</think><answer>\\boxed{A}</answer>"}
 
 
-@pytest.mark.parametrize("bad, field, problem", [
-    ({"output": GOOD["output"]}, "instruction", "got nothing"),  # instruction missing
-    ({**GOOD, "output": 3}, "output", "got int"),  # output not a string
-    ({**GOOD, "output": "答案是 \\boxed{A}"}, "output", "expected one think block"),  # no <think>
-    ({**GOOD, "output": "<think>a</think><answer>A</answer>"}, "output", "no \\boxed{}"),  # MCQ subset needs a box
-    ({**GOOD, "output": "<answer>\\boxed{A}</answer><think>a</think>"}, "output", "out of order"),  # tags reversed
-    ({**GOOD, "output": "<think> </think><answer>\\boxed{A}</answer>"}, "output", "empty <think>"),  # no reasoning
-    ({**GOOD, "history": [["q", "a"]]}, "history", "multi-turn"),  # LLaMA-Factory history
-    ({**GOOD, "input": 5}, "input", "expected a string"),  # input not a string
-    ({**GOOD, "id": ["x"]}, "id", "non-empty string"),  # id not a scalar
-    ([1, 2], None, "expected a JSON object"),  # not an object
-])
+@pytest.mark.parametrize(
+    "bad, field, problem",
+    [
+        ({"output": GOOD["output"]}, "instruction", "got nothing"),  # instruction missing
+        ({**GOOD, "output": 3}, "output", "got int"),  # output not a string
+        ({**GOOD, "output": "答案是 \\boxed{A}"}, "output", "expected one think block"),  # no <think>
+        ({**GOOD, "output": "<think>a</think><answer>A</answer>"}, "output", "no \\boxed{}"),  # MCQ subset needs a box
+        ({**GOOD, "output": "<answer>\\boxed{A}</answer><think>a</think>"}, "output", "out of order"),  # tags reversed
+        ({**GOOD, "output": "<think> </think><answer>\\boxed{A}</answer>"}, "output", "empty <think>"),  # no reasoning
+        ({**GOOD, "history": [["q", "a"]]}, "history", "multi-turn"),  # LLaMA-Factory history
+        ({**GOOD, "input": 5}, "input", "expected a string"),  # input not a string
+        ({**GOOD, "id": ["x"]}, "id", "non-empty string"),  # id not a scalar
+        ([1, 2], None, "expected a JSON object"),  # not an object
+    ],
+)
 @pytest.mark.parametrize("layout", ["array", "jsonl"])
 def test_released_loader_rejects_malformed_rows(tmp_path, bad, field, problem, layout):
     recs = [GOOD, {**GOOD, "instruction": "题目：2+2=？"}, bad]
@@ -336,18 +379,24 @@ def test_released_loader_rejects_malformed_rows(tmp_path, bad, field, problem, l
     assert len(skipped.sft_rows) == 2 and len(skipped.problems) == 1 and f"{path}:" in skipped.problems[0]
 
 
-@pytest.mark.parametrize("name, score_as, task, boxed_ok", [
-    ("cflue_oe.json", None, "cflue_oe", "<think>a</think><answer>央行</answer>"),  # OE: no box needed
-    ("Fin-qa_SFT.json", None, "finqa", "<think>a</think><answer>\\boxed{3}</answer>"),  # upstream's file name
-    ("mine.json", "ccc", "ccc", "<think>a</think><answer>最终结果为：客服违规</answer>"),  # named by score_as
-])
+@pytest.mark.parametrize(
+    "name, score_as, task, boxed_ok",
+    [
+        ("cflue_oe.json", None, "cflue_oe", "<think>a</think><answer>央行</answer>"),  # OE: no box needed
+        ("Fin-qa_SFT.json", None, "finqa", "<think>a</think><answer>\\boxed{3}</answer>"),  # upstream's file name
+        ("mine.json", "ccc", "ccc", "<think>a</think><answer>最终结果为：客服违规</answer>"),  # named by score_as
+    ],
+)
 def test_released_loader_picks_the_subset(tmp_path, name, score_as, task, boxed_ok):
     path = tmp_path / name
     path.write_text(json.dumps([{"instruction": "q", "input": "补充", "system": "sys", "output": boxed_ok}]), "utf-8")
     row = load_released(path, score_as).sft_rows[0]
     assert row["task"] == task and row["teacher"] == "released"
-    assert row["messages"] == [{"role": "system", "content": "sys"}, {"role": "user", "content": "q\n补充"},
-                               {"role": "assistant", "content": boxed_ok}]
+    assert row["messages"] == [
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": "q\n补充"},
+        {"role": "assistant", "content": boxed_ok},
+    ]
 
 
 def test_released_loader_needs_a_known_subset(tmp_path):
@@ -357,14 +406,31 @@ def test_released_loader_needs_a_known_subset(tmp_path):
         load_released(path)
 
 
-@pytest.mark.parametrize("rec, score_as, want", [
-    ({"id": 7, "question": "q?", "answer": "42"}, None, {"id": "7", "task": "cflue_oe", "gold": "42"}),  # int id kept
-    ({"question": "q?", "answer": "b", "choices": {"A": "x", "B": "y"}}, None, {"task": "cflue", "gold": "B"}),  # MCQ
-    ({"id": "n1", "question": "q?", "answer": 3.5, "context": "c"}, "finqa",
-     {"task": "finqa", "gold": 3.5, "context": "c"}),  # a numeric answer scored as FinQA; context kept
-    ({"id": "m", "question": "q?", "answer": "A", "choices": ["x", "y"], "analysis": "z"}, None,
-     {"choices": {"A": "x", "B": "y"}, "analysis": "z"}),  # list choices become letters; extra fields kept
-])
+@pytest.mark.parametrize(
+    "rec, score_as, want",
+    [
+        (
+            {"id": 7, "question": "q?", "answer": "42"},
+            None,
+            {"id": "7", "task": "cflue_oe", "gold": "42"},
+        ),  # int id kept
+        (
+            {"question": "q?", "answer": "b", "choices": {"A": "x", "B": "y"}},
+            None,
+            {"task": "cflue", "gold": "B"},
+        ),  # MCQ
+        (
+            {"id": "n1", "question": "q?", "answer": 3.5, "context": "c"},
+            "finqa",
+            {"task": "finqa", "gold": 3.5, "context": "c"},
+        ),  # a numeric answer scored as FinQA; context kept
+        (
+            {"id": "m", "question": "q?", "answer": "A", "choices": ["x", "y"], "analysis": "z"},
+            None,
+            {"choices": {"A": "x", "B": "y"}, "analysis": "z"},
+        ),  # list choices become letters; extra fields kept
+    ],
+)
 def test_generic_jsonl_loader(tmp_path, rec, score_as, want):
     path = tmp_path / "g.jsonl"
     path.write_text(json.dumps(rec) + "\n", encoding="utf-8")
@@ -374,13 +440,20 @@ def test_generic_jsonl_loader(tmp_path, rec, score_as, want):
     assert load_generic(path, score_as)[0]["id"] == ex["id"]  # stable
 
 
-@pytest.mark.parametrize("lines, line, field", [
-    ([{"answer": "1"}], 1, "question"),  # question missing
-    ([{"question": "q", "answer": ""}], 1, "answer"),  # empty answer
-    ([{"question": "q", "answer": "E", "choices": ["x", "y"]}], 1, "answer"),  # answer not among the options
-    ([{"question": "q", "answer": "A", "choices": "nope"}], 1, "choices"),  # choices not a mapping
-    ([{"id": "a", "question": "q", "answer": "1"}, {"id": "a", "question": "r", "answer": "2"}], 2, "id"),  # duplicate
-])
+@pytest.mark.parametrize(
+    "lines, line, field",
+    [
+        ([{"answer": "1"}], 1, "question"),  # question missing
+        ([{"question": "q", "answer": ""}], 1, "answer"),  # empty answer
+        ([{"question": "q", "answer": "E", "choices": ["x", "y"]}], 1, "answer"),  # answer not among the options
+        ([{"question": "q", "answer": "A", "choices": "nope"}], 1, "choices"),  # choices not a mapping
+        (
+            [{"id": "a", "question": "q", "answer": "1"}, {"id": "a", "question": "r", "answer": "2"}],
+            2,
+            "id",
+        ),  # duplicate
+    ],
+)
 def test_generic_jsonl_loader_errors(tmp_path, lines, line, field):
     path = tmp_path / "g.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
@@ -390,42 +463,59 @@ def test_generic_jsonl_loader_errors(tmp_path, lines, line, field):
 
 
 # --- response handling ----------------------------------------------------------------------------
-@pytest.mark.parametrize("content, reasoning_content, want", [
-    ("\\boxed{A}", "想一想", ("想一想", "\\boxed{A}")),  # DeepSeek: reasoning_content field
-    ("<think>想</think>答案 \\boxed{A}", None, ("想", "答案 \\boxed{A}")),  # R1 style in the content
-    ("想</think><answer>B</answer>", None, ("想", "B")),  # template prefilled <think>
-    ("<think>a <answer>x</answer></think><answer>B</answer>", None, ("a x", "B")),  # stray tags stripped
-    ("just an answer", None, ("", "just an answer")),  # no reasoning at all
-    ("", "r", ("r", "")),  # reasoning but no answer
-])
+@pytest.mark.parametrize(
+    "content, reasoning_content, want",
+    [
+        ("\\boxed{A}", "想一想", ("想一想", "\\boxed{A}")),  # DeepSeek: reasoning_content field
+        ("<think>想</think>答案 \\boxed{A}", None, ("想", "答案 \\boxed{A}")),  # R1 style in the content
+        ("想</think><answer>B</answer>", None, ("想", "B")),  # template prefilled <think>
+        ("<think>a <answer>x</answer></think><answer>B</answer>", None, ("a x", "B")),  # stray tags stripped
+        ("just an answer", None, ("", "just an answer")),  # no reasoning at all
+        ("", "r", ("r", "")),  # reasoning but no answer
+    ],
+)
 def test_split_response(content, reasoning_content, want):
     assert split_response(content, reasoning_content) == want
 
 
-@pytest.mark.parametrize("task, answer, pred, want", [
-    ("cflue", "选A", "A", "<answer>\n选A\n\\boxed{A}\n</answer>"),  # no box: the prediction is boxed
-    ("cflue", "答案 \\boxed{A}", "A", "<answer>\n答案 \\boxed{A}\n</answer>"),  # a box already: kept as is
-    ("cflue_oe", "中国人民银行", "中国人民银行", "<answer>\n中国人民银行\n</answer>"),  # open answers are never boxed
-])
+@pytest.mark.parametrize(
+    "task, answer, pred, want",
+    [
+        ("cflue", "选A", "A", "<answer>\n选A\n\\boxed{A}\n</answer>"),  # no box: the prediction is boxed
+        ("cflue", "答案 \\boxed{A}", "A", "<answer>\n答案 \\boxed{A}\n</answer>"),  # a box already: kept as is
+        (
+            "cflue_oe",
+            "中国人民银行",
+            "中国人民银行",
+            "<answer>\n中国人民银行\n</answer>",
+        ),  # open answers are never boxed
+    ],
+)
 def test_render_target(task, answer, pred, want):
     target = render_target(get_task(task), "推理", answer, pred)
     assert target.endswith(want) and fmt.parse_strict(target, require_boxed=get_task(task).boxed).ok
 
 
-@pytest.mark.parametrize("text, want", [
-    ("理由。\n结论：保留", True),  # keep
-    ("理由。\n结论：剔除", False),  # drop
-    ("结论：保留……不，结论：剔除", False),  # the last conclusion wins
-    ("无法判断", None),  # no conclusion
-])
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("理由。\n结论：保留", True),  # keep
+        ("理由。\n结论：剔除", False),  # drop
+        ("结论：保留……不，结论：剔除", False),  # the last conclusion wins
+        ("无法判断", None),  # no conclusion
+    ],
+)
 def test_parse_decision(text, want):
     assert parse_decision(text) is want
 
 
-@pytest.mark.parametrize("text, want", [
-    ("<question>请说明货币政策由谁制定？</question>", "请说明货币政策由谁制定？"),  # the block
-    ("说明：<question>  </question>", None),  # empty block
-    ("没有标签的问题", None),  # no block
-])
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("<question>请说明货币政策由谁制定？</question>", "请说明货币政策由谁制定？"),  # the block
+        ("说明：<question>  </question>", None),  # empty block
+        ("没有标签的问题", None),  # no block
+    ],
+)
 def test_parse_question(text, want):
     assert parse_question(text) == want

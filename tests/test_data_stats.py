@@ -8,13 +8,19 @@ import pytest
 
 from dianjin import answer as fmt
 from dianjin.data import stats
-from dianjin.tasks.base import DataError
+from dianjin.errors import DataError
 
 
 def sft(ident: str, task: str, question: str, reasoning: str, answer: str, fields: bool = True) -> dict:
-    row = {"id": ident, "task": task, "messages": [{"role": "system", "content": "系统提示不计入"},
-                                                  {"role": "user", "content": question},
-                                                  {"role": "assistant", "content": fmt.render(reasoning, answer)}]}
+    row = {
+        "id": ident,
+        "task": task,
+        "messages": [
+            {"role": "system", "content": "系统提示不计入"},
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": fmt.render(reasoning, answer)},
+        ],
+    }
     if fields:
         row.update(reasoning=reasoning, answer=answer)
     return row
@@ -31,7 +37,11 @@ SFT = [
     sft("c2", "cflue", "甲乙", "one two three four five", "答案 A", fields=False),  # parsed from the assistant message
     sft("f1", "finqa", "What is the net change in revenue?", "Subtract 5735 from 5829.", "\\boxed{94}"),
 ]
-RL = [rl("r1", "cflue", "甲乙丙", "AC"), rl("r2", "cflue", "甲乙丙丁戊", "B"), rl("r3", "finqa", "What is the net change in revenue?", 94.0)]
+RL = [
+    rl("r1", "cflue", "甲乙丙", "AC"),
+    rl("r2", "cflue", "甲乙丙丁戊", "B"),
+    rl("r3", "finqa", "What is the net change in revenue?", 94.0),
+]
 
 
 @pytest.mark.parametrize(
@@ -63,7 +73,10 @@ def test_language(text, lang):
 def test_fallback_table_hand_checked(tmp_path):
     out = stats.run(tmp_path, SFT, RL, tokenizer=None)
     assert out["tokenizer"] == stats.FALLBACK
-    got = [(s["used_in"], s["subset"], s["language"], s["size"], s["q_token"], s["r_token"], s["a_token"]) for s in out["subsets"]]
+    got = [
+        (s["used_in"], s["subset"], s["language"], s["size"], s["q_token"], s["r_token"], s["a_token"])
+        for s in out["subsets"]
+    ]
     assert got == [
         ("SFT", "CFLUE_MCQ", "Chinese", 2, 3.0, 4.0, 2.0),  # Q (4+2)/2, R (3+5)/2, A (1+3)/2
         ("SFT", "FinQA", "English", 1, 7.0, 4.0, 1.0),
@@ -74,12 +87,14 @@ def test_fallback_table_hand_checked(tmp_path):
     assert json.loads((tmp_path / "stats.json").read_text(encoding="utf-8")) == out
     md = (tmp_path / "stats.md").read_text(encoding="utf-8").splitlines()
     assert md[2] == "| Dataset | Language | Size | Q_token | R_token | A_token |"
-    assert md[4:] == ["| *Used in SFT* | | | | | |",
-                      "| CFLUE_MCQ | Chinese | 2 | 3.00 | 4.00 | 2.00 |",
-                      "| FinQA | English | 1 | 7.00 | 4.00 | 1.00 |",
-                      "| *Used in RL* | | | | | |",
-                      "| CFLUE_MCQ | Chinese | 2 | 4.00 | - | 1.00 |",
-                      "| FinQA | English | 1 | 7.00 | - | 1.00 |"]
+    assert md[4:] == [
+        "| *Used in SFT* | | | | | |",
+        "| CFLUE_MCQ | Chinese | 2 | 3.00 | 4.00 | 2.00 |",
+        "| FinQA | English | 1 | 7.00 | 4.00 | 1.00 |",
+        "| *Used in RL* | | | | | |",
+        "| CFLUE_MCQ | Chinese | 2 | 4.00 | - | 1.00 |",
+        "| FinQA | English | 1 | 7.00 | - | 1.00 |",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -112,11 +127,33 @@ def test_tokenizer_table_hand_checked(tmp_path, word_tokenizer):
 @pytest.mark.parametrize(
     "sft_rows, rl_rows, where",
     [
-        ([{"id": "x", "task": "cflue", "messages": [{"role": "assistant", "content": "<think>a</think><answer>b</answer>"}]}], [],
-         ("sft", 0, "messages")),  # no user message
-        ([{"id": "x", "task": "cflue", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "no tags"}]}], [],
-         ("sft", 0, "messages")),  # no fields and the target does not parse
-        ([], [{"id": "y", "task": "cflue", "prompt": [{"role": "user", "content": "q"}]}], ("rl", 0, "gold")),  # no gold
+        (
+            [
+                {
+                    "id": "x",
+                    "task": "cflue",
+                    "messages": [{"role": "assistant", "content": "<think>a</think><answer>b</answer>"}],
+                }
+            ],
+            [],
+            ("sft", 0, "messages"),
+        ),  # no user message
+        (
+            [
+                {
+                    "id": "x",
+                    "task": "cflue",
+                    "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "no tags"}],
+                }
+            ],
+            [],
+            ("sft", 0, "messages"),
+        ),  # no fields and the target does not parse
+        (
+            [],
+            [{"id": "y", "task": "cflue", "prompt": [{"role": "user", "content": "q"}]}],
+            ("rl", 0, "gold"),
+        ),  # no gold
     ],
 )
 def test_bad_rows(tmp_path, sft_rows, rl_rows, where):

@@ -10,39 +10,73 @@ from pathlib import Path
 import pytest
 
 from dianjin.data import decontam
+from dianjin.errors import DataError
 from dianjin.tasks import get_task
-from dianjin.tasks.base import DataError
 
 ASSETS = Path(__file__).parent / "assets"
 
 EVAL = [
-    {"id": "zh-1", "task": "cflue", "question": "某开放式基金的申购费率为百分之一，投资者以一万元申购，按外扣法计算的申购费用最接近多少元",
-     "choices": {"A": "九十九元", "B": "一百元", "C": "一百零一元", "D": "九十一元"}},
-    {"id": "en-1", "task": "finqa", "question": "what was the percentage change in net revenue of the utility segment from 2015 to 2016",
-     "context": "Net revenue of the utility segment rose on higher retail electricity prices and weather."},
+    {
+        "id": "zh-1",
+        "task": "cflue",
+        "question": "某开放式基金的申购费率为百分之一，投资者以一万元申购，按外扣法计算的申购费用最接近多少元",
+        "choices": {"A": "九十九元", "B": "一百元", "C": "一百零一元", "D": "九十一元"},
+    },
+    {
+        "id": "en-1",
+        "task": "finqa",
+        "question": "what was the percentage change in net revenue of the utility segment from 2015 to 2016",
+        "context": "Net revenue of the utility segment rose on higher retail electricity prices and weather.",
+    },
     {"id": "short-1", "task": "cflue", "question": "债券是什么"},
 ]
 
 
 def sft(ident: str, user: str, task: str = "cflue") -> dict:
-    return {"id": ident, "task": task, "messages": [{"role": "system", "content": "你是金融专家。"},
-                                                   {"role": "user", "content": user},
-                                                   {"role": "assistant", "content": "<think>x</think><answer>y</answer>"}]}
+    return {
+        "id": ident,
+        "task": task,
+        "messages": [
+            {"role": "system", "content": "你是金融专家。"},
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": "<think>x</think><answer>y</answer>"},
+        ],
+    }
 
 
 @pytest.mark.parametrize(
     "user, dropped, eval_id",
     [
-        ("请回答：某开放式基金的申购费率为百分之一，投资者以一万元申购，按外扣法计算的申购费用最接近多少元？\nA. 九十九元\nB. 一百元\nC. 一百零一元\nD. 九十一元",
-         True, "zh-1"),  # Chinese question and options pasted into a prompt: characters, punctuation ignored
-        ("某开放式基金申购费率为百分之一，投资者以一万元申购，按外扣法计算的申购费用最接近多少元？A 九十九元 B 一百元 C 一百零一元 D 九十一元",
-         True, "zh-1"),  # lightly edited stem ("的" dropped): most 8-grams still shared
-        (("Context: ... Question: What was the percentage change in net revenue of the utility segment from 2015 to 2016? "
-          "Net revenue of the utility segment rose on higher retail electricity prices and weather."), True, "en-1"),  # English, case and punctuation ignored
+        (
+            "请回答：某开放式基金的申购费率为百分之一，投资者以一万元申购，按外扣法计算的申购费用最接近多少元？\nA. 九十九元\nB. 一百元\nC. 一百零一元\nD. 九十一元",
+            True,
+            "zh-1",
+        ),  # Chinese question and options pasted into a prompt: characters, punctuation ignored
+        (
+            "某开放式基金申购费率为百分之一，投资者以一万元申购，按外扣法计算的申购费用最接近多少元？A 九十九元 B 一百元 C 一百零一元 D 九十一元",
+            True,
+            "zh-1",
+        ),  # lightly edited stem ("的" dropped): most 8-grams still shared
+        (
+            (
+                "Context: ... Question: What was the percentage change in net revenue of the utility segment from 2015 to 2016? "
+                "Net revenue of the utility segment rose on higher retail electricity prices and weather."
+            ),
+            True,
+            "en-1",
+        ),  # English, case and punctuation ignored
         ("下列说法正确的是？某开放式基金的申购费率", False, None),  # one stock phrase shared: below the coverage bar
-        ("What was the percentage change in net revenue of Acme in 2020?", False, None),  # a FinQA-style template, different item
+        (
+            "What was the percentage change in net revenue of Acme in 2020?",
+            False,
+            None,
+        ),  # a FinQA-style template, different item
         ("今天天气很好，我们去公园散步吧。", False, None),  # unrelated Chinese
-        ("债券是什么？请解释债券。", False, None),  # the eval item is shorter than n: cannot be matched (counted as short)
+        (
+            "债券是什么？请解释债券。",
+            False,
+            None,
+        ),  # the eval item is shorter than n: cannot be matched (counted as short)
     ],
 )
 def test_planted_overlaps(user, dropped, eval_id):
@@ -72,9 +106,16 @@ def test_report_names_the_first_shared_ngram():
     ],
 )
 def test_min_coverage(min_coverage, dropped):
-    evals = [{"id": "e", "question": "notes to the consolidated financial statements of the company list every "
-              "segment and the revenue of each segment in the fiscal year ending december"}]
-    row = sft("t", "Union Pacific: notes to the consolidated financial statements of the company, freight revenue", "finqa")
+    evals = [
+        {
+            "id": "e",
+            "question": "notes to the consolidated financial statements of the company list every "
+            "segment and the revenue of each segment in the fiscal year ending december",
+        }
+    ]
+    row = sft(
+        "t", "Union Pacific: notes to the consolidated financial statements of the company, freight revenue", "finqa"
+    )
     _, _, report = decontam.run([row], [], [evals], min_coverage=min_coverage)
     assert report["dropped"]["sft"] == dropped
 
@@ -92,20 +133,42 @@ def test_boilerplate_ngrams_are_ignored():
 @pytest.mark.parametrize(
     "row, dropped",
     [
-        ({"id": "oe-7", "task": "cflue_oe", "source_id": "zh-1", "question": "开放式基金的申购费怎么算？"}, True),  # converted from an eval MCQ
-        ({"id": "oe-8", "task": "cflue_oe", "source_id": "other", "question": "开放式基金的申购费怎么算？"}, False),  # other source
+        (
+            {"id": "oe-7", "task": "cflue_oe", "source_id": "zh-1", "question": "开放式基金的申购费怎么算？"},
+            True,
+        ),  # converted from an eval MCQ
+        (
+            {"id": "oe-8", "task": "cflue_oe", "source_id": "other", "question": "开放式基金的申购费怎么算？"},
+            False,
+        ),  # other source
     ],
 )
 def test_source_id_provenance(row, dropped):
     _, _, report = decontam.run([row], [], [EVAL])
     assert report["dropped"]["sft"] == int(dropped)
     if dropped:
-        assert report["overlaps"][0]["matches"][0] == {"eval_set": report["eval_sets"][0]["name"], "eval_id": "zh-1", "via": "source_id"}
+        assert report["overlaps"][0]["matches"][0] == {
+            "eval_set": report["eval_sets"][0]["name"],
+            "eval_id": "zh-1",
+            "via": "source_id",
+        }
 
 
 def test_rl_rows_are_filtered_too():
-    rl = [{"id": "r1", "task": "finqa", "prompt": [{"role": "user", "content": EVAL[1]["question"] + " " + EVAL[1]["context"]}], "gold": 1.0},
-          {"id": "r2", "task": "finqa", "prompt": [{"role": "user", "content": "How much cash did Acme hold at year end?"}], "gold": 2.0}]
+    rl = [
+        {
+            "id": "r1",
+            "task": "finqa",
+            "prompt": [{"role": "user", "content": EVAL[1]["question"] + " " + EVAL[1]["context"]}],
+            "gold": 1.0,
+        },
+        {
+            "id": "r2",
+            "task": "finqa",
+            "prompt": [{"role": "user", "content": "How much cash did Acme hold at year end?"}],
+            "gold": 2.0,
+        },
+    ]
     _, kept_rl, report = decontam.run([], rl, [EVAL])
     assert [r["id"] for r in kept_rl] == ["r2"] and report["dropped"] == {"sft": 0, "rl": 1}
     assert report["checked"] == {"sft": 0, "rl": 2}
@@ -114,7 +177,10 @@ def test_rl_rows_are_filtered_too():
 @pytest.mark.parametrize(
     "text, toks",
     [
-        ("营业收入 rose 12.5%。", ["营", "业", "收", "入", "rose", "12", "5"]),  # CJK per character, words and digit runs
+        (
+            "营业收入 rose 12.5%。",
+            ["营", "业", "收", "入", "rose", "12", "5"],
+        ),  # CJK per character, words and digit runs
         ("ＡＢＣ Bond", ["abc", "bond"]),  # NFKC full-width letters, case-folded
         ("净利润(net_income)", ["净", "利", "润", "net", "income"]),  # underscore and brackets split
         ("", []),  # nothing
@@ -128,8 +194,12 @@ def test_eval_set_specs():
     examples = get_task("cflue").load(str(ASSETS / "cflue_sample.json"))
     # every eval item's own rendered prompt (options behind "A." labels, some only 2-4 characters long)
     rows = [sft(f"t{i}", get_task("cflue").messages(ex)[0]["content"]) for i, ex in enumerate(examples)]
-    for spec in (ASSETS / "cflue_sample.json", str(ASSETS / "cflue_sample.json"),  # a path: the loader is guessed
-                 {"task": "cflue", "path": str(ASSETS / "cflue_sample.json")}, examples):  # explicit spec, loaded examples
+    for spec in (
+        ASSETS / "cflue_sample.json",
+        str(ASSETS / "cflue_sample.json"),  # a path: the loader is guessed
+        {"task": "cflue", "path": str(ASSETS / "cflue_sample.json")},
+        examples,
+    ):  # explicit spec, loaded examples
         kept, _, report = decontam.run(rows, [], [spec])
         assert kept == [], spec
         assert [o["matches"][0]["eval_id"] for o in report["overlaps"]] == [ex["id"] for ex in examples]

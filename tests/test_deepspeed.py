@@ -29,10 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="deepspeed not installed (extra: deepspeed)"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("deepspeed") is None, reason="deepspeed not installed (extra: deepspeed)"
+    ),
 ]
 
-WORKER = '''
+WORKER = """
 import datetime, json, os, sys
 os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
 from accelerate import PartialState
@@ -54,7 +56,7 @@ def checked_train(self, *args, **kwargs):
     return out
 trl.SFTTrainer.train = checked_train
 sys.exit(sft.main(sys.argv[1:] + ["trainer_args={use_cpu: false, accelerator_config: {use_configured_state: true}}"]))
-'''
+"""
 
 RECIPE = """
 model: {d}/tiny
@@ -78,15 +80,37 @@ def zero3_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("ds")
     (d / "worker.py").write_text(WORKER)
     from dianjin.data.fincalc_rows import write_rows
-    from dianjin.tiny import build_tiny
+    from dianjin.model.tiny import build_tiny
 
     build_tiny(d / "tiny")
     write_rows(d / "sft.jsonl", "sft", 64, 0, forms=["mcq"], prompt="question")
     (d / "sft.yaml").write_text(RECIPE.format(d=d, ds=ROOT / "recipes" / "deepspeed" / "ds_z3_config.json"))
-    env = {**os.environ, "CHECK_DIR": str(d), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
-                           str(d / "worker.py"), str(d / "sft.yaml")], env=env, capture_output=True, text=True, timeout=600, check=False)
+    env = {
+        **os.environ,
+        "CHECK_DIR": str(d),
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29531",
+            str(d / "worker.py"),
+            str(d / "sft.yaml"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     checks = [json.loads(p.read_text()) for p in sorted(d.glob("ds_check_*.json"))]
     return d, checks
@@ -99,7 +123,9 @@ def test_zero3_partitions_parameters(zero3_run):
         assert (c["stage"], c["world"]) == (3, 2)
         # outside a forward only the tiny parameters under stage3_param_persistence_threshold (norms, biases) stay whole
         assert 0 < c["gathered"] < c["full"] / 100
-        assert c["full"] / 2 <= c["local"] < 0.6 * c["full"]  # each rank holds about half of the rest (padded partitions)
+        assert (
+            c["full"] / 2 <= c["local"] < 0.6 * c["full"]
+        )  # each rank holds about half of the rest (padded partitions)
 
 
 def test_zero3_trains_and_saves(zero3_run):

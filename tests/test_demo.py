@@ -20,7 +20,7 @@ from browser import browse, needs_chromium, page_errors
 from dianjin import answer as fmt
 from dianjin.config import ConfigError, load_config
 from dianjin.demo import STAGE_NAMES, DemoConfig, check_config, fingerprints, main, run
-from dianjin.io import read_jsonl
+from dianjin.files import read_jsonl
 from dianjin.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +71,9 @@ def test_every_stage_wrote_valid_outputs(demo: Path):
     # sets: the three splits in the real schemas, loadable by the task loaders, disjoint
     files = records["sets"]["result"]["files"]
     assert {split: sorted(f) for split, f in files.items()} == {"eval": ["ccc"], "rl": ["ccc"], "train": ["ccc"]}
-    questions = {split: {ex["question"] for t, p in f.items() for ex in get_task(t).load(p)} for split, f in files.items()}
+    questions = {
+        split: {ex["question"] for t, p in f.items() for ex in get_task(t).load(p)} for split, f in files.items()
+    }
     assert not questions["eval"] & (questions["train"] | questions["rl"])
     assert len(read_jsonl(demo / "sets" / "rl.jsonl")) == 8
     # data: SFT rows in the strict format, from the reference teacher
@@ -153,7 +155,9 @@ def test_rerun_reuses_every_stage(demo: Path, capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert out.count("reused") == len(STAGE_NAMES) and "after SFT" in out
     log = read_jsonl(demo / "metrics.jsonl")  # one row per stage per invocation, appended
-    assert [(r["stage"], r["reused"]) for r in log] == [(n, False) for n in STAGE_NAMES] + [(n, True) for n in STAGE_NAMES]
+    assert [(r["stage"], r["reused"]) for r in log] == [(n, False) for n in STAGE_NAMES] + [
+        (n, True) for n in STAGE_NAMES
+    ]
 
 
 @E2E_SLOW
@@ -171,20 +175,29 @@ def test_redo_moves_the_old_output_aside_and_runs_again(demo: Path):
 AFTER_SFT = {"sft", "eval_sft", "mine", "grpo", "merge", "eval_grpo", "report"}
 
 
-@pytest.mark.parametrize("override,rerun", [
-    ("eval.max_tokens=100", {"eval_base", "eval_sft", "eval_grpo", "report"}),  # evaluation only
-    ("sft.config.max_steps=5", AFTER_SFT),  # SFT and everything built on it
-    ("grpo.config.max_steps=5", {"grpo", "merge", "eval_grpo", "report"}),  # not the SFT model or its eval
-    ("min_mined=1", {"grpo", "merge", "eval_grpo", "report"}),  # which rows GRPO trains on
-    ("mine.config.k=2", {"mine", "grpo", "merge", "eval_grpo", "report"}),  # mining feeds GRPO
-    ("tiny.hidden=32", set(STAGE_NAMES) - {"sets", "data"}),  # a new base model: all but the data
-    ("sets.seed=3", set(STAGE_NAMES)),  # new data: everything
-    ("launcher=[torchrun]", {"sft", "eval_sft", "mine", "grpo", "merge", "eval_grpo", "report"}),  # how training runs
-    ("model=/models/Qwen2.5-0.5B-Instruct", set(STAGE_NAMES) - {"sets", "data"}),  # a given model instead of the tiny one
-    ("out=elsewhere", set()),  # where it runs is not part of any stage
-    ("grpo.config.learning_rate=5e-4", set()),  # the same value as the recipe's 5.0e-4, written another way
-    ("sft.recipe=recipes/tiny_sft.yaml", AFTER_SFT),  # a recipe file's keys count, not just its name
-])
+@pytest.mark.parametrize(
+    "override,rerun",
+    [
+        ("eval.max_tokens=100", {"eval_base", "eval_sft", "eval_grpo", "report"}),  # evaluation only
+        ("sft.config.max_steps=5", AFTER_SFT),  # SFT and everything built on it
+        ("grpo.config.max_steps=5", {"grpo", "merge", "eval_grpo", "report"}),  # not the SFT model or its eval
+        ("min_mined=1", {"grpo", "merge", "eval_grpo", "report"}),  # which rows GRPO trains on
+        ("mine.config.k=2", {"mine", "grpo", "merge", "eval_grpo", "report"}),  # mining feeds GRPO
+        ("tiny.hidden=32", set(STAGE_NAMES) - {"sets", "data"}),  # a new base model: all but the data
+        ("sets.seed=3", set(STAGE_NAMES)),  # new data: everything
+        (
+            "launcher=[torchrun]",
+            {"sft", "eval_sft", "mine", "grpo", "merge", "eval_grpo", "report"},
+        ),  # how training runs
+        (
+            "model=/models/Qwen2.5-0.5B-Instruct",
+            set(STAGE_NAMES) - {"sets", "data"},
+        ),  # a given model instead of the tiny one
+        ("out=elsewhere", set()),  # where it runs is not part of any stage
+        ("grpo.config.learning_rate=5e-4", set()),  # the same value as the recipe's 5.0e-4, written another way
+        ("sft.recipe=recipes/tiny_sft.yaml", AFTER_SFT),  # a recipe file's keys count, not just its name
+    ],
+)
 def test_a_config_change_reruns_its_stage_and_those_after(tmp_path: Path, override: str, rerun: set[str]):
     base = fingerprints(small_config(tmp_path))
     changed = fingerprints(small_config(tmp_path, override))
@@ -192,13 +205,16 @@ def test_a_config_change_reruns_its_stage_and_those_after(tmp_path: Path, overri
 
 
 # --- config errors -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("override,message", [
-    ("sft.config.no_such_key=1", "no_such_key"),  # a typo in a stage's command config
-    ("grpo.recipe=recipes/missing.yaml", "missing.yaml"),  # a recipe that is not there
-    ("sets.eval={math500: 5}", "no sets.data_dir"),  # no synthetic MATH-500: needs sets.data_dir
-    ("sets.data_dir=/nonexistent", None),  # (filled in below) a data dir without the task's file
-    ("eval.tasks=[gpqa]", "gpqa"),  # an eval task without an eval split
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("sft.config.no_such_key=1", "no_such_key"),  # a typo in a stage's command config
+        ("grpo.recipe=recipes/missing.yaml", "missing.yaml"),  # a recipe that is not there
+        ("sets.eval={math500: 5}", "no sets.data_dir"),  # no synthetic MATH-500: needs sets.data_dir
+        ("sets.data_dir=/nonexistent", None),  # (filled in below) a data dir without the task's file
+        ("eval.tasks=[gpqa]", "gpqa"),  # an eval task without an eval split
+    ],
+)
 def test_bad_configs_fail_before_anything_runs(tmp_path: Path, override: str, message: str | None):
     more = [override]
     if message is None:
@@ -236,11 +252,19 @@ def test_real_files_are_sliced_eval_first(tmp_path: Path):
     from dianjin.demo import Demo, stage_sets
 
     write_demo_sets(tmp_path / "data", n_cflue=30, n_finqa=12, n_ccc=0, seed=9)  # stands in for ../shared/data
-    cfg = small_config(tmp_path / "run", f"sets.data_dir={tmp_path / 'data'}", "sets.train={cflue: 20, finqa: 6}",
-                       "sets.rl={cflue: 4}", "sets.eval={cflue: 6, finqa: 6, ccc: 3}")
+    cfg = small_config(
+        tmp_path / "run",
+        f"sets.data_dir={tmp_path / 'data'}",
+        "sets.train={cflue: 20, finqa: 6}",
+        "sets.rl={cflue: 4}",
+        "sets.eval={cflue: 6, finqa: 6, ccc: 3}",
+    )
     result = stage_sets(Demo(cfg))
-    assert result["sizes"] == {"eval": {"ccc": 3, "cflue": 6, "finqa": 6}, "rl": {"cflue": 4},
-                               "train": {"cflue": 20, "finqa": 6}}
+    assert result["sizes"] == {
+        "eval": {"ccc": 3, "cflue": 6, "finqa": 6},
+        "rl": {"cflue": 4},
+        "train": {"cflue": 20, "finqa": 6},
+    }
     assert sorted(result["real"]) == ["cflue", "finqa"]  # no CCC file there: the synthetic set stands in
     whole = json.loads((tmp_path / "data" / "cflue" / "knowledge.json").read_text())
     parts = [json.loads(Path(result["files"][s]["cflue"]).read_text()) for s in ("eval", "rl", "train")]
@@ -263,8 +287,13 @@ def test_a_changed_real_file_reruns_everything(tmp_path: Path):
     from dianjin.data.synthetic import write_demo_sets
 
     paths = write_demo_sets(tmp_path / "data", n_cflue=8, n_finqa=0, n_ccc=0)
-    cfg = small_config(tmp_path / "run", f"sets.data_dir={tmp_path / 'data'}", "sets.train={cflue: 4}",
-                       "sets.rl={}", "sets.eval={cflue: 4}")
+    cfg = small_config(
+        tmp_path / "run",
+        f"sets.data_dir={tmp_path / 'data'}",
+        "sets.train={cflue: 4}",
+        "sets.rl={}",
+        "sets.eval={cflue: 4}",
+    )
     before = fingerprints(cfg)
     paths["cflue"].write_text(paths["cflue"].read_text().replace("A", "B", 1))  # same name, new content
     after = fingerprints(cfg)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dianjin import demo_summary
-from dianjin.io import write_jsonl
+from dianjin.files import write_jsonl
 
 N = 40
 
@@ -16,9 +16,13 @@ N = 40
 def write_run(root: Path, name: str, outcomes: dict[str, list[tuple[bool, bool]]]) -> None:
     """outcomes: task -> one (format_ok, correct) per question (item index = position)."""
     for task, rows in outcomes.items():
-        write_jsonl(root / name / "samples" / f"{task}.jsonl",
-                    [{"key": f"{task}-{i}|0", "item": str(i), "run": 0, "format_ok": f, "correct": c}
-                     for i, (f, c) in enumerate(rows)])
+        write_jsonl(
+            root / name / "samples" / f"{task}.jsonl",
+            [
+                {"key": f"{task}-{i}|0", "item": str(i), "run": 0, "format_ok": f, "correct": c}
+                for i, (f, c) in enumerate(rows)
+            ],
+        )
 
 
 def rows(n_ok: int, n: int = N, correct_every: int = 0) -> list[tuple[bool, bool]]:
@@ -27,14 +31,23 @@ def rows(n_ok: int, n: int = N, correct_every: int = 0) -> list[tuple[bool, bool
 
 CASES = [
     # a model that learns the format on every question: SFT helps far beyond noise; GRPO changes nothing
-    pytest.param({"eval_base": rows(0), "eval_sft": rows(N), "eval_grpo": rows(N)},
-                 {"SFT - base": "helps", "GRPO - SFT": "no change beyond noise"}, id="format-learnt"),
+    pytest.param(
+        {"eval_base": rows(0), "eval_sft": rows(N), "eval_grpo": rows(N)},
+        {"SFT - base": "helps", "GRPO - SFT": "no change beyond noise"},
+        id="format-learnt",
+    ),
     # one question flips either way: within noise
-    pytest.param({"eval_base": rows(20), "eval_sft": rows(21), "eval_grpo": rows(20)},
-                 {"SFT - base": "no change beyond noise", "GRPO - SFT": "no change beyond noise"}, id="noise"),
+    pytest.param(
+        {"eval_base": rows(20), "eval_sft": rows(21), "eval_grpo": rows(20)},
+        {"SFT - base": "no change beyond noise", "GRPO - SFT": "no change beyond noise"},
+        id="noise",
+    ),
     # GRPO loses the format on most questions: it hurts
-    pytest.param({"eval_base": rows(0), "eval_sft": rows(N), "eval_grpo": rows(5)},
-                 {"SFT - base": "helps", "GRPO - SFT": "hurts"}, id="grpo-hurts"),
+    pytest.param(
+        {"eval_base": rows(0), "eval_sft": rows(N), "eval_grpo": rows(5)},
+        {"SFT - base": "helps", "GRPO - SFT": "hurts"},
+        id="grpo-hurts",
+    ),
 ]
 
 
@@ -64,7 +77,9 @@ def test_questions_are_pooled_over_tasks_and_paired_by_task_and_item(tmp_path: P
 
 def test_several_samples_of_a_question_count_as_its_mean(tmp_path: Path):
     for name in ("eval_base", "eval_sft", "eval_grpo"):
-        write_jsonl(tmp_path / name / "samples" / "fincalc.jsonl",
-                    [{"key": f"q|{k}", "item": "q", "run": k, "format_ok": k < 3, "correct": False} for k in range(4)])
+        write_jsonl(
+            tmp_path / name / "samples" / "fincalc.jsonl",
+            [{"key": f"q|{k}", "item": "q", "run": k, "format_ok": k < 3, "correct": False} for k in range(4)],
+        )
     got = demo_summary.learning(tmp_path, n_boot=100)
     assert got["points"]["after SFT"]["format_rate"] == {"value": 0.75, "n": 1, "ci95": [0.75, 0.75]}

@@ -20,20 +20,27 @@ from evalkit import KINDS, TASKS, Script, eval_args, reply_for, rows_of, write_c
 from fake_openai import FakeOpenAI, FaultPlan, last_user
 
 from dianjin.cli import main as cli
-from dianjin.client import EndpointConfig
+from dianjin.errors import DataError
 from dianjin.eval import paper, stats
 from dianjin.eval.run import EvalConfig, run_eval
 from dianjin.eval.specs import build_units, resolve_data, scoring_task
-from dianjin.tasks.base import DataError
+from dianjin.llm.client import EndpointConfig
 from dianjin.tasks.math500 import PROMPT as MATH_PROMPT
 
 
 # --- scores equal the scripted truth, with and without faults ----------------------------------------------
-@pytest.mark.parametrize("faults", [
-    None,  # a clean server
-    FaultPlan(kinds=("429", "500", "timeout"), fraction=0.5, attempts=1, retry_after=0.01, hang=1.0),  # half the requests fail once
-    FaultPlan(kinds=("503", "malformed", "drop", "empty"), fraction=0.6, attempts=2, retry_after=0.01),  # broken bodies, twice
-])
+@pytest.mark.parametrize(
+    "faults",
+    [
+        None,  # a clean server
+        FaultPlan(
+            kinds=("429", "500", "timeout"), fraction=0.5, attempts=1, retry_after=0.01, hang=1.0
+        ),  # half the requests fail once
+        FaultPlan(
+            kinds=("503", "malformed", "drop", "empty"), fraction=0.6, attempts=2, retry_after=0.01
+        ),  # broken bodies, twice
+    ],
+)
 def test_scores_equal_scripted_truth(data: Path, tmp_path: Path, faults):
     script = Script(data)
     with FakeOpenAI(script=script, faults=faults) as srv:
@@ -80,7 +87,10 @@ def test_sample_rows_hold_what_the_spec_lists(data: Path, tmp_path: Path):
 def test_sampling_settings_are_sent_and_overridable(data: Path, tmp_path: Path):
     script = Script(data, tasks=("cflue",))
     with FakeOpenAI(script=script) as srv:
-        assert cli(eval_args(srv, data, tmp_path / "run", "--temperature", "0", "--max-tokens", "77", tasks=("cflue",))) == 0
+        assert (
+            cli(eval_args(srv, data, tmp_path / "run", "--temperature", "0", "--max-tokens", "77", tasks=("cflue",)))
+            == 0
+        )
         sent = [r["json"] for r in srv.requests]
     assert {(b["temperature"], b["top_p"], b["max_tokens"]) for b in sent} == {(0.0, 0.95, 77)}
 
@@ -91,13 +101,18 @@ def test_python_api_on_generated_fincalc(tmp_path: Path):
     fincalc.write_jsonl(fincalc.generate(8, seed=3), tmp_path / "data" / "fincalc" / "test.jsonl")
     units = build_units("fincalc", tmp_path / "data" / "fincalc" / "test.jsonl", 1, None)
     task = scoring_task("fincalc")
-    replies = {task.messages(u.example)[-1]["content"]: reply_for("fincalc-" + u.example["form"], u.example, KINDS[i % 5])
-               for i, u in enumerate(units)}
+    replies = {
+        task.messages(u.example)[-1]["content"]: reply_for("fincalc-" + u.example["form"], u.example, KINDS[i % 5])
+        for i, u in enumerate(units)
+    }
     truth = {u.key: KINDS[i % 5] in ("right", "reasoning") for i, u in enumerate(units)}
     with FakeOpenAI(script=lambda req: replies[last_user(req)]) as srv:
         endpoint = EndpointConfig(base_url=srv.base_url, model="fake-model", backoff_base=0.01)
-        summary = run_eval(EvalConfig(out=tmp_path / "run", tasks=["fincalc"], endpoint=endpoint,
-                                      data_dir=tmp_path / "data", progress=False))
+        summary = run_eval(
+            EvalConfig(
+                out=tmp_path / "run", tasks=["fincalc"], endpoint=endpoint, data_dir=tmp_path / "data", progress=False
+            )
+        )
     assert {k: r["correct"] for k, r in rows_of(tmp_path / "run", "fincalc").items()} == truth
     assert summary["tasks"]["fincalc"]["accuracy"] == pytest.approx(sum(truth.values()) / len(truth))
 
@@ -146,8 +161,10 @@ def test_rescore_uses_current_scorers_without_calling_the_model(data: Path, tmp_
     for task in ("cflue", "gpqa"):  # pretend an older scorer got every verdict backwards
         path = out / "samples" / f"{task}.jsonl"
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        path.write_text("".join(json.dumps({**r, "correct": not r["correct"]}, ensure_ascii=False) + "\n" for r in rows),
-                        encoding="utf-8")
+        path.write_text(
+            "".join(json.dumps({**r, "correct": not r["correct"]}, ensure_ascii=False) + "\n" for r in rows),
+            encoding="utf-8",
+        )
     # the server is gone: any model call would fail
     assert cli(["eval", "--rescore", "--out", str(out), "--tasks", "cflue,gpqa", "--quiet"]) == 0
     summary = json.loads((out / "summary.json").read_text())
@@ -175,8 +192,12 @@ def judge_script(req: dict) -> str:
 
 def test_judge_scores_finqa_and_cflue_oe_and_rescore_can_add_it(data: Path, tmp_path: Path):
     write_cflue_oe(data)
-    oe_answers = {"我国的中央银行是哪家机构？": "中国人民银行", "债券价格与利率如何变动？": "同向变动",
-                  "货币基金能否投资股票？": "不能", "存款保险的最高偿付限额是多少？": "100万元"}
+    oe_answers = {
+        "我国的中央银行是哪家机构？": "中国人民银行",
+        "债券价格与利率如何变动？": "同向变动",
+        "货币基金能否投资股票？": "不能",
+        "存款保险的最高偿付限额是多少？": "100万元",
+    }
     finqa = Script(data, tasks=("finqa",))
 
     def model(req: dict):
@@ -196,8 +217,24 @@ def test_judge_scores_finqa_and_cflue_oe_and_rescore_can_add_it(data: Path, tmp_
         judged = base + ["--judge-base-url", judge.base_url, "--judge-model", "judge-model"]
         assert cli(judged) == 0
         n_judge = len(judge.requests)
-        assert cli(["eval", "--rescore", "--out", str(out), "--tasks", "finqa,cflue_oe", "--quiet",
-                    "--judge-base-url", judge.base_url, "--judge-model", "judge-model"]) == 0
+        assert (
+            cli(
+                [
+                    "eval",
+                    "--rescore",
+                    "--out",
+                    str(out),
+                    "--tasks",
+                    "finqa,cflue_oe",
+                    "--quiet",
+                    "--judge-base-url",
+                    judge.base_url,
+                    "--judge-model",
+                    "judge-model",
+                ]
+            )
+            == 0
+        )
         assert len(judge.requests) == n_judge  # judge replies come from the run's cache
     summary = json.loads((out / "summary.json").read_text())
     oe, fq = summary["tasks"]["cflue_oe"], summary["tasks"]["finqa"]
@@ -214,8 +251,10 @@ def test_n_samples_give_mean_and_pass_at_k(data: Path, tmp_path: Path):
     seen: Counter = Counter()
     lock = threading.Lock()
     script = Script(data, tasks=("cflue",))
-    gold = {scoring_task("cflue").messages(u.example)[-1]["content"]: u.example["gold"]
-            for u in build_units("cflue", resolve_data("cflue", data, {}), 1, None)}
+    gold = {
+        scoring_task("cflue").messages(u.example)[-1]["content"]: u.example["gold"]
+        for u in build_units("cflue", resolve_data("cflue", data, {}), 1, None)
+    }
 
     def alternate(req: dict) -> dict:  # of each prompt's 3 samples, the first that arrives is right
         q = last_user(req)
@@ -253,7 +292,11 @@ def agents_script(data: Path):
         if "客服服务审计专家，负责汇总" in q:
             i, ex = next((i, ex) for i, ex in enumerate(examples) if ex["dialogue"][0]["text"] in q)
             verdict = ex["gold"] if i % 2 == 0 else {"violation": "compliant", "compliant": "violation"}[ex["gold"]]
-            return "复核完毕。\n最终结果为：" + {"violation": "客服违规", "compliant": "客服未违规"}[verdict] + "。原因：见上。"
+            return (
+                "复核完毕。\n最终结果为："
+                + {"violation": "客服违规", "compliant": "客服未违规"}[verdict]
+                + "。原因：见上。"
+            )
         if "的质检专家。你只负责检查下面这一条质检规则" in q:
             return "分析：对话中未出现触发本规则的情形。\n结论：客服未违规"
         return single(req)
@@ -285,7 +328,9 @@ def test_compare_two_runs_paired(data: Path, tmp_path: Path, capsys):
     everything_right = {p: reply_for("cflue", "A", "right") for p in good.replies}
     for task in ("cflue", "math500"):
         for u in build_units(task, resolve_data(task, data, {}), 1, None):
-            everything_right[scoring_task(task).messages(u.example)[-1]["content"]] = reply_for(task, u.example["gold"], "right")
+            everything_right[scoring_task(task).messages(u.example)[-1]["content"]] = reply_for(
+                task, u.example["gold"], "right"
+            )
     with FakeOpenAI(script=good) as srv:
         assert cli(eval_args(srv, data, tmp_path / "a", tasks=("cflue", "math500"))) == 0
     with FakeOpenAI(script=lambda req: everything_right[last_user(req)]) as srv:
@@ -302,12 +347,19 @@ def test_compare_two_runs_paired(data: Path, tmp_path: Path, capsys):
 
 
 # --- data resolution, CLI errors ------------------------------------------------------------------------------
-@pytest.mark.parametrize("files,task,want", [
-    (["finqa/test_100.json", "finqa/train_100.json", "finqa/example_predictions.json"], "finqa", "finqa/test_100.json"),  # test split first
-    (["finqa/dev.json", "finqa/train.json"], "finqa", "finqa/dev.json"),  # no test split: dev
-    (["ccc/a.jsonl"], "ccc", "ccc/a.jsonl"),  # a single CCC file, whatever its name
-    (["ccc/test.jsonl", "ccc/train.jsonl"], "ccc", "ccc/test.jsonl"),  # the test file among several
-])
+@pytest.mark.parametrize(
+    "files,task,want",
+    [
+        (
+            ["finqa/test_100.json", "finqa/train_100.json", "finqa/example_predictions.json"],
+            "finqa",
+            "finqa/test_100.json",
+        ),  # test split first
+        (["finqa/dev.json", "finqa/train.json"], "finqa", "finqa/dev.json"),  # no test split: dev
+        (["ccc/a.jsonl"], "ccc", "ccc/a.jsonl"),  # a single CCC file, whatever its name
+        (["ccc/test.jsonl", "ccc/train.jsonl"], "ccc", "ccc/test.jsonl"),  # the test file among several
+    ],
+)
 def test_data_file_resolution(tmp_path: Path, files, task, want):
     for f in files:
         (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
@@ -315,10 +367,13 @@ def test_data_file_resolution(tmp_path: Path, files, task, want):
     assert resolve_data(task, tmp_path, {}) == tmp_path / want
 
 
-@pytest.mark.parametrize("files,task,message", [
-    (["ccc/a.jsonl", "ccc/b.jsonl"], "ccc", "several files match"),  # ambiguous: the user must choose
-    ([], "math500", "no data file"),  # nothing there
-])
+@pytest.mark.parametrize(
+    "files,task,message",
+    [
+        (["ccc/a.jsonl", "ccc/b.jsonl"], "ccc", "several files match"),  # ambiguous: the user must choose
+        ([], "math500", "no data file"),  # nothing there
+    ],
+)
 def test_data_file_resolution_errors(tmp_path: Path, files, task, message):
     for f in files:
         (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
@@ -327,14 +382,28 @@ def test_data_file_resolution_errors(tmp_path: Path, files, task, message):
         resolve_data(task, tmp_path, {})
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--tasks", "nosuch"], "no eval settings for task 'nosuch'"),  # unknown task
-    (["--data", "cflue=/nonexistent.json", "--tasks", "cflue"], "no such file"),  # bad --data path
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--tasks", "nosuch"], "no eval settings for task 'nosuch'"),  # unknown task
+        (["--data", "cflue=/nonexistent.json", "--tasks", "cflue"], "no such file"),  # bad --data path
+    ],
+)
 def test_cli_errors_are_clear(data: Path, tmp_path: Path, capsys, args, message):
     with FakeOpenAI() as srv:
-        argv = ["eval", "--base-url", srv.base_url, "--model", "m", "--data-dir", str(data), "--out", str(tmp_path / "r"),
-                "--quiet", *args]
+        argv = [
+            "eval",
+            "--base-url",
+            srv.base_url,
+            "--model",
+            "m",
+            "--data-dir",
+            str(data),
+            "--out",
+            str(tmp_path / "r"),
+            "--quiet",
+            *args,
+        ]
         assert cli(argv) == 2
     assert message in capsys.readouterr().err
 
@@ -356,7 +425,9 @@ def test_rerun_without_n_keeps_the_runs_n(data: Path, tmp_path: Path):
 
 
 def test_bad_record_names_file_line_and_field(data: Path, tmp_path: Path, capsys):
-    (data / "math500" / "test.jsonl").write_text('{"problem": "1+1?", "answer": "2", "unique_id": "a"}\n{"problem": "x"}\n')
+    (data / "math500" / "test.jsonl").write_text(
+        '{"problem": "1+1?", "answer": "2", "unique_id": "a"}\n{"problem": "x"}\n'
+    )
     with FakeOpenAI() as srv:
         assert cli(eval_args(srv, data, tmp_path / "r", tasks=("math500",))) == 2
     err = capsys.readouterr().err
@@ -364,13 +435,16 @@ def test_bad_record_names_file_line_and_field(data: Path, tmp_path: Path, capsys
 
 
 # --- statistics -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("n,c,k,want", [
-    (5, 0, 1, 0.0),  # nothing right
-    (5, 5, 3, 1.0),  # everything right
-    (4, 1, 1, 0.25),  # pass@1 is the fraction right
-    (4, 1, 2, 0.5),  # 1 - C(3,2)/C(4,2)
-    (3, 1, 3, 1.0),  # k = n with one right
-])
+@pytest.mark.parametrize(
+    "n,c,k,want",
+    [
+        (5, 0, 1, 0.0),  # nothing right
+        (5, 5, 3, 1.0),  # everything right
+        (4, 1, 1, 0.25),  # pass@1 is the fraction right
+        (4, 1, 2, 0.5),  # 1 - C(3,2)/C(4,2)
+        (3, 1, 3, 1.0),  # k = n with one right
+    ],
+)
 def test_pass_at_k_item(n, c, k, want):
     assert stats.pass_at_k_item(n, c, k) == pytest.approx(want)
 
@@ -386,10 +460,13 @@ def test_bootstrap_ci_covers_the_mean_and_narrows_with_n():
     assert stats.bootstrap_ci([]) is None and stats.bootstrap_ci([0.7]) == (0.7, 0.7)
 
 
-@pytest.mark.parametrize("values", [
-    [0.0, 1.0, 1.0] * 100,  # 0/1 scores
-    [0.0, 0.25, 0.5, 1.0, 1.0] * 60,  # mean@4 item scores
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0.0, 1.0, 1.0] * 100,  # 0/1 scores
+        [0.0, 0.25, 0.5, 1.0, 1.0] * 60,  # mean@4 item scores
+    ],
+)
 def test_bootstrap_by_counts_matches_bootstrap_by_indices(monkeypatch, values):
     fast = stats.bootstrap_ci(values, n_boot=20_000)
     monkeypatch.setattr(stats, "_MAX_LEVELS", 0)  # force drawing item indices
@@ -397,11 +474,14 @@ def test_bootstrap_by_counts_matches_bootstrap_by_indices(monkeypatch, values):
     assert fast == pytest.approx(slow, abs=0.01)
 
 
-@pytest.mark.parametrize("a,b,diff,significant", [
-    ([0, 1] * 50, [1, 1] * 50, 0.5, True),  # B fixes half the items
-    ([0, 1] * 50, [1, 0] * 50, 0.0, False),  # same accuracy, different items
-    ([1] * 10, [1] * 10, 0.0, False),  # identical
-])
+@pytest.mark.parametrize(
+    "a,b,diff,significant",
+    [
+        ([0, 1] * 50, [1, 1] * 50, 0.5, True),  # B fixes half the items
+        ([0, 1] * 50, [1, 0] * 50, 0.0, False),  # same accuracy, different items
+        ([1] * 10, [1] * 10, 0.0, False),  # identical
+    ],
+)
 def test_paired_bootstrap(a, b, diff, significant):
     d = stats.paired_bootstrap(a, b)
     assert d.diff == pytest.approx(diff) and d.lo <= d.diff <= d.hi
@@ -414,7 +494,9 @@ def test_paper_rows_match_upstream_and_average_over_subsets():
     for model, r in paper.PAPER_ROWS.items():  # the published average is the mean of the five, to rounding
         mean = sum(r[t] for t in paper.PAPER_TASKS) / 5
         assert mean == pytest.approx(paper.PUBLISHED_AVG_ERRATA.get(model, r["avg"]), abs=0.01), model
-    assert paper.paper_average(paper.PAPER_ROWS["DeepSeek-V3"], paper.PAPER_TASKS) == pytest.approx(69.326)  # not the misprint
+    assert paper.paper_average(paper.PAPER_ROWS["DeepSeek-V3"], paper.PAPER_TASKS) == pytest.approx(
+        69.326
+    )  # not the misprint
     assert paper.paper_average(row, ["cflue", "ccc"]) == pytest.approx((80.32 + 94.50) / 2)
 
 
@@ -425,10 +507,31 @@ def test_real_records_scored_right_when_answered_with_the_reference(real_data: P
     for task in tasks:
         t = scoring_task(task)
         for u in build_units(task, resolve_data(task, real_data, {}), 1, 40):
-            replies[t.messages(u.example)[-1]["content"]] = f"<think>.</think><answer>\\boxed{{{t.reference(u.example)}}}</answer>"
+            replies[t.messages(u.example)[-1]["content"]] = (
+                f"<think>.</think><answer>\\boxed{{{t.reference(u.example)}}}</answer>"
+            )
     with FakeOpenAI(script=lambda req: replies[last_user(req)]) as srv:
-        assert cli(["eval", "--base-url", srv.base_url, "--model", "m", "--tasks", ",".join(tasks), "--data-dir",
-                    str(real_data), "--out", str(tmp_path / "run"), "--limit", "40", "--quiet"]) == 0
+        assert (
+            cli(
+                [
+                    "eval",
+                    "--base-url",
+                    srv.base_url,
+                    "--model",
+                    "m",
+                    "--tasks",
+                    ",".join(tasks),
+                    "--data-dir",
+                    str(real_data),
+                    "--out",
+                    str(tmp_path / "run"),
+                    "--limit",
+                    "40",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     for task in tasks:
         assert summary["tasks"][task]["accuracy"] == 1.0 and summary["tasks"][task]["n"] == 40, task

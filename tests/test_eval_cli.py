@@ -47,52 +47,131 @@ def yaml_file(tmp_path: Path) -> Path:
 
 # --- resolution: YAML < key=value overrides < flags ------------------------------------------------------
 # (argv after `dianjin eval run`, with CONFIG standing for the YAML above; fields that must result)
-@pytest.mark.parametrize("argv, want", [
-    # flags alone, as in the previous release: the endpoint gets eval's 900 s timeout, --quiet turns progress off
-    (["--base-url", "http://h:1/v1", "--model", "m", "--tasks", "cflue,gpqa", "--data-dir", "d", "--output-dir", "o",
-      "--quiet"],
-     {"endpoint.base_url": "http://h:1/v1", "endpoint.model": "m", "endpoint.timeout": 900.0,
-      "endpoint.concurrency": 64, "tasks": ["cflue", "gpqa"], "data_dir": Path("d"), "output_dir": Path("o"),
-      "progress": False, "judge": None, "agents": None}),
-    # no --tasks: the paper's five
-    (["--base-url", "http://h:1/v1", "--model", "m", "--output-dir", "o"],
-     {"tasks": ["cflue", "finqa", "ccc", "math500", "gpqa"], "limit": None, "progress": None}),
-    # --out is the old name of --output-dir
-    (["--base-url", "http://h:1/v1", "--model", "m", "--out", "old"], {"output_dir": Path("old")}),
-    # the YAML alone: paths become Paths, endpoint mappings EndpointConfigs, defaults fill the rest
-    (["CONFIG"],
-     {"output_dir": Path("runs/from_yaml"), "tasks": ["cflue", "finqa"], "data_dir": Path("data"), "limit": 3,
-      "endpoint.model": "yaml-model", "endpoint.concurrency": 4, "endpoint.timeout": 900.0,
-      "judge.model": "gpt-4o", "judge.timeout": 120, "judge.api_key_env": "OPENAI_API_KEY", "n": None}),
-    # overrides beat the file: a nested key, a list, a scalar
-    (["CONFIG", "endpoint.model=other", "tasks=[math500]", "limit=5", "output_dir=elsewhere"],
-     {"endpoint.model": "other", "endpoint.base_url": "http://yaml:8000/v1", "tasks": ["math500"], "limit": 5,
-      "output_dir": Path("elsewhere")}),
-    # flags beat overrides, which beat the file; positionals and flags may be mixed
-    (["CONFIG", "limit=5", "--limit", "7", "endpoint.model=over", "--model", "flag-model", "--tasks", "gpqa"],
-     {"limit": 7, "endpoint.model": "flag-model", "endpoint.concurrency": 4, "tasks": ["gpqa"]}),
-    # --concurrency / --timeout / --max-retries set every endpoint's, the YAML's included
-    (["CONFIG", "--concurrency", "8", "--timeout", "5", "--max-retries", "0"],
-     {"endpoint.concurrency": 8, "judge.concurrency": 8, "endpoint.timeout": 5.0, "judge.timeout": 5.0,
-      "judge.max_retries": 0}),
-    # a judge flag overrides one key of the YAML's judge; the rest stays
-    (["CONFIG", "--judge-model", "gpt-4o-mini"], {"judge.model": "gpt-4o-mini", "judge.base_url": "https://judge/v1"}),
-    # judge=null drops the YAML's judge
-    (["CONFIG", "judge=null"], {"judge": None, "endpoint.model": "yaml-model"}),
-    # tasks as a comma-separated string (YAML or override), as --tasks takes them
-    (["CONFIG", "tasks=cflue,ccc"], {"tasks": ["cflue", "ccc"]}),
-    # --data TASK=PATH adds to the YAML's data mapping
-    (["CONFIG", "data={cflue: a.json}", "--data", "finqa=b.json"], {"data": {"cflue": "a.json", "finqa": "b.json"}}),
-    # sampling flags and the system message
-    (["CONFIG", "--temperature", "0", "--top-p", "0.5", "--max-tokens", "64", "--system", "be brief", "--n", "4"],
-     {"temperature": 0.0, "top_p": 0.5, "max_tokens": 64, "system": "be brief", "n": 4}),
-    # a local model: --engine is local_engine; no endpoint
-    (["--model-dir", "m_dir", "--engine", "transformers", "--batch-size", "4", "--output-dir", "o"],
-     {"model_dir": Path("m_dir"), "local_engine": "transformers", "batch_size": 4, "endpoint": None}),
-    # the agents' endpoint from flags
-    (["CONFIG", "--agents-base-url", "http://agents/v1", "--agents-model", "a"],
-     {"agents.base_url": "http://agents/v1", "agents.model": "a", "agents.timeout": 900.0}),
-])
+@pytest.mark.parametrize(
+    "argv, want",
+    [
+        # flags alone, as in the previous release: the endpoint gets eval's 900 s timeout, --quiet turns progress off
+        (
+            [
+                "--base-url",
+                "http://h:1/v1",
+                "--model",
+                "m",
+                "--tasks",
+                "cflue,gpqa",
+                "--data-dir",
+                "d",
+                "--output-dir",
+                "o",
+                "--quiet",
+            ],
+            {
+                "endpoint.base_url": "http://h:1/v1",
+                "endpoint.model": "m",
+                "endpoint.timeout": 900.0,
+                "endpoint.concurrency": 64,
+                "tasks": ["cflue", "gpqa"],
+                "data_dir": Path("d"),
+                "output_dir": Path("o"),
+                "progress": False,
+                "judge": None,
+                "agents": None,
+            },
+        ),
+        # no --tasks: the paper's five
+        (
+            ["--base-url", "http://h:1/v1", "--model", "m", "--output-dir", "o"],
+            {"tasks": ["cflue", "finqa", "ccc", "math500", "gpqa"], "limit": None, "progress": None},
+        ),
+        # --out is the old name of --output-dir
+        (["--base-url", "http://h:1/v1", "--model", "m", "--out", "old"], {"output_dir": Path("old")}),
+        # the YAML alone: paths become Paths, endpoint mappings EndpointConfigs, defaults fill the rest
+        (
+            ["CONFIG"],
+            {
+                "output_dir": Path("runs/from_yaml"),
+                "tasks": ["cflue", "finqa"],
+                "data_dir": Path("data"),
+                "limit": 3,
+                "endpoint.model": "yaml-model",
+                "endpoint.concurrency": 4,
+                "endpoint.timeout": 900.0,
+                "judge.model": "gpt-4o",
+                "judge.timeout": 120,
+                "judge.api_key_env": "OPENAI_API_KEY",
+                "n": None,
+            },
+        ),
+        # overrides beat the file: a nested key, a list, a scalar
+        (
+            ["CONFIG", "endpoint.model=other", "tasks=[math500]", "limit=5", "output_dir=elsewhere"],
+            {
+                "endpoint.model": "other",
+                "endpoint.base_url": "http://yaml:8000/v1",
+                "tasks": ["math500"],
+                "limit": 5,
+                "output_dir": Path("elsewhere"),
+            },
+        ),
+        # flags beat overrides, which beat the file; positionals and flags may be mixed
+        (
+            ["CONFIG", "limit=5", "--limit", "7", "endpoint.model=over", "--model", "flag-model", "--tasks", "gpqa"],
+            {"limit": 7, "endpoint.model": "flag-model", "endpoint.concurrency": 4, "tasks": ["gpqa"]},
+        ),
+        # --concurrency / --timeout / --max-retries set every endpoint's, the YAML's included
+        (
+            ["CONFIG", "--concurrency", "8", "--timeout", "5", "--max-retries", "0"],
+            {
+                "endpoint.concurrency": 8,
+                "judge.concurrency": 8,
+                "endpoint.timeout": 5.0,
+                "judge.timeout": 5.0,
+                "judge.max_retries": 0,
+            },
+        ),
+        # a judge flag overrides one key of the YAML's judge; the rest stays
+        (
+            ["CONFIG", "--judge-model", "gpt-4o-mini"],
+            {"judge.model": "gpt-4o-mini", "judge.base_url": "https://judge/v1"},
+        ),
+        # judge=null drops the YAML's judge
+        (["CONFIG", "judge=null"], {"judge": None, "endpoint.model": "yaml-model"}),
+        # tasks as a comma-separated string (YAML or override), as --tasks takes them
+        (["CONFIG", "tasks=cflue,ccc"], {"tasks": ["cflue", "ccc"]}),
+        # --data TASK=PATH adds to the YAML's data mapping
+        (
+            ["CONFIG", "data={cflue: a.json}", "--data", "finqa=b.json"],
+            {"data": {"cflue": "a.json", "finqa": "b.json"}},
+        ),
+        # sampling flags and the system message
+        (
+            [
+                "CONFIG",
+                "--temperature",
+                "0",
+                "--top-p",
+                "0.5",
+                "--max-tokens",
+                "64",
+                "--system",
+                "be brief",
+                "--n",
+                "4",
+            ],
+            {"temperature": 0.0, "top_p": 0.5, "max_tokens": 64, "system": "be brief", "n": 4},
+        ),
+        # a local model: --engine is local_engine; no endpoint
+        (
+            ["--model-dir", "m_dir", "--engine", "transformers", "--batch-size", "4", "--output-dir", "o"],
+            {"model_dir": Path("m_dir"), "local_engine": "transformers", "batch_size": 4, "endpoint": None},
+        ),
+        # the agents' endpoint from flags
+        (
+            ["CONFIG", "--agents-base-url", "http://agents/v1", "--agents-model", "a"],
+            {"agents.base_url": "http://agents/v1", "agents.model": "a", "agents.timeout": 900.0},
+        ),
+    ],
+)
 def test_run_config_resolves(yaml_file: Path, argv, want):
     cfg = run_config([str(yaml_file) if a == "CONFIG" else a for a in argv])
     assert {k: field(cfg, k) for k in want} == want
@@ -123,17 +202,20 @@ def test_evalconfig_out_is_a_deprecated_alias(tmp_path: Path):
 
 # --- errors: one line naming the file and the field ------------------------------------------------------
 # (the YAML's text or an override on top of YAML, what the one error line must say besides the file)
-@pytest.mark.parametrize("text, overrides, message", [
-    (YAML + "bogus: 1\n", [], "unknown key(s) bogus"),  # a key EvalConfig does not have
-    (YAML.replace("concurrency: 4", "concurency: 4"), [], "field 'concurency': unknown key"),  # an endpoint's typo
-    (YAML.replace("limit: 3", "limit: many"), [], "limit: expected int, got 'many'"),  # a wrong type
-    (YAML, ["endpoint.api_key=sk-123"], "never put an API key in a config"),  # a secret in the config
-    (YAML, ["judge.model=null"], "judge: base_url and model go together"),  # half an endpoint
-    (YAML, ["endpoint.timeout=-1"], "field 'timeout': must be a number of seconds > 0"),  # a bad value
-    (YAML, ["rescore=true"], "rescore: use `dianjin eval rescore`"),  # the wrong subcommand
-    (YAML.replace("output_dir: runs/from_yaml\n", ""), [], "output_dir is required"),  # no run directory
-    ("- a list\n", [], "the top level must be a mapping"),  # not a mapping
-])
+@pytest.mark.parametrize(
+    "text, overrides, message",
+    [
+        (YAML + "bogus: 1\n", [], "unknown key(s) bogus"),  # a key EvalConfig does not have
+        (YAML.replace("concurrency: 4", "concurency: 4"), [], "field 'concurency': unknown key"),  # an endpoint's typo
+        (YAML.replace("limit: 3", "limit: many"), [], "limit: expected int, got 'many'"),  # a wrong type
+        (YAML, ["endpoint.api_key=sk-123"], "never put an API key in a config"),  # a secret in the config
+        (YAML, ["judge.model=null"], "judge: base_url and model go together"),  # half an endpoint
+        (YAML, ["endpoint.timeout=-1"], "field 'timeout': must be a number of seconds > 0"),  # a bad value
+        (YAML, ["rescore=true"], "rescore: use `dianjin eval rescore`"),  # the wrong subcommand
+        (YAML.replace("output_dir: runs/from_yaml\n", ""), [], "output_dir is required"),  # no run directory
+        ("- a list\n", [], "the top level must be a mapping"),  # not a mapping
+    ],
+)
 def test_bad_config_is_one_line_naming_file_and_field(tmp_path: Path, capsys, text, overrides, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text, encoding="utf-8")
@@ -143,12 +225,15 @@ def test_bad_config_is_one_line_naming_file_and_field(tmp_path: Path, capsys, te
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["run", "--base-url", "http://h:1/v1", "--output-dir", "o"], "base_url and model go together"),  # no --model
-    (["run", "a.yaml", "b.yaml"], "one config file at most"),  # two configs
-    (["run", "--base-url", "http://h/v1", "--model", "m", "--output-dir", "o", "--data", "cflue"], "TASK=PATH"),
-    (["frobnicate"], "unknown command 'frobnicate'"),  # not a subcommand
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "--base-url", "http://h:1/v1", "--output-dir", "o"], "base_url and model go together"),  # no --model
+        (["run", "a.yaml", "b.yaml"], "one config file at most"),  # two configs
+        (["run", "--base-url", "http://h/v1", "--model", "m", "--output-dir", "o", "--data", "cflue"], "TASK=PATH"),
+        (["frobnicate"], "unknown command 'frobnicate'"),  # not a subcommand
+    ],
+)
 def test_misuse_is_reported(capsys, argv, message):
     assert cli(["eval", *argv]) == 2
     assert message in capsys.readouterr().err
@@ -171,12 +256,32 @@ def runs(tmp_path_factory):
     script = Script(data, tasks=TASKS)
     with FakeOpenAI(script=script) as srv:
         config = root / "a.yaml"
-        config.write_text(f"tasks: [{', '.join(TASKS)}]\ndata_dir: {data}\nprogress: false\n"
-                          f"endpoint: {{base_url: '{srv.base_url}', model: fake-model, timeout: 5}}\n")
+        config.write_text(
+            f"tasks: [{', '.join(TASKS)}]\ndata_dir: {data}\nprogress: false\n"
+            f"endpoint: {{base_url: '{srv.base_url}', model: fake-model, timeout: 5}}\n"
+        )
         assert cli(["eval", "run", str(config), f"output_dir={root / 'a'}"]) == 0
     with FakeOpenAI() as srv:
-        assert cli(["eval", "run", "--base-url", srv.base_url, "--model", "echo", "--tasks", ",".join(TASKS),
-                    "--data-dir", str(data), "--output-dir", str(root / "b"), "--quiet"]) == 0
+        assert (
+            cli(
+                [
+                    "eval",
+                    "run",
+                    "--base-url",
+                    srv.base_url,
+                    "--model",
+                    "echo",
+                    "--tasks",
+                    ",".join(TASKS),
+                    "--data-dir",
+                    str(data),
+                    "--output-dir",
+                    str(root / "b"),
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     return root, script
 
 
@@ -194,8 +299,10 @@ def test_rescore_subcommand(runs, tmp_path: Path, capsys):
     for task in TASKS:  # pretend an older scorer got every verdict backwards
         path = out / "samples" / f"{task}.jsonl"
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        path.write_text("".join(json.dumps({**r, "correct": not r["correct"]}, ensure_ascii=False) + "\n"
-                                for r in rows), encoding="utf-8")
+        path.write_text(
+            "".join(json.dumps({**r, "correct": not r["correct"]}, ensure_ascii=False) + "\n" for r in rows),
+            encoding="utf-8",
+        )
     capsys.readouterr()
     assert cli(["eval", "rescore", "--output-dir", str(out), "--quiet"]) == 0  # no server: never calls the model
     assert "deprecated" not in capsys.readouterr().err
@@ -219,23 +326,45 @@ def test_compare_subcommand(runs, tmp_path: Path, capsys):
 
 # --- the flag form of the previous release: works, with one deprecation line --------------------------------
 # (argv after `dianjin eval`, RUN/A/B/DATA/URL standing for the fixture's paths; the new form the line names)
-@pytest.mark.parametrize("argv, new_form", [
-    # an evaluation: --base-url ... --out
-    (["--base-url", "URL", "--model", "m", "--tasks", "math500", "--data-dir", "DATA", "--out", "RUN", "--quiet"],
-     "dianjin eval run"),
-    # a re-score: --rescore --out (here of a copy of run a)
-    (["--rescore", "--out", "RUN", "--tasks", "cflue", "--quiet"], "dianjin eval rescore"),
-    # a comparison: --compare A B --out
-    (["--compare", "A", "B", "--out", "RUN"], "dianjin eval compare"),
-])
+@pytest.mark.parametrize(
+    "argv, new_form",
+    [
+        # an evaluation: --base-url ... --out
+        (
+            [
+                "--base-url",
+                "URL",
+                "--model",
+                "m",
+                "--tasks",
+                "math500",
+                "--data-dir",
+                "DATA",
+                "--out",
+                "RUN",
+                "--quiet",
+            ],
+            "dianjin eval run",
+        ),
+        # a re-score: --rescore --out (here of a copy of run a)
+        (["--rescore", "--out", "RUN", "--tasks", "cflue", "--quiet"], "dianjin eval rescore"),
+        # a comparison: --compare A B --out
+        (["--compare", "A", "B", "--out", "RUN"], "dianjin eval compare"),
+    ],
+)
 def test_old_flag_form_still_works(runs, tmp_path: Path, capsys, argv, new_form):
     root, _ = runs
     run = tmp_path / "run"
     if "--rescore" in argv:
         shutil.copytree(root / "a", run)
     with FakeOpenAI() as srv:
-        paths = {"URL": srv.base_url, "DATA": str(root / "data"), "RUN": str(run), "A": str(root / "a"),
-                 "B": str(root / "b")}
+        paths = {
+            "URL": srv.base_url,
+            "DATA": str(root / "data"),
+            "RUN": str(run),
+            "A": str(root / "a"),
+            "B": str(root / "b"),
+        }
         capsys.readouterr()
         assert cli(["eval", *[paths.get(a, a) for a in argv]]) == 0
     err = capsys.readouterr().err.splitlines()

@@ -18,13 +18,13 @@ import pytest
 from fake_openai import FakeOpenAI
 
 from dianjin.cli import main as cli
-from dianjin.client import ChatRequest, EndpointConfig
 from dianjin.data.synthetic import fincalc
 from dianjin.eval import local
 from dianjin.eval.local import HFModel, LocalEngine, generate_chat, plan_batches
 from dianjin.eval.run import EvalConfig, run_eval
 from dianjin.eval.summarize import load_rows
-from dianjin.tiny import build_tiny
+from dianjin.llm.client import ChatRequest, EndpointConfig
+from dianjin.model.tiny import build_tiny
 
 ITEMS = 4
 MAX_TOKENS = 8
@@ -43,8 +43,15 @@ def data(tmp_path_factory) -> Path:
 
 
 def local_run(tiny: Path, data: Path, out: Path, **over) -> dict:
-    cfg = {"output_dir": out, "tasks": ["fincalc"], "model_dir": tiny, "data_dir": data, "max_tokens": MAX_TOKENS,
-           "progress": False, **over}
+    cfg = {
+        "output_dir": out,
+        "tasks": ["fincalc"],
+        "model_dir": tiny,
+        "data_dir": data,
+        "max_tokens": MAX_TOKENS,
+        "progress": False,
+        **over,
+    }
     return run_eval(EvalConfig(**cfg))
 
 
@@ -70,8 +77,16 @@ def counted(monkeypatch) -> list[int]:
 def test_rows_summary_and_fingerprint_match_an_endpoint_run(tiny, data, tmp_path):
     with FakeOpenAI(model=str(tiny)) as srv:
         endpoint = EndpointConfig(base_url=srv.base_url, model=str(tiny))
-        http = run_eval(EvalConfig(output_dir=tmp_path / "http", tasks=["fincalc"], endpoint=endpoint, data_dir=data,
-                                   max_tokens=MAX_TOKENS, progress=False))
+        http = run_eval(
+            EvalConfig(
+                output_dir=tmp_path / "http",
+                tasks=["fincalc"],
+                endpoint=endpoint,
+                data_dir=data,
+                max_tokens=MAX_TOKENS,
+                progress=False,
+            )
+        )
         sent = [r["json"] for r in srv.requests]
     here = local_run(tiny, data, tmp_path / "local")
     h, lo = rows(tmp_path / "http"), rows(tmp_path / "local")
@@ -81,8 +96,9 @@ def test_rows_summary_and_fingerprint_match_an_endpoint_run(tiny, data, tmp_path
         assert lo[key]["prompt"] == h[key]["prompt"]
         assert lo[key]["tokens"]["prompt"] > 0 and 1 <= lo[key]["tokens"]["completion"] <= MAX_TOKENS
         assert lo[key]["attempts"] == 1 and lo[key]["cached"] is False and lo[key]["error"] is None
-    assert sorted(json.dumps(b["messages"], sort_keys=True) for b in sent) == \
-        sorted(json.dumps(r["prompt"], sort_keys=True) for r in lo.values())
+    assert sorted(json.dumps(b["messages"], sort_keys=True) for b in sent) == sorted(
+        json.dumps(r["prompt"], sort_keys=True) for r in lo.values()
+    )
     assert set(here) == set(http) and set(here["tasks"]["fincalc"]) == set(http["tasks"]["fincalc"])
     assert set(here["settings"]) == set(http["settings"]) and here["settings"]["model"] == str(tiny)
     fingerprints = [s["settings"]["tasks"]["fincalc"]["fingerprint"] for s in (http, here)]
@@ -110,31 +126,54 @@ def test_another_model_dir_in_the_same_run_dir_is_refused(tiny, data, tmp_path, 
     shutil.copytree(tiny, other)
     out = tmp_path / "run"
     local_run(tiny, data, out, limit=1)
-    argv = ["eval", "run", "--model-dir", str(other), "--tasks", "fincalc", "--data-dir", str(data), "--output-dir",
-            str(out), "--limit", "1", "--max-tokens", str(MAX_TOKENS), "--quiet"]
+    argv = [
+        "eval",
+        "run",
+        "--model-dir",
+        str(other),
+        "--tasks",
+        "fincalc",
+        "--data-dir",
+        str(data),
+        "--output-dir",
+        str(out),
+        "--limit",
+        "1",
+        "--max-tokens",
+        str(MAX_TOKENS),
+        "--quiet",
+    ]
     assert cli(argv) == 2
     err = capsys.readouterr().err
     assert "other settings (model differ)" in err and "new --output-dir" in err
 
 
 # --- reproducibility, finish reasons ----------------------------------------------------------------------
-@pytest.mark.parametrize("temperature", [
-    0.0,  # greedy: never depends on the RNG
-    0.6,  # sampled: the same requests in the same batches draw the same numbers
-])
+@pytest.mark.parametrize(
+    "temperature",
+    [
+        0.0,  # greedy: never depends on the RNG
+        0.6,  # sampled: the same requests in the same batches draw the same numbers
+    ],
+)
 def test_outputs_repeat_across_runs(tiny, data, tmp_path, temperature):
     a = local_run(tiny, data, tmp_path / "a", temperature=temperature, batch_size=2)
     b = local_run(tiny, data, tmp_path / "b", temperature=temperature, batch_size=2)
     ra, rb = rows(tmp_path / "a"), rows(tmp_path / "b")
     assert {k: r["response"] for k, r in ra.items()} == {k: r["response"] for k, r in rb.items()}
-    assert a["settings"]["tasks"]["fincalc"]["temperature"] == temperature == b["settings"]["tasks"]["fincalc"]["temperature"]
+    assert (
+        a["settings"]["tasks"]["fincalc"]["temperature"]
+        == temperature
+        == b["settings"]["tasks"]["fincalc"]["temperature"]
+    )
 
 
 def test_sampling_differs_from_greedy_and_between_seeds(tiny):
     msgs = [[{"role": "user", "content": f"营业收入 {i} 亿元"}] for i in range(3)]
     greedy = generate_chat(tiny, msgs, max_new_tokens=12, engine="transformers")
-    s0, s0_again, s1 = (generate_chat(tiny, msgs, k=2, temperature=1.0, top_p=1.0, max_new_tokens=12, seed=s)
-                        for s in (0, 0, 1))
+    s0, s0_again, s1 = (
+        generate_chat(tiny, msgs, k=2, temperature=1.0, top_p=1.0, max_new_tokens=12, seed=s) for s in (0, 0, 1)
+    )
     assert [len(g) for g in s0] == [2, 2, 2] and [len(g) for g in greedy] == [1, 1, 1]
     assert s0 == s0_again and s0 != s1  # pinned by the seed
     assert [g[0] for g in s0] != [g[0] for g in greedy]
@@ -151,23 +190,29 @@ def test_generate_chat_draws_what_train_common_generate_drew(tiny):
     tok, model = load_tokenizer(str(tiny)), load_model(str(tiny))
     torch.manual_seed(7)
     old = generate(model, tok, msgs, max_new_tokens=10, temperature=1.0, top_p=0.95, k=3, batch_size=3)
-    new = generate_chat(HFModel(model, tok), msgs, k=3, temperature=1.0, top_p=0.95, max_new_tokens=10, batch_size=3,
-                        seed=7)
+    new = generate_chat(
+        HFModel(model, tok), msgs, k=3, temperature=1.0, top_p=0.95, max_new_tokens=10, batch_size=3, seed=7
+    )
     assert [[(g.text, g.tokens, g.truncated) for g in grp] for grp in old] == [[tuple(g) for g in grp] for grp in new]
 
 
 def _chat(tiny: Path, max_tokens: int) -> tuple:
     async def go():
         async with LocalEngine(tiny, engine="transformers", progress=False) as llm:
-            return await llm.map([ChatRequest([{"role": "user", "content": "净利润是多少？"}], temperature=0.0,
-                                              max_tokens=max_tokens)])
+            return await llm.map(
+                [ChatRequest([{"role": "user", "content": "净利润是多少？"}], temperature=0.0, max_tokens=max_tokens)]
+            )
+
     return asyncio.run(go())[0]
 
 
-@pytest.mark.parametrize("eos_first, reason, tokens", [
-    (False, "length", 3),  # max_tokens ran out: counted as a truncated answer
-    (True, "stop", 1),  # the first greedy token is an eos id of generation_config: stop, eos counted
-])
+@pytest.mark.parametrize(
+    "eos_first, reason, tokens",
+    [
+        (False, "length", 3),  # max_tokens ran out: counted as a truncated answer
+        (True, "stop", 1),  # the first greedy token is an eos id of generation_config: stop, eos counted
+    ],
+)
 def test_finish_reason_and_token_counts(tiny, tmp_path, eos_first, reason, tokens):
     from transformers import AutoTokenizer
 
@@ -186,8 +231,9 @@ def test_finish_reason_and_token_counts(tiny, tmp_path, eos_first, reason, token
         (model_dir / "generation_config.json").write_text(json.dumps(gc))
     res = _chat(model_dir, 3)
     tok = AutoTokenizer.from_pretrained(tiny)
-    prompt = tok.apply_chat_template([{"role": "user", "content": "净利润是多少？"}], add_generation_prompt=True,
-                                     tokenize=False)
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": "净利润是多少？"}], add_generation_prompt=True, tokenize=False
+    )
     assert res.finish_reason == reason and res.truncated == (reason == "length") and res.completion_tokens == tokens
     assert res.prompt_tokens == len(tok(prompt, add_special_tokens=False)["input_ids"])
     assert res.error is None and res.attempts == 1 and res.model == str(model_dir) and len(res.key) == 64
@@ -196,26 +242,44 @@ def test_finish_reason_and_token_counts(tiny, tmp_path, eos_first, reason, token
 
 
 # --- batching --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("lengths, groups, size, want", [
-    ([5, 1, 3, 2], [0, 0, 0, 0], 2, [[1, 3], [0, 2]]),  # shortest first; each batch in input order
-    ([1, 1, 1], [0, 0, 0], 16, [[0, 1, 2]]),  # one batch
-    ([4, 1, 3, 2], ["a", "b", "a", "b"], 8, [[0, 2], [1, 3]]),  # one sampling group per batch
-    ([], [], 4, []),  # nothing to do
-])
+@pytest.mark.parametrize(
+    "lengths, groups, size, want",
+    [
+        ([5, 1, 3, 2], [0, 0, 0, 0], 2, [[1, 3], [0, 2]]),  # shortest first; each batch in input order
+        ([1, 1, 1], [0, 0, 0], 16, [[0, 1, 2]]),  # one batch
+        ([4, 1, 3, 2], ["a", "b", "a", "b"], 8, [[0, 2], [1, 3]]),  # one sampling group per batch
+        ([], [], 4, []),  # nothing to do
+    ],
+)
 def test_plan_batches(lengths, groups, size, want):
     assert plan_batches(lengths, groups, size) == want
 
 
 # --- command line -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("extra, message", [
-    (["--base-url", "http://127.0.0.1:9/v1"], "not allowed with argument"),  # two sources of answers
-    (["--model", "x"], "named by its directory"),  # --model names a served model
-    (["--tasks", "ccc_agents"], "give --agents-base-url"),  # the agents need an endpoint
-    (["--engine", "vllm"], "needs vLLM installed and a CUDA GPU"),  # no vLLM here
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--base-url", "http://127.0.0.1:9/v1"], "not allowed with argument"),  # two sources of answers
+        (["--model", "x"], "named by its directory"),  # --model names a served model
+        (["--tasks", "ccc_agents"], "give --agents-base-url"),  # the agents need an endpoint
+        (["--engine", "vllm"], "needs vLLM installed and a CUDA GPU"),  # no vLLM here
+    ],
+)
 def test_cli_errors(tiny, data, tmp_path, capsys, extra, message):
-    argv = ["eval", "run", "--model-dir", str(tiny), "--tasks", "fincalc", "--data-dir", str(data), "--output-dir",
-            str(tmp_path / "r"), "--quiet", *extra]
+    argv = [
+        "eval",
+        "run",
+        "--model-dir",
+        str(tiny),
+        "--tasks",
+        "fincalc",
+        "--data-dir",
+        str(data),
+        "--output-dir",
+        str(tmp_path / "r"),
+        "--quiet",
+        *extra,
+    ]
     try:
         rc = cli(argv)
     except SystemExit as e:  # argparse's own errors
@@ -225,8 +289,19 @@ def test_cli_errors(tiny, data, tmp_path, capsys, extra, message):
 
 
 def test_cli_missing_model_dir(data, tmp_path, capsys):
-    argv = ["eval", "run", "--model-dir", str(tmp_path / "nope"), "--tasks", "fincalc", "--data-dir", str(data),
-            "--output-dir", str(tmp_path / "r"), "--quiet"]
+    argv = [
+        "eval",
+        "run",
+        "--model-dir",
+        str(tmp_path / "nope"),
+        "--tasks",
+        "fincalc",
+        "--data-dir",
+        str(data),
+        "--output-dir",
+        str(tmp_path / "r"),
+        "--quiet",
+    ]
     assert cli(argv) == 2
     assert "not a model directory (no config.json)" in capsys.readouterr().err
 

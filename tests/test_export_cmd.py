@@ -48,11 +48,29 @@ UPSTREAM_FLAGS = dict(w.split("=", 1) for w in UPSTREAM_GRPO.split())
 
 # Upstream DianJin-R1/src/sft/qwen2.5_sft.yaml (docs/upstream.md §5); None: filled per export (checked separately).
 UPSTREAM_SFT = {
-    "stage": "sft", "do_train": True, "finetuning_type": "full", "template": "qwen", "cutoff_len": 16384,
-    "max_samples": 1000000, "overwrite_cache": True, "preprocessing_num_workers": 128, "per_device_train_batch_size": 1,
-    "gradient_accumulation_steps": 16, "learning_rate": 1.0e-5, "num_train_epochs": 3.0, "lr_scheduler_type": "linear",
-    "warmup_ratio": 0.03, "bf16": True, "ddp_timeout": 180000000, "logging_steps": 10, "save_strategy": "epoch",
-    "plot_loss": True, "deepspeed": None, "dataset": None, "model_name_or_path": None, "output_dir": None,
+    "stage": "sft",
+    "do_train": True,
+    "finetuning_type": "full",
+    "template": "qwen",
+    "cutoff_len": 16384,
+    "max_samples": 1000000,
+    "overwrite_cache": True,
+    "preprocessing_num_workers": 128,
+    "per_device_train_batch_size": 1,
+    "gradient_accumulation_steps": 16,
+    "learning_rate": 1.0e-5,
+    "num_train_epochs": 3.0,
+    "lr_scheduler_type": "linear",
+    "warmup_ratio": 0.03,
+    "bf16": True,
+    "ddp_timeout": 180000000,
+    "logging_steps": 10,
+    "save_strategy": "epoch",
+    "plot_loss": True,
+    "deepspeed": None,
+    "dataset": None,
+    "model_name_or_path": None,
+    "output_dir": None,
 }
 
 # Stand-in for verl's Python: records a `-m verl.trainer.main_ppo` launch (argv + env), runs anything else
@@ -74,14 +92,23 @@ printf '%s\\n' "$@" > "$RECORD"
 
 
 def rl_row(ex: dict) -> dict:
-    return {"id": ex["id"], "task": ex["task"], "prompt": get_task(ex["task"]).messages(ex), "gold": ex["gold"],
-            "attempts": 3, "extra": {k: v for k, v in ex.items() if k not in ("id", "task", "gold")}}
+    return {
+        "id": ex["id"],
+        "task": ex["task"],
+        "prompt": get_task(ex["task"]).messages(ex),
+        "gold": ex["gold"],
+        "attempts": 3,
+        "extra": {k: v for k, v in ex.items() if k not in ("id", "task", "gold")},
+    }
 
 
 def sft_row(ex: dict) -> dict:
     answer = fmt.render("先写公式，再代入。", "", str(get_task(ex["task"]).reference(ex)))
-    return {"id": ex["id"], "task": ex["task"],
-            "messages": get_task(ex["task"]).messages(ex) + [{"role": "assistant", "content": answer}]}
+    return {
+        "id": ex["id"],
+        "task": ex["task"],
+        "messages": get_task(ex["task"]).messages(ex) + [{"role": "assistant", "content": answer}],
+    }
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -100,27 +127,51 @@ def verl_out(tmp_path_factory, examples) -> Path:
     (d / "build").mkdir()
     write_jsonl(d / "build" / "rl.jsonl", [rl_row(ex) for ex in examples])
     (d / "sft_model").mkdir()
-    rc = cli_main(["export", "verl", "--data", str(d / "build"), "--model", str(d / "sft_model"), "--out", str(d / "out"),
-                   "--train-batch-size", "32", "--mini-batch-size", "8"])
+    rc = cli_main(
+        [
+            "export",
+            "verl",
+            "--data",
+            str(d / "build"),
+            "--model",
+            str(d / "sft_model"),
+            "--out",
+            str(d / "out"),
+            "--train-batch-size",
+            "32",
+            "--mini-batch-size",
+            "8",
+        ]
+    )
     assert rc == 0
     return d
 
 
-def run_script(script: Path, tmp: Path, fake: str, name: str, env: dict[str, str] | None = None,
-               args: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess, list[str], dict[str, str]]:
+def run_script(
+    script: Path, tmp: Path, fake: str, name: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> tuple[subprocess.CompletedProcess, list[str], dict[str, str]]:
     bindir = tmp / f"bin-{name}"
     bindir.mkdir(exist_ok=True)
     (bindir / name).write_text(fake)
     (bindir / name).chmod(0o755)
     record = tmp / f"record-{name}"
     record.unlink(missing_ok=True)
-    full_env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "RECORD": str(record), "REAL_PYTHON": sys.executable,
-                **(env or {})}
+    full_env = {
+        **os.environ,
+        "PATH": f"{bindir}:{os.environ['PATH']}",
+        "RECORD": str(record),
+        "REAL_PYTHON": sys.executable,
+        **(env or {}),
+    }
     if "CUDA_VISIBLE_DEVICES" not in (env or {}):
         full_env.pop("CUDA_VISIBLE_DEVICES", None)  # the script's default is what is tested
-    proc = subprocess.run(["bash", str(script), *args], env=full_env, capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        ["bash", str(script), *args], env=full_env, capture_output=True, text=True, timeout=60, check=False
+    )
     argv = record.read_text().splitlines() if record.exists() else []
-    envs = dict(line.split("=", 1) for line in Path(f"{record}.env").read_text().splitlines()) if record.exists() else {}
+    envs = (
+        dict(line.split("=", 1) for line in Path(f"{record}.env").read_text().splitlines()) if record.exists() else {}
+    )
     return proc, argv, envs
 
 
@@ -157,24 +208,37 @@ def test_verl_script_launches_every_upstream_flag(verl_out, verl_launch):
     assert "reward ok: compute_score_float scores fincalc" in proc.stdout  # the pre-flight ran with the real Python
     out = (verl_out / "out").resolve()
     ours = flags(argv)
-    expected = {k: v.replace("$DATA_DIR", str(out / "verl")).replace("$BASE_MODEL", str((verl_out / "sft_model").resolve()))
-                .replace("$REWARD_PATH", str(Path(verl_reward.__file__).resolve()))
-                .replace("$CKPT_DIR", str(out / "experiments" / "checkpoints" / "DianJin-R1-7B"))
-                for k, v in UPSTREAM_FLAGS.items()}
+    expected = {
+        k: v.replace("$DATA_DIR", str(out / "verl"))
+        .replace("$BASE_MODEL", str((verl_out / "sft_model").resolve()))
+        .replace("$REWARD_PATH", str(Path(verl_reward.__file__).resolve()))
+        .replace("$CKPT_DIR", str(out / "experiments" / "checkpoints" / "DianJin-R1-7B"))
+        for k, v in UPSTREAM_FLAGS.items()
+    }
     expected.update({"data.train_batch_size": "32", "actor_rollout_ref.actor.ppo_mini_batch_size": "8"})  # as exported
-    expected["custom_reward_function.name"] = "compute_score_float"  # upstream's own reward returned a float; ours, for verl 0.3
+    expected["custom_reward_function.name"] = (
+        "compute_score_float"  # upstream's own reward returned a float; ours, for verl 0.3
+    )
     assert set(ours) == set(expected)  # every upstream flag, and nothing else
     assert {k: unquote(v) for k, v in ours.items()} == {k: unquote(v) for k, v in expected.items()}
     assert env["VLLM_ATTENTION_BACKEND"] == "XFORMERS"
     assert (out / "experiments" / "logs" / "DianJin-R1-7B.log").exists()  # tee'd log, as upstream's nohup log
 
 
-@pytest.mark.parametrize("env, args, key, value", [
-    ({"N_GPUS": "4", "NNODES": "2"}, (), "trainer.nnodes", "2"),  # cluster size from the environment
-    ({"N_GPUS": "4", "NNODES": "2"}, (), "trainer.n_gpus_per_node", "4"),  # ... both of them
-    ({"BASE_MODEL": "/ckpt/other"}, (), "actor_rollout_ref.model.path", "/ckpt/other"),  # another SFT checkpoint
-    ({}, ("trainer.val_before_train=False",), "trainer.val_before_train", "False"),  # extra Hydra overrides pass through
-])
+@pytest.mark.parametrize(
+    "env, args, key, value",
+    [
+        ({"N_GPUS": "4", "NNODES": "2"}, (), "trainer.nnodes", "2"),  # cluster size from the environment
+        ({"N_GPUS": "4", "NNODES": "2"}, (), "trainer.n_gpus_per_node", "4"),  # ... both of them
+        ({"BASE_MODEL": "/ckpt/other"}, (), "actor_rollout_ref.model.path", "/ckpt/other"),  # another SFT checkpoint
+        (
+            {},
+            ("trainer.val_before_train=False",),
+            "trainer.val_before_train",
+            "False",
+        ),  # extra Hydra overrides pass through
+    ],
+)
 def test_verl_script_overrides(verl_out, tmp_path, env, args, key, value):
     proc, argv, _ = run_script(verl_out / "out" / "run_grpo.sh", tmp_path, FAKE_PYTHON, "python3", env, args)
     assert proc.returncode == 0, proc.stderr
@@ -185,7 +249,9 @@ def test_verl_script_stops_when_the_reward_does_not_import(verl_out, tmp_path):
     # a reward file that cannot import in verl's Python (dianjin missing there): the check fails before verl starts
     bad = tmp_path / "verl_reward.py"
     bad.write_text("import dianjin_is_not_installed_here\n")
-    proc, argv, _ = run_script(verl_out / "out" / "run_grpo.sh", tmp_path, FAKE_PYTHON, "python3", {"REWARD_PATH": str(bad)})
+    proc, argv, _ = run_script(
+        verl_out / "out" / "run_grpo.sh", tmp_path, FAKE_PYTHON, "python3", {"REWARD_PATH": str(bad)}
+    )
     assert proc.returncode != 0 and "dianjin_is_not_installed_here" in proc.stderr
     assert argv == []  # verl was never launched
 
@@ -209,29 +275,58 @@ def test_verl_reward_path_imports_and_scores(verl_out, verl_launch):
         gt, info = r["reward_model"]["ground_truth"], r["extra_info"]
         ex = {**module.decode_extra_info(info), "gold": gt}
         right = fmt.render("推理。", "", str(get_task(r["data_source"]).reference(ex)))
-        wrong = fmt.render("推理。", "", "B" if ex.get("form") == "mcq" and gt != "B" else ("A" if ex.get("form") == "mcq" else "-98765.4"))
+        wrong = fmt.render(
+            "推理。",
+            "",
+            "B" if ex.get("form") == "mcq" and gt != "B" else ("A" if ex.get("form") == "mcq" else "-98765.4"),
+        )
         fn = getattr(module, f["custom_reward_function.name"])
         for response, score in ((right, 1.0), (wrong, 0.0)):  # a float, as verl 0.3 needs, with the dict's score
             out = fn(data_source=r["data_source"], solution_str=response, ground_truth=gt, extra_info=info)
-            assert type(out) is float and out == score == module.compute_score(r["data_source"], response, gt, info)["score"]
+            assert (
+                type(out) is float
+                and out == score == module.compute_score(r["data_source"], response, gt, info)["score"]
+            )
 
 
 def test_verl_style_current(verl_out, tmp_path):
     # newer verl renamed checkpoint.contents -> save_contents and has no V0 XFORMERS backend
-    rc = cli_main(["export", "verl", "--data", str(verl_out / "build" / "rl.jsonl"), "--model", "Qwen/Qwen2.5-7B-Instruct",
-                   "--out", str(tmp_path / "o"), "--train-batch-size", "32", "--mini-batch-size", "8", "--verl-style", "current"])
+    rc = cli_main(
+        [
+            "export",
+            "verl",
+            "--data",
+            str(verl_out / "build" / "rl.jsonl"),
+            "--model",
+            "Qwen/Qwen2.5-7B-Instruct",
+            "--out",
+            str(tmp_path / "o"),
+            "--train-batch-size",
+            "32",
+            "--mini-batch-size",
+            "8",
+            "--verl-style",
+            "current",
+        ]
+    )
     assert rc == 0
     proc, argv, env = run_script(tmp_path / "o" / "run_grpo.sh", tmp_path, FAKE_PYTHON, "python3")
     assert proc.returncode == 0, proc.stderr
     f = flags(argv)
-    assert "actor_rollout_ref.actor.checkpoint.save_contents" in f and "actor_rollout_ref.actor.checkpoint.contents" not in f
+    assert (
+        "actor_rollout_ref.actor.checkpoint.save_contents" in f
+        and "actor_rollout_ref.actor.checkpoint.contents" not in f
+    )
     assert f["custom_reward_function.name"] == "compute_score"  # verl >= 0.4 takes the dict (and logs acc, pred)
     assert "reward ok: compute_score scores fincalc" in proc.stdout
     assert f["actor_rollout_ref.model.path"] == "Qwen/Qwen2.5-7B-Instruct"  # a hub id stays as given
     assert env["VLLM_ATTENTION_BACKEND"] == "unset"
 
 
-MATH500 = [{"id": f"m{i}", "task": "math500", "question": f"What is {i} + 1/2?", "gold": f"{i}+\\frac{{1}}{{2}}"} for i in range(4)]
+MATH500 = [
+    {"id": f"m{i}", "task": "math500", "question": f"What is {i} + 1/2?", "gold": f"{i}+\\frac{{1}}{{2}}"}
+    for i in range(4)
+]
 
 
 def fake_site(tmp: Path, verl: str | None = None, no_math_verify: bool = False) -> str:
@@ -241,29 +336,75 @@ def fake_site(tmp: Path, verl: str | None = None, no_math_verify: bool = False) 
     site.mkdir()
     if verl:
         (site / f"verl-{verl}.dist-info").mkdir()
-        (site / f"verl-{verl}.dist-info" / "METADATA").write_text(f"Metadata-Version: 2.1\nName: verl\nVersion: {verl}\n")
+        (site / f"verl-{verl}.dist-info" / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: verl\nVersion: {verl}\n"
+        )
     if no_math_verify:
         (site / "sitecustomize.py").write_text("import sys\nsys.modules['math_verify'] = None\n")
     return str(site)
 
 
-@pytest.mark.parametrize("style, verl, no_math_verify, message, key", [
-    ("upstream", "0.3.0.post1", False, "reward ok: compute_score_float scores fincalc, math500 (verl 0.3.0.post1)",
-     "custom_reward_function"),  # upstream's verl
-    ("current", "0.4.1", False, "reward ok: compute_score scores fincalc, math500 (verl 0.4.1)",
-     "custom_reward_function"),  # the first save_contents release reads the top-level reward key
-    ("current", "0.7.1", False, "reward ok: compute_score", "reward.custom_reward_function"),  # moved under reward.
-    ("current", "0.9.1", False, "reward ok: compute_score", "reward.custom_reward_function"),  # ... and only read there
-    ("upstream", "0.4.1", False, "export with --verl-style current", None),  # 0.4.1 has no checkpoint.contents
-    ("current", "0.3.0.post1", False, "export with --verl-style upstream", None),  # 0.3 rejects a dict score
-    ("upstream", None, True, "pip install 'math-verify[antlr4_9_3]==0.9.0'", None),  # MATH-500 rows without math-verify
-])
+@pytest.mark.parametrize(
+    "style, verl, no_math_verify, message, key",
+    [
+        (
+            "upstream",
+            "0.3.0.post1",
+            False,
+            "reward ok: compute_score_float scores fincalc, math500 (verl 0.3.0.post1)",
+            "custom_reward_function",
+        ),  # upstream's verl
+        (
+            "current",
+            "0.4.1",
+            False,
+            "reward ok: compute_score scores fincalc, math500 (verl 0.4.1)",
+            "custom_reward_function",
+        ),  # the first save_contents release reads the top-level reward key
+        ("current", "0.7.1", False, "reward ok: compute_score", "reward.custom_reward_function"),  # moved under reward.
+        (
+            "current",
+            "0.9.1",
+            False,
+            "reward ok: compute_score",
+            "reward.custom_reward_function",
+        ),  # ... and only read there
+        ("upstream", "0.4.1", False, "export with --verl-style current", None),  # 0.4.1 has no checkpoint.contents
+        ("current", "0.3.0.post1", False, "export with --verl-style upstream", None),  # 0.3 rejects a dict score
+        (
+            "upstream",
+            None,
+            True,
+            "pip install 'math-verify[antlr4_9_3]==0.9.0'",
+            None,
+        ),  # MATH-500 rows without math-verify
+    ],
+)
 def test_verl_preflight_in_verls_python(verl_out, examples, tmp_path, style, verl, no_math_verify, message, key):
     # run_grpo.sh's check before verl starts: one row per data_source through the style's entry point, the style
     # against the installed verl; a failure stops the script before verl is launched. Then the reward's Hydra key.
     write_jsonl(tmp_path / "rl.jsonl", [rl_row(ex) for ex in [*examples, *MATH500]])
-    assert cli_main(["export", "verl", "--data", str(tmp_path / "rl.jsonl"), "--model", "m", "--out", str(tmp_path / "o"),
-                     "--train-batch-size", "32", "--mini-batch-size", "8", "--verl-style", style]) == 0
+    assert (
+        cli_main(
+            [
+                "export",
+                "verl",
+                "--data",
+                str(tmp_path / "rl.jsonl"),
+                "--model",
+                "m",
+                "--out",
+                str(tmp_path / "o"),
+                "--train-batch-size",
+                "32",
+                "--mini-batch-size",
+                "8",
+                "--verl-style",
+                style,
+            ]
+        )
+        == 0
+    )
     env = {"PYTHONPATH": fake_site(tmp_path, verl, no_math_verify)}
     proc, argv, _ = run_script(tmp_path / "o" / "run_grpo.sh", tmp_path, FAKE_PYTHON, "python3", env)
     ok = message.startswith("reward ok")
@@ -276,49 +417,105 @@ def test_verl_preflight_in_verls_python(verl_out, examples, tmp_path, style, ver
         assert len([k for k in f if "custom_reward_function" in k]) == 2  # under one key only
 
 
-@pytest.mark.parametrize("flags_", [
-    [],  # every row is scored: the first MATH-500 row fails the export
-    ["--no-reward-check"],  # no row check, but the preflight still scores one row per data_source
-])
+@pytest.mark.parametrize(
+    "flags_",
+    [
+        [],  # every row is scored: the first MATH-500 row fails the export
+        ["--no-reward-check"],  # no row check, but the preflight still scores one row per data_source
+    ],
+)
 def test_export_fails_without_math_verify(examples, tmp_path, flags_):
     # dianjin export in a Python without math_verify (dianjin installed --no-deps in verl's environment)
     write_jsonl(tmp_path / "rl.jsonl", [rl_row(ex) for ex in [*examples, *MATH500]])
-    argv = ["export", "verl", "--data", str(tmp_path / "rl.jsonl"), "--model", "m", "--out", str(tmp_path / "o"),
-            "--train-batch-size", "32", "--mini-batch-size", "8", *flags_]
-    proc = subprocess.run([sys.executable, "-c", "import sys; from dianjin.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
-                          env={**os.environ, "PYTHONPATH": fake_site(tmp_path, no_math_verify=True)},
-                          capture_output=True, text=True, timeout=120, check=False)
+    argv = [
+        "export",
+        "verl",
+        "--data",
+        str(tmp_path / "rl.jsonl"),
+        "--model",
+        "m",
+        "--out",
+        str(tmp_path / "o"),
+        "--train-batch-size",
+        "32",
+        "--mini-batch-size",
+        "8",
+        *flags_,
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from dianjin.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
+        env={**os.environ, "PYTHONPATH": fake_site(tmp_path, no_math_verify=True)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "the math500 reward cannot import math_verify" in proc.stderr
     assert not (tmp_path / "o" / "verl" / "train.parquet").exists()  # not skipped rows: no export at all
 
 
-@pytest.mark.parametrize("extra, message", [
-    ([], "fewer than --train-batch-size 1024"),  # 38 train rows can't fill upstream's 1,024-prompt batch
-    (["--train-batch-size", "30", "--mini-batch-size", "8"], "not a multiple of --mini-batch-size 8"),  # 30 % 8
-    (["--train-batch-size", "32", "--mini-batch-size", "8", "--tp", "3"], "not a multiple of --tp 3"),  # 8 GPUs, TP 3
-    (["--train-batch-size", "32", "--mini-batch-size", "8", "--micro-batch-size", "3"], "--micro-batch-size 3"),  # 8/GPU
-    (["--train-batch-size", "32", "--mini-batch-size", "8", "--n-gpus", "3", "--tp", "1"], "do not split over 3 GPUs"),  # 64 % 3
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "fewer than --train-batch-size 1024"),  # 38 train rows can't fill upstream's 1,024-prompt batch
+        (["--train-batch-size", "30", "--mini-batch-size", "8"], "not a multiple of --mini-batch-size 8"),  # 30 % 8
+        (
+            ["--train-batch-size", "32", "--mini-batch-size", "8", "--tp", "3"],
+            "not a multiple of --tp 3",
+        ),  # 8 GPUs, TP 3
+        (
+            ["--train-batch-size", "32", "--mini-batch-size", "8", "--micro-batch-size", "3"],
+            "--micro-batch-size 3",
+        ),  # 8/GPU
+        (
+            ["--train-batch-size", "32", "--mini-batch-size", "8", "--n-gpus", "3", "--tp", "1"],
+            "do not split over 3 GPUs",
+        ),  # 64 % 3
+    ],
+)
 def test_verl_batch_errors(verl_out, tmp_path, capsys, extra, message):
-    rc = cli_main(["export", "verl", "--data", str(verl_out / "build" / "rl.jsonl"), "--model", "m",
-                   "--out", str(tmp_path / "o"), *extra])
+    rc = cli_main(
+        [
+            "export",
+            "verl",
+            "--data",
+            str(verl_out / "build" / "rl.jsonl"),
+            "--model",
+            "m",
+            "--out",
+            str(tmp_path / "o"),
+            *extra,
+        ]
+    )
     assert rc == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o" / "run_grpo.sh").exists()
 
 
-@pytest.mark.parametrize("content, target, message", [
-    (None, "verl", "no rl.jsonl in this directory"),  # a directory without the RL pool
-    ('{"id": "a", "task": "fincalc"\n', "verl", "rl.jsonl:1: invalid JSON"),  # truncated JSON names the line
-    ('\n[1, 2]\n', "verl", "rl.jsonl:2: expected a JSON object"),  # not an object, line 2 (blank line 1 skipped)
-    ("GOOD\n" + '{"id": "x", "task": "fincalc", "prompt": [{"role": "user", "content": "q"}]}\n', "verl",
-     "rl.jsonl:2: field 'gold'"),  # a row without gold: the file and line, not an index
-    ("GOOD\n" + '{"id": "x", "task": "nope", "prompt": [{"role": "user", "content": "q"}], "gold": "1"}\n', "verl",
-     "rl.jsonl:2: field 'task'"),  # an unknown task
-    ('{"id": "x", "task": "fincalc", "messages": [{"role": "user", "content": "q"}, {"role": "user", "content": "a"}]}\n',
-     "llamafactory", "sft.jsonl:1: field 'messages'"),  # not [user, assistant]
-])
+@pytest.mark.parametrize(
+    "content, target, message",
+    [
+        (None, "verl", "no rl.jsonl in this directory"),  # a directory without the RL pool
+        ('{"id": "a", "task": "fincalc"\n', "verl", "rl.jsonl:1: invalid JSON"),  # truncated JSON names the line
+        ("\n[1, 2]\n", "verl", "rl.jsonl:2: expected a JSON object"),  # not an object, line 2 (blank line 1 skipped)
+        (
+            "GOOD\n" + '{"id": "x", "task": "fincalc", "prompt": [{"role": "user", "content": "q"}]}\n',
+            "verl",
+            "rl.jsonl:2: field 'gold'",
+        ),  # a row without gold: the file and line, not an index
+        (
+            "GOOD\n" + '{"id": "x", "task": "nope", "prompt": [{"role": "user", "content": "q"}], "gold": "1"}\n',
+            "verl",
+            "rl.jsonl:2: field 'task'",
+        ),  # an unknown task
+        (
+            '{"id": "x", "task": "fincalc", "messages": [{"role": "user", "content": "q"}, {"role": "user", "content": "a"}]}\n',
+            "llamafactory",
+            "sft.jsonl:1: field 'messages'",
+        ),  # not [user, assistant]
+    ],
+)
 def test_bad_input(tmp_path, capsys, examples, content, target, message):
     name = "rl.jsonl" if target == "verl" else "sft.jsonl"
     data = tmp_path / "d"
@@ -336,8 +533,18 @@ def test_bad_input(tmp_path, capsys, examples, content, target, message):
 def lf_out(tmp_path_factory, examples) -> Path:
     d = tmp_path_factory.mktemp("lf")
     write_jsonl(d / "sft.jsonl", [sft_row(ex) for ex in examples[:30]])
-    rc = cli_main(["export", "llamafactory", "--data", str(d / "sft.jsonl"), "--model", "Qwen/Qwen2.5-7B-Instruct",
-                   "--out", str(d / "out")])
+    rc = cli_main(
+        [
+            "export",
+            "llamafactory",
+            "--data",
+            str(d / "sft.jsonl"),
+            "--model",
+            "Qwen/Qwen2.5-7B-Instruct",
+            "--out",
+            str(d / "out"),
+        ]
+    )
     assert rc == 0
     return d / "out"
 
@@ -345,7 +552,9 @@ def lf_out(tmp_path_factory, examples) -> Path:
 def test_llamafactory_files(lf_out):
     cfg = yaml.safe_load((lf_out / "qwen2.5_sft.yaml").read_text())
     assert set(cfg) == set(UPSTREAM_SFT) | {"dataset_dir"}  # upstream's keys, plus where our dataset_info.json is
-    assert {k: v for k, v in cfg.items() if UPSTREAM_SFT.get(k) is not None} == {k: v for k, v in UPSTREAM_SFT.items() if v is not None}
+    assert {k: v for k, v in cfg.items() if UPSTREAM_SFT.get(k) is not None} == {
+        k: v for k, v in UPSTREAM_SFT.items() if v is not None
+    }
     assert cfg["model_name_or_path"] == "Qwen/Qwen2.5-7B-Instruct"
     assert cfg["output_dir"] == "experiments/checkpoints/Qwen2.5-7B-Instruct-R1"
     info = json.loads((lf_out / cfg["dataset_dir"] / "dataset_info.json").read_text())
@@ -357,14 +566,21 @@ def test_llamafactory_files(lf_out):
     assert subprocess.run(["bash", "-n", str(lf_out / "sft.sh")], check=False).returncode == 0
 
 
-@pytest.mark.parametrize("env, expect", [
-    ({}, {"CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7", "FORCE_TORCHRUN": ""}),  # upstream's sft.sh: one node, 8 GPUs
-    ({"N_GPUS": "2"}, {"CUDA_VISIBLE_DEVICES": "0,1"}),  # fewer GPUs
-    ({"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "10.1.2.3"},
-     {"FORCE_TORCHRUN": "1", "NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "10.1.2.3"}),  # LLaMA-Factory multi-node
-])
+@pytest.mark.parametrize(
+    "env, expect",
+    [
+        ({}, {"CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7", "FORCE_TORCHRUN": ""}),  # upstream's sft.sh: one node, 8 GPUs
+        ({"N_GPUS": "2"}, {"CUDA_VISIBLE_DEVICES": "0,1"}),  # fewer GPUs
+        (
+            {"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "10.1.2.3"},
+            {"FORCE_TORCHRUN": "1", "NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "10.1.2.3"},
+        ),  # LLaMA-Factory multi-node
+    ],
+)
 def test_llamafactory_script(lf_out, tmp_path, env, expect):
-    proc, argv, seen = run_script(lf_out / "sft.sh", tmp_path, FAKE_LF, "llamafactory-cli", env, ("num_train_epochs=1",))
+    proc, argv, seen = run_script(
+        lf_out / "sft.sh", tmp_path, FAKE_LF, "llamafactory-cli", env, ("num_train_epochs=1",)
+    )
     assert proc.returncode == 0, proc.stderr
     assert argv == ["train", "qwen2.5_sft.yaml", "num_train_epochs=1"]
     assert seen["cwd"] == str(lf_out.resolve())  # relative paths in the yaml resolve against the export folder
@@ -376,16 +592,33 @@ def test_llamafactory_multinode_needs_rank(lf_out, tmp_path):
     assert proc.returncode != 0 and "NODE_RANK" in proc.stderr and argv == []
 
 
-@pytest.mark.parametrize("gpus, nodes, accumulation", [
-    ("8", "1", 16),  # upstream: 1 x 16 x 8 = 128
-    ("4", "1", 32),  # half the GPUs, twice the accumulation
-    ("8", "4", 4),  # 32 GPUs
-    ("3", "1", None),  # 128 is not a multiple of 3: refused
-])
+@pytest.mark.parametrize(
+    "gpus, nodes, accumulation",
+    [
+        ("8", "1", 16),  # upstream: 1 x 16 x 8 = 128
+        ("4", "1", 32),  # half the GPUs, twice the accumulation
+        ("8", "4", 4),  # 32 GPUs
+        ("3", "1", None),  # 128 is not a multiple of 3: refused
+    ],
+)
 def test_llamafactory_effective_batch(tmp_path, examples, capsys, gpus, nodes, accumulation):
     write_jsonl(tmp_path / "sft.jsonl", [sft_row(ex) for ex in examples[:4]])
-    rc = cli_main(["export", "llamafactory", "--data", str(tmp_path / "sft.jsonl"), "--model", "base", "--out",
-                   str(tmp_path / "o"), "--n-gpus", gpus, "--nnodes", nodes])
+    rc = cli_main(
+        [
+            "export",
+            "llamafactory",
+            "--data",
+            str(tmp_path / "sft.jsonl"),
+            "--model",
+            "base",
+            "--out",
+            str(tmp_path / "o"),
+            "--n-gpus",
+            gpus,
+            "--nnodes",
+            nodes,
+        ]
+    )
     if accumulation is None:
         assert rc == 2 and "do not divide" in capsys.readouterr().err
         return
@@ -405,8 +638,25 @@ def test_scripts_survive_odd_paths(tmp_path, examples):
     odd = tmp_path / "my model's $HOME"
     odd.mkdir()
     write_jsonl(tmp_path / "rl.jsonl", [rl_row(ex) for ex in examples])
-    assert cli_main(["export", "verl", "--data", str(tmp_path / "rl.jsonl"), "--model", str(odd), "--out", str(tmp_path / "o"),
-                     "--train-batch-size", "32", "--mini-batch-size", "8"]) == 0
+    assert (
+        cli_main(
+            [
+                "export",
+                "verl",
+                "--data",
+                str(tmp_path / "rl.jsonl"),
+                "--model",
+                str(odd),
+                "--out",
+                str(tmp_path / "o"),
+                "--train-batch-size",
+                "32",
+                "--mini-batch-size",
+                "8",
+            ]
+        )
+        == 0
+    )
     proc, argv, _ = run_script(tmp_path / "o" / "run_grpo.sh", tmp_path, FAKE_PYTHON, "python3")
     assert proc.returncode == 0, proc.stderr
     assert flags(argv)["actor_rollout_ref.model.path"] == str(odd.resolve())

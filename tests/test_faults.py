@@ -26,21 +26,23 @@ import pytest
 from evalkit import Script, eval_args, rows_of, write_data
 from fake_openai import FakeOpenAI
 
-from dianjin.cache import CacheError, ResponseCache
 from dianjin.cli import main as cli
 from dianjin.data import build as build_mod
 from dianjin.data.sources import load_generic
-from dianjin.io import JsonlAppender, JsonlError, read_jsonl, redact
-from dianjin.ledger import Ledger
+from dianjin.errors import DataError
+from dianjin.files import JsonlAppender, JsonlError, read_jsonl, redact
+from dianjin.llm.cache import CacheError, ResponseCache
+from dianjin.llm.ledger import Ledger
 from dianjin.rundir import RunDirError, RunLock
 from dianjin.score import main as score_main
-from dianjin.tasks.base import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "tests" / "assets"
 OFFLINE = str(ROOT / "recipes" / "data_offline.yaml")
-SOURCES = (f"sources=[{{task: fincalc, n: 2, seed: 0}}, {{task: cflue, path: {ASSETS / 'cflue_sample.json'}}}, "
-           f"{{task: ccc, path: {ASSETS / 'ccc_sample.jsonl'}}}]")
+SOURCES = (
+    f"sources=[{{task: fincalc, n: 2, seed: 0}}, {{task: cflue, path: {ASSETS / 'cflue_sample.json'}}}, "
+    f"{{task: ccc, path: {ASSETS / 'ccc_sample.jsonl'}}}]"
+)
 SKIP = "skip=[decontam, export, stats]"
 
 
@@ -49,7 +51,7 @@ def cut_inside_a_character(path: Path) -> None:
     data = path.read_bytes()
     start = data.rstrip(b"\n").rfind(b"\n") + 1
     lead = max(i for i in range(start, len(data)) if data[i] >= 0xC0)
-    path.write_bytes(data[:lead + 1])
+    path.write_bytes(data[: lead + 1])
     with pytest.raises(UnicodeDecodeError):
         path.read_bytes()[start:].decode("utf-8")
 
@@ -59,14 +61,17 @@ def offline_build(out: Path, *overrides: str) -> int:
 
 
 # --- 5: a crash cut inside a multi-byte character --------------------------------------------------------
-@pytest.mark.parametrize("tail, want, error", [
-    (b'{"id": 2, "q": "\xe4\xb8', [1], None),  # partial last line cut inside 中: dropped like any partial tail
-    (b'{"id": 2, "q": "\xe4\xb8\xad', [1], None),  # partial last line cut after a whole character: dropped
-    (b'{"id": 2, "q": "\xe4\xb8\xad"}', [1, 2], None),  # a whole record without its newline: kept
-    (b'{"id": 2, "q": "\xe4\xb8"}\n', None, r"x.jsonl:2: not UTF-8"),  # a complete undecodable line: an error
-    (b'{"id": 2, "q": "\xe4\xb8"}\n{"id": 3}\n', None, r"x.jsonl:2: not UTF-8"),  # ... also before other lines
-    (b"[" * 100_000 + b"]" * 100_000 + b"\n", None, r"x.jsonl:2: unreadable JSON"),  # nested too deep
-])
+@pytest.mark.parametrize(
+    "tail, want, error",
+    [
+        (b'{"id": 2, "q": "\xe4\xb8', [1], None),  # partial last line cut inside 中: dropped like any partial tail
+        (b'{"id": 2, "q": "\xe4\xb8\xad', [1], None),  # partial last line cut after a whole character: dropped
+        (b'{"id": 2, "q": "\xe4\xb8\xad"}', [1, 2], None),  # a whole record without its newline: kept
+        (b'{"id": 2, "q": "\xe4\xb8"}\n', None, r"x.jsonl:2: not UTF-8"),  # a complete undecodable line: an error
+        (b'{"id": 2, "q": "\xe4\xb8"}\n{"id": 3}\n', None, r"x.jsonl:2: not UTF-8"),  # ... also before other lines
+        (b"[" * 100_000 + b"]" * 100_000 + b"\n", None, r"x.jsonl:2: unreadable JSON"),  # nested too deep
+    ],
+)
 def test_read_jsonl_tail(tmp_path, tail, want, error):
     p = tmp_path / "x.jsonl"
     p.write_bytes('{"id": 1, "q": "中"}\n'.encode() + tail)
@@ -113,10 +118,13 @@ def test_data_build_resumes_after_a_cut_inside_a_character(tmp_path):
 
 
 # --- 6: one writer per run directory; the ledger adds up --------------------------------------------------
-@pytest.mark.parametrize("command", [
-    "eval",  # dianjin eval: nothing is sent, nothing written
-    "data",  # dianjin data build: config.yaml and meta.json stay as they were
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "eval",  # dianjin eval: nothing is sent, nothing written
+        "data",  # dianjin data build: config.yaml and meta.json stay as they were
+    ],
+)
 def test_second_writer_is_refused(tmp_path, capsys, command):
     data = write_data(tmp_path / "data")
     out = tmp_path / "run"
@@ -136,8 +144,10 @@ def test_second_writer_is_refused(tmp_path, capsys, command):
 
 
 def test_lock_dies_with_its_process(tmp_path):
-    code = ("import sys, time; from dianjin.rundir import RunLock; RunLock.acquire(sys.argv[1], 'holder'); "
-            "print('held', flush=True); time.sleep(60)")
+    code = (
+        "import sys, time; from dianjin.rundir import RunLock; RunLock.acquire(sys.argv[1], 'holder'); "
+        "print('held', flush=True); time.sleep(60)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert select.select([proc.stdout], [], [], 30)[0], "the lock holder did not start"  # ~0.2 s when idle
@@ -151,12 +161,19 @@ def test_lock_dies_with_its_process(tmp_path):
     RunLock.acquire(tmp_path, "after the kill").release()  # the kernel released the flock
 
 
-@pytest.mark.parametrize("earlier, calls, aside", [
-    (None, 0, False),  # no earlier ledger: from zero
-    ({"rows": [{"stage": "eval", "model": "m", "calls": 3, "cost": 0.25, "unknown": 1}]}, 3, False),  # a killed run's
-    ("{not json", 0, True),  # unreadable: moved aside, from zero
-    ({"rows": [{"stage": "eval"}]}, 0, True),  # a row without its model: moved aside
-])
+@pytest.mark.parametrize(
+    "earlier, calls, aside",
+    [
+        (None, 0, False),  # no earlier ledger: from zero
+        (
+            {"rows": [{"stage": "eval", "model": "m", "calls": 3, "cost": 0.25, "unknown": 1}]},
+            3,
+            False,
+        ),  # a killed run's
+        ("{not json", 0, True),  # unreadable: moved aside, from zero
+        ({"rows": [{"stage": "eval"}]}, 0, True),  # a row without its model: moved aside
+    ],
+)
 def test_ledger_resume(tmp_path, earlier, calls, aside):
     path = tmp_path / "ledger.json"
     if earlier is not None:
@@ -185,13 +202,19 @@ def test_eval_rerun_adds_to_the_earlier_ledger(tmp_path):
 GOOD = json.dumps({"task": "math500", "gold": "5", "response": "<think>x</think><answer>\\boxed{5}</answer>"})
 
 
-@pytest.mark.parametrize("bad, message", [
-    (b'{"task": "math500", "gold": "5", "response": "\xe4\xb8"}', "not UTF-8"),  # invalid UTF-8
-    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),  # RecursionError in the JSON parser
-    (b'{"task": "math500", "gold": ' + b"9" * 5000 + b', "response": "x"}', "digits"),  # int max-str-digits
-    (b'{"task": "cflue", "gold": "A", "response": "x", "choices": "{{}}"}', "not scored: TypeError"),  # scorer fails
-    (b'{"task": "math500", "gold": "5"}', "field 'response': missing"),  # a missing field, as before
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (b'{"task": "math500", "gold": "5", "response": "\xe4\xb8"}', "not UTF-8"),  # invalid UTF-8
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),  # RecursionError in the JSON parser
+        (b'{"task": "math500", "gold": ' + b"9" * 5000 + b', "response": "x"}', "digits"),  # int max-str-digits
+        (
+            b'{"task": "cflue", "gold": "A", "response": "x", "choices": "{{}}"}',
+            "not scored: TypeError",
+        ),  # scorer fails
+        (b'{"task": "math500", "gold": "5"}', "field 'response': missing"),  # a missing field, as before
+    ],
+)
 def test_score_reports_the_line_and_scores_the_rest(tmp_path, capsys, bad, message):
     p = tmp_path / "in.jsonl"
     p.write_bytes(GOOD.encode() + b"\n" + bad + b"\n" + GOOD.encode() + b"\n")
@@ -213,12 +236,15 @@ def test_score_missing_file(tmp_path, capsys):
 UNSET_KEY = "teacher={base_url: 'http://127.0.0.1:9/v1', model: t, api_key_env: DIANJIN_TEST_UNSET_KEY}"
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["reference_teacher=false", UNSET_KEY], "DIANJIN_TEST_UNSET_KEY"),  # a needed key is not set
-    (["sources=[{task: cflue, path: /nonexistent/x.json}]"], "/nonexistent/x.json does not exist"),  # a source
-    (["sources=[{task: nosuch, path: x}]"], "unknown task 'nosuch'"),  # an unknown source kind
-    (["sources=[]"], "no sources"),  # nothing to build from
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["reference_teacher=false", UNSET_KEY], "DIANJIN_TEST_UNSET_KEY"),  # a needed key is not set
+        (["sources=[{task: cflue, path: /nonexistent/x.json}]"], "/nonexistent/x.json does not exist"),  # a source
+        (["sources=[{task: nosuch, path: x}]"], "unknown task 'nosuch'"),  # an unknown source kind
+        (["sources=[]"], "no sources"),  # nothing to build from
+    ],
+)
 def test_failed_build_leaves_the_run_directory_alone(tmp_path, capsys, overrides, message):
     out = tmp_path / "out"
     out.mkdir()
@@ -243,11 +269,14 @@ def corrupt_cache(tmp_path) -> Path:
     return out
 
 
-@pytest.mark.parametrize("case, message", [
-    ("empty", "output_dir is empty"),  # output_dir= given empty: refused (it would write into the cwd)
-    ("unwritable", "cannot create the output directory"),  # a file where the directory should be
-    ("corrupt cache", "cache.sqlite: not a usable response cache (file is not a database)"),  # in an LLM stage
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("empty", "output_dir is empty"),  # output_dir= given empty: refused (it would write into the cwd)
+        ("unwritable", "cannot create the output directory"),  # a file where the directory should be
+        ("corrupt cache", "cache.sqlite: not a usable response cache (file is not a database)"),  # in an LLM stage
+    ],
+)
 def test_build_misuse_is_one_line(tmp_path, capsys, file_in_the_way, case, message):
     if case == "empty":
         rc, where = offline_build(tmp_path, "output_dir="), ""
@@ -261,10 +290,13 @@ def test_build_misuse_is_one_line(tmp_path, capsys, file_in_the_way, case, messa
     assert rc == 2 and len(err) == 1 and message in err[0] and where in err[0], err
 
 
-@pytest.mark.parametrize("case, message", [
-    ("unwritable", "cannot create the output directory"),  # a file where the run directory should be
-    ("corrupt cache", "cache.sqlite: not a usable response cache (file is not a database)"),  # garbage file
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("unwritable", "cannot create the output directory"),  # a file where the run directory should be
+        ("corrupt cache", "cache.sqlite: not a usable response cache (file is not a database)"),  # garbage file
+    ],
+)
 def test_eval_misuse_is_one_line(tmp_path, capsys, file_in_the_way, case, message):
     data = write_data(tmp_path / "data")
     out = file_in_the_way if case == "unwritable" else corrupt_cache(tmp_path)
@@ -285,18 +317,36 @@ def test_corrupt_cache_names_the_file(tmp_path):
 RECORD = '{"question": "q%d", "answer": "a"}'
 
 
-@pytest.mark.parametrize("name, text, where", [
-    ("x.json", f"[{RECORD % 0},\n {RECORD % 1},\n" + ' {"question": "", "answer": "a"}]',
-     "x.json: record 2 (line 3): field 'question'"),  # a JSON array: the record's index, and its line
-    ("x.json", f"[{RECORD % 0}, {RECORD % 1}, " + '{"question": "q", "answer": ' + "9" * 5000 + "}]",
-     "x.json: record 2 (line 1): unreadable JSON"),  # a 5,000-digit number in an array
-    ("x.json", '[{"id": "a", "question": "q", "answer": "a"},\n{"id": "a", "question": "r", "answer": "b"}]',
-     "x.json: record 1 (line 2): field 'id': duplicate id 'a' (first: record 0 (line 1))"),  # duplicate ids
-    ("x.jsonl", f"{RECORD % 0}\n{RECORD % 1}\n" + '{"question": "", "answer": "a"}\n',
-     "x.jsonl:3: field 'question'"),  # JSONL: the line, as before
-    ("x.jsonl", f"{RECORD % 0}\n" + '{"question": "q", "answer": ' + "9" * 5000 + "}\n",
-     "x.jsonl:2: unreadable JSON"),  # a 5,000-digit number in JSONL
-])
+@pytest.mark.parametrize(
+    "name, text, where",
+    [
+        (
+            "x.json",
+            f"[{RECORD % 0},\n {RECORD % 1},\n" + ' {"question": "", "answer": "a"}]',
+            "x.json: record 2 (line 3): field 'question'",
+        ),  # a JSON array: the record's index, and its line
+        (
+            "x.json",
+            f"[{RECORD % 0}, {RECORD % 1}, " + '{"question": "q", "answer": ' + "9" * 5000 + "}]",
+            "x.json: record 2 (line 1): unreadable JSON",
+        ),  # a 5,000-digit number in an array
+        (
+            "x.json",
+            '[{"id": "a", "question": "q", "answer": "a"},\n{"id": "a", "question": "r", "answer": "b"}]',
+            "x.json: record 1 (line 2): field 'id': duplicate id 'a' (first: record 0 (line 1))",
+        ),  # duplicate ids
+        (
+            "x.jsonl",
+            f"{RECORD % 0}\n{RECORD % 1}\n" + '{"question": "", "answer": "a"}\n',
+            "x.jsonl:3: field 'question'",
+        ),  # JSONL: the line, as before
+        (
+            "x.jsonl",
+            f"{RECORD % 0}\n" + '{"question": "q", "answer": ' + "9" * 5000 + "}\n",
+            "x.jsonl:2: unreadable JSON",
+        ),  # a 5,000-digit number in JSONL
+    ],
+)
 def test_sources_name_the_record_or_line(tmp_path, name, text, where):
     (tmp_path / name).write_text(text, encoding="utf-8")
     with pytest.raises(DataError) as e:
@@ -304,13 +354,16 @@ def test_sources_name_the_record_or_line(tmp_path, name, text, where):
     assert str(e.value).startswith(f"{tmp_path / where}")
 
 
-@pytest.mark.parametrize("text, want", [
-    ("https://user:pass@api.example.com/v1", "https://***@api.example.com/v1"),  # user and password
-    ("http://sk-TOKEN@host:8000/v1/chat", "http://***@host:8000/v1/chat"),  # a token as the user
-    ('{"base_url": "https://u:p@ss@h/v1"}', '{"base_url": "https://***@h/v1"}'),  # an unescaped @ in the password
-    ("https://h/v1?mail=a@b.c and me@x.org", "https://h/v1?mail=a@b.c and me@x.org"),  # no credentials: unchanged
-    ("https://***@h/v1", "https://***@h/v1"),  # already redacted
-])
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("https://user:pass@api.example.com/v1", "https://***@api.example.com/v1"),  # user and password
+        ("http://sk-TOKEN@host:8000/v1/chat", "http://***@host:8000/v1/chat"),  # a token as the user
+        ('{"base_url": "https://u:p@ss@h/v1"}', '{"base_url": "https://***@h/v1"}'),  # an unescaped @ in the password
+        ("https://h/v1?mail=a@b.c and me@x.org", "https://h/v1?mail=a@b.c and me@x.org"),  # no credentials: unchanged
+        ("https://***@h/v1", "https://***@h/v1"),  # already redacted
+    ],
+)
 def test_redact(text, want):
     assert redact(text) == want
 
@@ -332,8 +385,24 @@ def test_build_files_never_hold_url_credentials(tmp_path, monkeypatch):
 def test_eval_files_never_hold_url_credentials(tmp_path, capsys):
     data = write_data(tmp_path / "data")
     out = tmp_path / "run"
-    args = ["eval", "--base-url", "http://user:s3cret@127.0.0.1:1/v1", "--model", "m", "--tasks", "math500",
-            "--data-dir", str(data), "--out", str(out), "--quiet", "--limit", "2", "--max-retries", "0"]
+    args = [
+        "eval",
+        "--base-url",
+        "http://user:s3cret@127.0.0.1:1/v1",
+        "--model",
+        "m",
+        "--tasks",
+        "math500",
+        "--data-dir",
+        str(data),
+        "--out",
+        str(out),
+        "--quiet",
+        "--limit",
+        "2",
+        "--max-retries",
+        "0",
+    ]
     assert cli(args) == 1  # nothing listens there: the requests fail, and their errors name the endpoint
     assert secrets_in(out) == [] and "s3cret" not in capsys.readouterr().err
     assert json.loads((out / "eval.json").read_text())["endpoint"]["base_url"] == "http://***@127.0.0.1:1/v1"

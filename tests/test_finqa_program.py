@@ -1,6 +1,6 @@
-"""FinQA program executor (dianjin.finqa_program), checked against the official scorer's rules.
+"""FinQA program executor (dianjin.tasks.finqa_program), checked against the official scorer's rules.
 
-    .venv/bin/python -m pytest -q tests/test_finqa_program.py
+.venv/bin/python -m pytest -q tests/test_finqa_program.py
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from dianjin.finqa_program import ProgramError, cell_number, execute, parse, steps, str_to_num
+from dianjin.tasks.finqa_program import ProgramError, cell_number, execute, parse, steps, str_to_num
 
 # Our own table in the FinQA shape: lower-cased, tokenised cells, row 0 the header.
 TABLE = [

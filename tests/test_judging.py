@@ -50,11 +50,25 @@ def test_a_failed_judge_leaves_answers_unverified(data: Path, tmp_path: Path):
 
     out = tmp_path / "run"
     with FakeOpenAI(script=model) as srv, FakeOpenAI(script=broken_judge) as judge:
-        assert cli(eval_args(srv, data, out, "--judge-base-url", judge.base_url, "--judge-model", "judge-model",
-                             tasks=("finqa", "cflue_oe"))) == 0
+        assert (
+            cli(
+                eval_args(
+                    srv,
+                    data,
+                    out,
+                    "--judge-base-url",
+                    judge.base_url,
+                    "--judge-model",
+                    "judge-model",
+                    tasks=("finqa", "cflue_oe"),
+                )
+            )
+            == 0
+        )
     for task, why in (("cflue_oe", "judge failed: "), ("finqa", "judge failed: answer truncated")):
         answered = [r for r in rows_of(out, task).values() if r["pred"] is not None]
-        assert answered and all(r["correct"] is None and r["reason"].startswith(why) and r["judge"] is None
-                                for r in answered), task
+        assert answered and all(
+            r["correct"] is None and r["reason"].startswith(why) and r["judge"] is None for r in answered
+        ), task
     oe = json.loads((out / "summary.json").read_text())["tasks"]["cflue_oe"]
     assert oe["accuracy"] is None and oe["format_rate"] == 1.0  # the format is the answer's, not the judge's

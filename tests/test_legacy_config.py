@@ -14,9 +14,9 @@ import pytest
 import transformers
 from transformers import CONFIG_MAPPING, AutoConfig, AutoModelForCausalLM
 
-from dianjin.legacy_config import add_legacy_keys, legacy_view, with_legacy_keys
-from dianjin.merge import merge_lora, save_companions
-from dianjin.tiny import build_tiny
+from dianjin.model.legacy_config import add_legacy_keys, legacy_view, with_legacy_keys
+from dianjin.model.merge import merge_lora, save_companions
+from dianjin.model.tiny import build_tiny
 from dianjin.train.common import save_final
 
 
@@ -77,16 +77,22 @@ def _ultrabert(tiny: Path, d: Path) -> Path:
 @pytest.mark.parametrize(
     "save,scaling",
     [
-        (lambda t, d: build_tiny(d / "m"), None),  # dianjin.tiny: Qwen2, default RoPE (theta 10000)
+        (lambda t, d: build_tiny(d / "m"), None),  # dianjin.model.tiny: Qwen2, default RoPE (theta 10000)
         (_lora_merge, None),  # dianjin merge lora / save_final with merge_lora
         (_save_final, None),  # save_final of a full fine-tune
         (_save_companions, None),  # dianjin merge fsdp's config.json
-        (_config(transformers.LlamaConfig(num_hidden_layers=1, rope_parameters=dict(LINEAR))),
-         {"type": "linear", "rope_type": "linear", "factor": 4.0}),  # linear scaling, both spellings of the type
-        (_config(transformers.LlamaConfig(num_hidden_layers=1, rope_parameters=dict(YARN))),
-         {"type": "yarn", "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048}),  # yarn
-        (_config(transformers.Gemma3TextConfig(num_hidden_layers=2, rope_parameters=copy.deepcopy(GEMMA))),
-         {"type": "linear", "rope_type": "linear", "factor": 8.0}),  # per layer type: the full-attention one
+        (
+            _config(transformers.LlamaConfig(num_hidden_layers=1, rope_parameters=dict(LINEAR))),
+            {"type": "linear", "rope_type": "linear", "factor": 4.0},
+        ),  # linear scaling, both spellings of the type
+        (
+            _config(transformers.LlamaConfig(num_hidden_layers=1, rope_parameters=dict(YARN))),
+            {"type": "yarn", "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048},
+        ),  # yarn
+        (
+            _config(transformers.Gemma3TextConfig(num_hidden_layers=2, rope_parameters=copy.deepcopy(GEMMA))),
+            {"type": "linear", "rope_type": "linear", "factor": 8.0},
+        ),  # per layer type: the full-attention one
         (_ultrabert, None),  # per layer type, but 5.x would let rope_scaling replace them all: left out
     ],
     ids=["tiny", "lora-merge", "save-final", "fsdp-companions", "linear", "yarn", "gemma3-nested", "ultrabert-nested"],
@@ -121,10 +127,14 @@ def _t5_dict(raw: dict) -> dict:
     [
         ({}, {"rope_theta": 10000.0, "rope_scaling": None}),  # 4.x defaults
         ({"rope_theta": 5e5, "rope_scaling": None}, {"rope_theta": 5e5, "rope_scaling": None}),  # plain 4.x config
-        ({"rope_parameters": {"rope_theta": 5e5, "rope_type": "default"}},
-         {"rope_theta": 10000.0, "rope_scaling": None}),  # a 5.x-only config: 4.x silently uses its default
-        ({"rope_theta": 1e6, "rope_scaling": {"type": "linear", "factor": 2.0}},
-         {"rope_theta": 1e6, "rope_scaling": {"type": "linear", "rope_type": "linear", "factor": 2.0}}),  # old spelling
+        (
+            {"rope_parameters": {"rope_theta": 5e5, "rope_type": "default"}},
+            {"rope_theta": 10000.0, "rope_scaling": None},
+        ),  # a 5.x-only config: 4.x silently uses its default
+        (
+            {"rope_theta": 1e6, "rope_scaling": {"type": "linear", "factor": 2.0}},
+            {"rope_theta": 1e6, "rope_scaling": {"type": "linear", "rope_type": "linear", "factor": 2.0}},
+        ),  # old spelling
     ],
     ids=["empty", "legacy", "v5-only", "type-only"],
 )

@@ -16,8 +16,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from dianjin.merge import MergeError, main, make_plan, open_checkpoint, verify
-from dianjin.tiny import build_tiny
+from dianjin.model.merge import MergeError, main, make_plan, open_checkpoint, verify
+from dianjin.model.tiny import build_tiny
 
 HERE = Path(__file__).parent
 

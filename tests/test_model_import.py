@@ -13,12 +13,11 @@ import pytest
 import torch
 
 from dianjin.cli import main as cli_main
-from dianjin.legacy_config import legacy_view
+from dianjin.model import gguf as model_import
+from dianjin.model.gguf import ModelImportError, convert_gguf
+from dianjin.model.legacy_config import legacy_view
 
 gguf = pytest.importorskip("gguf", reason="the gguf package is not installed (pip install gguf==0.19.0)")
-
-from dianjin import model_import
-from dianjin.model_import import ModelImportError, convert_gguf
 
 TINY_THETA = 50000.0
 
@@ -27,7 +26,7 @@ def write_tiny_gguf(path: Path, qtype: str = "Q8_0", hidden: int = 64, layers: i
                     kv_heads: int = 2, ffn: int = 128, seed: int = 0) -> Path:  # fmt: skip
     """A random llama GGUF with the tiny dianjin tokenizer (byte-level BPE, ChatML template). Matrices
     are `qtype` (Q8_0 needs dims that are multiples of 32), norms F32; embeddings tied (no output.weight)."""
-    from dianjin.tiny import CHAT_TEMPLATE, build_tokenizer
+    from dianjin.model.tiny import CHAT_TEMPLATE, build_tokenizer
 
     src = path.parent / f"{path.stem}-tokenizer"
     build_tokenizer(src, vocab_size=300)
@@ -91,7 +90,6 @@ def write_tiny_gguf(path: Path, qtype: str = "Q8_0", hidden: int = 64, layers: i
     w.write_tensors_to_file()
     w.close()
     return path
-
 
 
 @pytest.fixture(scope="module")

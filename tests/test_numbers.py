@@ -1,6 +1,6 @@
-"""Number parsing and tolerant comparison (dianjin.numbers).
+"""Number parsing and tolerant comparison (dianjin.tasks.numeric).
 
-    .venv/bin/python -m pytest -q tests/test_numbers.py
+.venv/bin/python -m pytest -q tests/test_numbers.py
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from timing import cpu_seconds
 
-from dianjin.numbers import (
+from dianjin.tasks.numeric import (
     decimals,
     find_number,
     numbers_match,

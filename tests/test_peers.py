@@ -10,7 +10,7 @@ enough). `dianjin` is importable there through a .pth file pointing at this chec
 
 For each peer (verl version, export style):
 1. `dianjin export verl --verl-style STYLE` of rows of every rule-scored task, with a tiny tokenizer
-   (`dianjin.tiny`, config written the way transformers 4.x reads it) as the model;
+   (`dianjin.model.tiny`, config written the way transformers 4.x reads it) as the model;
 2. `run_grpo.sh` with PYTHON = a stand-in that runs the peer's Python for the reward preflight and records
    the `-m verl.trainer.main_ppo` arguments instead of training;
 3. in the peer's Python (`DRIVER`): verl's Hydra config composed from those arguments (plus the other
@@ -53,7 +53,9 @@ def _opt_in(request):
     """Skipped unless asked for: `-m peers` (not `-m "not peers"`) or DIANJIN_PEERS=1."""
     expr = request.config.getoption("markexpr") or ""
     if os.environ.get("DIANJIN_PEERS") != "1" and ("peers" not in expr or "not peers" in expr):
-        pytest.skip("opt-in: pytest -m peers, or DIANJIN_PEERS=1 (builds verl virtualenvs under ~/.cache/dianjin-peers)")
+        pytest.skip(
+            "opt-in: pytest -m peers, or DIANJIN_PEERS=1 (builds verl virtualenvs under ~/.cache/dianjin-peers)"
+        )
 
 
 @dataclass(frozen=True)
@@ -71,12 +73,39 @@ class Peer:
 COMMON = ("omegaconf==2.3.1", "hydra-core==1.3.8", "math-verify[antlr4_9_3]==0.9.0", "pyyaml")
 PEERS = [
     # upstream's verl (April 2025) and what it ran with: transformers 4.51, tensordict <= 0.6.2, pandas 2, numpy 1
-    Peer("0.3.0.post1", "upstream", ("transformers==4.51.3", "tensordict==0.6.2", "pandas==2.2.3", "numpy==1.26.4",
-                                     "pyarrow==19.0.1", "ray==2.44.1", "codetiming==1.4.0", "torchdata==0.11.0", *COMMON)),
+    Peer(
+        "0.3.0.post1",
+        "upstream",
+        (
+            "transformers==4.51.3",
+            "tensordict==0.6.2",
+            "pandas==2.2.3",
+            "numpy==1.26.4",
+            "pyarrow==19.0.1",
+            "ray==2.44.1",
+            "codetiming==1.4.0",
+            "torchdata==0.11.0",
+            *COMMON,
+        ),
+    ),
     # a current verl: transformers >= 5.5.3, < 5.11; tensordict 0.8-0.10; datasets reads the parquet
-    Peer("0.9.1", "current", ("transformers==5.10.4", "tensordict==0.10.0", "pandas==3.1.1", "numpy==2.4.6",
-                              "pyarrow==26.0.1", "ray==2.60.0", "datasets==5.2.0", "pillow==13.0.0", "aiohttp==3.14.5", "codetiming==1.4.0",
-                              *COMMON)),
+    Peer(
+        "0.9.1",
+        "current",
+        (
+            "transformers==5.10.4",
+            "tensordict==0.10.0",
+            "pandas==3.1.1",
+            "numpy==2.4.6",
+            "pyarrow==26.0.1",
+            "ray==2.60.0",
+            "datasets==5.2.0",
+            "pillow==13.0.0",
+            "aiohttp==3.14.5",
+            "codetiming==1.4.0",
+            *COMMON,
+        ),
+    ),
 ]
 
 
@@ -121,22 +150,57 @@ def ensure_venv(peer: Peer) -> Path:
 
 # --- the exported data -----------------------------------------------------------------------------------
 CFLUE = [
-    {"id": "cflue-1", "task": "cflue", "question": "下列属于货币市场工具的是（ ）。", "qtype": "单项选择题",
-     "choices": {"A": "股票", "B": "国库券", "C": "公司债券", "D": "可转换债券"}, "gold": "B"},
-    {"id": "cflue-2", "task": "cflue", "question": "下列属于商业银行表外业务的有（ ）。", "qtype": "多项选择题",
-     "choices": {"A": "银行承兑汇票", "B": "吸收存款", "C": "备用信用证", "D": "发放贷款", "E": "同业拆入"}, "gold": "AC"},
+    {
+        "id": "cflue-1",
+        "task": "cflue",
+        "question": "下列属于货币市场工具的是（ ）。",
+        "qtype": "单项选择题",
+        "choices": {"A": "股票", "B": "国库券", "C": "公司债券", "D": "可转换债券"},
+        "gold": "B",
+    },
+    {
+        "id": "cflue-2",
+        "task": "cflue",
+        "question": "下列属于商业银行表外业务的有（ ）。",
+        "qtype": "多项选择题",
+        "choices": {"A": "银行承兑汇票", "B": "吸收存款", "C": "备用信用证", "D": "发放贷款", "E": "同业拆入"},
+        "gold": "AC",
+    },
 ]
-FINQA = {"id": "ACME/2020/page_1.pdf-1", "task": "finqa", "question": "what was the change in revenue from 2019 to 2020?",
-         "gold": 94.0, "program": "subtract(5829, 5735)", "answer": "94", "table": [["", "2020", "2019"], ["revenue", "5829", "5735"]],
-         "context": "| | 2020 | 2019 |\n| --- | --- | --- |\n| revenue | 5829 | 5735 |"}
-MATH = [{"id": f"math-{i}", "task": "math500", "question": f"What is {i} + 1/2?", "gold": f"{i}+\\frac{{1}}{{2}}"} for i in (1, 2)]
-GPQA = {"id": "gpqa-1", "task": "gpqa", "question": "A photon of which energy ...?", "gold": "C",
-        "choices": {"A": "1 eV", "B": "2 eV", "C": "3 eV", "D": "4 eV"}}
+FINQA = {
+    "id": "ACME/2020/page_1.pdf-1",
+    "task": "finqa",
+    "question": "what was the change in revenue from 2019 to 2020?",
+    "gold": 94.0,
+    "program": "subtract(5829, 5735)",
+    "answer": "94",
+    "table": [["", "2020", "2019"], ["revenue", "5829", "5735"]],
+    "context": "| | 2020 | 2019 |\n| --- | --- | --- |\n| revenue | 5829 | 5735 |",
+}
+MATH = [
+    {"id": f"math-{i}", "task": "math500", "question": f"What is {i} + 1/2?", "gold": f"{i}+\\frac{{1}}{{2}}"}
+    for i in (1, 2)
+]
+GPQA = {
+    "id": "gpqa-1",
+    "task": "gpqa",
+    "question": "A photon of which energy ...?",
+    "gold": "C",
+    "choices": {"A": "1 eV", "B": "2 eV", "C": "3 eV", "D": "4 eV"},
+}
 
 
 def examples() -> list[dict]:
     ccc = get_task("ccc").load(str(ROOT / "tests" / "assets" / "ccc_sample.jsonl"))[:2]
-    return [*CFLUE, *fincalc.generate(2, 3, forms=("open",)), *fincalc.generate(2, 4, forms=("mcq",)), FINQA, *MATH, GPQA, *ccc]
+    return [
+        *CFLUE,
+        *fincalc.generate(2, 3, forms=("open",)),
+        *fincalc.generate(2, 4, forms=("mcq",)),
+        FINQA,
+        *MATH,
+        GPQA,
+        *ccc,
+    ]
 
 
 def responses(ex: dict) -> list[tuple[str, float]]:
@@ -149,7 +213,9 @@ def responses(ex: dict) -> list[tuple[str, float]]:
     if ex.get("form") == "mcq" or ex["task"] == "gpqa":
         out.append((fmt.render("逐步推理。", "", ex["choices"][ex["gold"]]), 1.0))
     if ex["task"] == "ccc":
-        wrong = fmt.render("逐步推理。", "最终结果为：客服未违规。" if ex["gold"] == "violation" else "最终结果为：客服违规。")
+        wrong = fmt.render(
+            "逐步推理。", "最终结果为：客服未违规。" if ex["gold"] == "violation" else "最终结果为：客服违规。"
+        )
     elif ex.get("choices"):
         wrong = fmt.render("逐步推理。", "", "A" if ex["gold"] != "A" else "B")
     else:
@@ -159,15 +225,25 @@ def responses(ex: dict) -> list[tuple[str, float]]:
 
 def tiny_tokenizer(out: Path) -> Path:
     """dianjin's tiny tokenizer, its config in the shape transformers 4.x and 5.x both read."""
-    from dianjin.tiny import build_tokenizer
+    from dianjin.model.tiny import build_tokenizer
 
     build_tokenizer(out)
     cfg = json.loads((out / "tokenizer_config.json").read_text())
-    (out / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "PreTrainedTokenizerFast", "eos_token": cfg["eos_token"], "pad_token": cfg["pad_token"],
-        "bos_token": None, "additional_special_tokens": cfg.get("extra_special_tokens") or ["<|im_start|>"],
-        "model_max_length": cfg["model_max_length"], "padding_side": "left",
-        "chat_template": (out / "chat_template.jinja").read_text()}, ensure_ascii=False))
+    (out / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "eos_token": cfg["eos_token"],
+                "pad_token": cfg["pad_token"],
+                "bos_token": None,
+                "additional_special_tokens": cfg.get("extra_special_tokens") or ["<|im_start|>"],
+                "model_max_length": cfg["model_max_length"],
+                "padding_side": "left",
+                "chat_template": (out / "chat_template.jinja").read_text(),
+            },
+            ensure_ascii=False,
+        )
+    )
     return out
 
 
@@ -181,7 +257,7 @@ exec "$PEER_PYTHON" "$@"
 """
 
 # Runs in the peer's Python: argv = spec.json, out.json.
-DRIVER = r'''
+DRIVER = r"""
 import json, os, re, sys, time
 t0 = time.time()
 spec = json.load(open(sys.argv[1]))
@@ -268,10 +344,12 @@ json.dump({"verl": verl.__version__, "transformers": transformers.__version__, "
            "rows": [{"id": item["extra_info"]["id"], "data_source": item["data_source"], "expected": expected,
                      "reward": s, "kind": kind} for (item, _, expected), (s, kind) in zip(rows, scores)]},
           open(sys.argv[2], "w"), indent=1)
-'''
+"""
 
-CHECKPOINT_KEYS = {"upstream": "actor_rollout_ref.actor.checkpoint.save_contents=['model']",  # the other style's key
-                   "current": "actor_rollout_ref.actor.checkpoint.contents=['model']"}
+CHECKPOINT_KEYS = {
+    "upstream": "actor_rollout_ref.actor.checkpoint.save_contents=['model']",  # the other style's key
+    "current": "actor_rollout_ref.actor.checkpoint.contents=['model']",
+}
 
 
 @pytest.mark.parametrize("peer", PEERS, ids=[f"verl-{p.verl}-{p.style}" for p in PEERS])
@@ -280,39 +358,96 @@ def test_verl_runs_our_export(peer, tmp_path):
     py = ensure_venv(peer)
     built = time.time() - start
     exs = examples()
-    rl = [{"id": ex["id"], "task": ex["task"], "prompt": get_task(ex["task"]).messages(ex), "gold": ex["gold"], "attempts": 3,
-           "extra": {k: v for k, v in ex.items() if k not in ("id", "task", "gold")}} for ex in exs]
+    rl = [
+        {
+            "id": ex["id"],
+            "task": ex["task"],
+            "prompt": get_task(ex["task"]).messages(ex),
+            "gold": ex["gold"],
+            "attempts": 3,
+            "extra": {k: v for k, v in ex.items() if k not in ("id", "task", "gold")},
+        }
+        for ex in exs
+    ]
     (tmp_path / "rl.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rl), encoding="utf-8")
     model = tiny_tokenizer(tmp_path / "tok")
-    assert cli_main(["export", "verl", "--data", str(tmp_path / "rl.jsonl"), "--model", str(model), "--out", str(tmp_path / "out"),
-                     "--verl-style", peer.style, "--val-fraction", "0", "--n-gpus", "1", "--tp", "1", "--n", "1",
-                     "--train-batch-size", "4", "--mini-batch-size", "4", "--micro-batch-size", "4"]) == 0
+    assert (
+        cli_main(
+            [
+                "export",
+                "verl",
+                "--data",
+                str(tmp_path / "rl.jsonl"),
+                "--model",
+                str(model),
+                "--out",
+                str(tmp_path / "out"),
+                "--verl-style",
+                peer.style,
+                "--val-fraction",
+                "0",
+                "--n-gpus",
+                "1",
+                "--tp",
+                "1",
+                "--n",
+                "1",
+                "--train-batch-size",
+                "4",
+                "--mini-batch-size",
+                "4",
+                "--micro-batch-size",
+                "4",
+            ]
+        )
+        == 0
+    )
     # run_grpo.sh with the peer's Python: its preflight for real, verl's launch recorded
     (tmp_path / "python").write_text(FAKE_PYTHON)
     (tmp_path / "python").chmod(0o755)
     env = {**os.environ, "PYTHON": str(tmp_path / "python"), "PEER_PYTHON": str(py), "RECORD": str(tmp_path / "argv")}
     env.pop("PYTHONPATH", None)
-    proc = subprocess.run(["bash", str(tmp_path / "out" / "run_grpo.sh"), "data.max_prompt_length=4096"], env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
+    proc = subprocess.run(
+        ["bash", str(tmp_path / "out" / "run_grpo.sh"), "data.max_prompt_length=4096"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"(verl {peer.verl})" in proc.stdout  # the preflight ran in verl's Python and checked its version
     overrides = (tmp_path / "argv").read_text().splitlines()
-    spec = {"overrides": overrides, "other_style_key": CHECKPOINT_KEYS[peer.style],
-            "responses": {ex["id"]: responses(ex) for ex in exs}}
+    spec = {
+        "overrides": overrides,
+        "other_style_key": CHECKPOINT_KEYS[peer.style],
+        "responses": {ex["id"]: responses(ex) for ex in exs},
+    }
     (tmp_path / "spec.json").write_text(json.dumps(spec, ensure_ascii=False))
     (tmp_path / "driver.py").write_text(DRIVER)
-    drive = subprocess.run([str(py), str(tmp_path / "driver.py"), str(tmp_path / "spec.json"), str(tmp_path / "out.json")],
-                           env={k: v for k, v in env.items() if k != "PYTHON"}, cwd=tmp_path, capture_output=True, text=True,
-                           timeout=600, check=False)
+    drive = subprocess.run(
+        [str(py), str(tmp_path / "driver.py"), str(tmp_path / "spec.json"), str(tmp_path / "out.json")],
+        env={k: v for k, v in env.items() if k != "PYTHON"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert drive.returncode == 0, drive.stdout[-4000:] + drive.stderr[-8000:]
     out = json.loads((tmp_path / "out.json").read_text())
-    print(json.dumps({k: v for k, v in out.items() if k != "rows"}), f"venv build {built:.0f} s, total {time.time() - start:.0f} s")
+    print(
+        json.dumps({k: v for k, v in out.items() if k != "rows"}),
+        f"venv build {built:.0f} s, total {time.time() - start:.0f} s",
+    )
 
     assert out["verl"] == peer.verl
     assert out["dataset_rows"] == len(exs)  # no row filtered out (every prompt fits) or lost
     assert out["other_style_rejected"], "verl accepted the other style's checkpoint key"
-    assert out["reward_function"] == [str((ROOT / "src" / "dianjin" / "verl_reward.py").resolve()),
-                                      "compute_score_float" if peer.style == "upstream" else "compute_score"]
+    assert out["reward_function"] == [
+        str((ROOT / "src" / "dianjin" / "verl_reward.py").resolve()),
+        "compute_score_float" if peer.style == "upstream" else "compute_score",
+    ]
     assert {r["data_source"] for r in out["rows"]} == {ex["task"] for ex in exs}
     wrong = [r for r in out["rows"] if r["reward"] != r["expected"] or not isinstance(r["reward"], float)]
     assert not wrong, wrong

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dianjin.config import from_dict
-from dianjin.io import read_jsonl
+from dianjin.files import read_jsonl
 from dianjin.train.sft import SFTRunConfig, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -22,19 +22,37 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 HELDOUT = 16
 # FinCalc, English, the bare question as the prompt (~70 tokens with SmolLM2's default system
 # prompt) and a short DianJin-format target: the sequences stay short, so 2 cores train fast.
-SFT = {"demo": {"n": 160, "forms": ["mcq", "open"], "langs": ["en"], "prompt": "question", "build_model": False},
-       "max_steps": 16, "learning_rate": 2e-3, "lr_scheduler_type": "constant", "warmup_ratio": 0.0,
-       "per_device_train_batch_size": 4, "global_batch_size": None, "max_length": 256, "logging_steps": 4,
-       "save_strategy": "no", "lora": {"r": 16, "alpha": 32, "dropout": 0.0}, "num_samples": HELDOUT,
-       "sample_max_new_tokens": 64}
+SFT = {
+    "demo": {"n": 160, "forms": ["mcq", "open"], "langs": ["en"], "prompt": "question", "build_model": False},
+    "max_steps": 16,
+    "learning_rate": 2e-3,
+    "lr_scheduler_type": "constant",
+    "warmup_ratio": 0.0,
+    "per_device_train_batch_size": 4,
+    "global_batch_size": None,
+    "max_length": 256,
+    "logging_steps": 4,
+    "save_strategy": "no",
+    "lora": {"r": 16, "alpha": 32, "dropout": 0.0},
+    "num_samples": HELDOUT,
+    "sample_max_new_tokens": 64,
+}
 
 
 @pytest.fixture(scope="module")
 def sft_run(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("smollm2-sft")
-    cfg = from_dict(SFTRunConfig, {"model": str(smollm2_dir), "data": [str(root / "data" / "sft.jsonl")],
-                                   "sample_data": [str(root / "data" / "heldout.jsonl")],
-                                   "output_dir": str(root / "sft"), "sample_every": SFT["max_steps"], **SFT})
+    cfg = from_dict(
+        SFTRunConfig,
+        {
+            "model": str(smollm2_dir),
+            "data": [str(root / "data" / "sft.jsonl")],
+            "sample_data": [str(root / "data" / "heldout.jsonl")],
+            "output_dir": str(root / "sft"),
+            "sample_every": SFT["max_steps"],
+            **SFT,
+        },
+    )
     run(cfg)
     return root / "sft"
 

@@ -28,26 +28,60 @@ STAGES = {"sft": SFTRunConfig, "grpo": GRPORunConfig}  # recipe name prefix -> c
 SCALE_RECIPES = ["sft_qwen2.5_7b.yaml", "sft_qwen2.5_32b.yaml", "grpo_qwen2.5_7b.yaml", "grpo_qwen2.5_32b.yaml"]
 
 # Upstream qwen2.5_sft.yaml (docs/upstream.md §5), as SFTRunConfig fields.
-UPSTREAM_SFT = {"learning_rate": 1e-5, "num_train_epochs": 3.0, "lr_scheduler_type": "linear", "warmup_ratio": 0.03,
-                "per_device_train_batch_size": 1, "global_batch_size": 128, "max_length": 16384, "bf16": True,
-                "packing": False, "lora": None, "logging_steps": 10, "save_strategy": "epoch", "assistant_only_loss": True}
+UPSTREAM_SFT = {
+    "learning_rate": 1e-5,
+    "num_train_epochs": 3.0,
+    "lr_scheduler_type": "linear",
+    "warmup_ratio": 0.03,
+    "per_device_train_batch_size": 1,
+    "global_batch_size": 128,
+    "max_length": 16384,
+    "bf16": True,
+    "packing": False,
+    "lora": None,
+    "logging_steps": 10,
+    "save_strategy": "epoch",
+    "assistant_only_loss": True,
+}
 # Upstream grpo.sh (docs/upstream.md §6.1), as GRPORunConfig fields.
-UPSTREAM_GRPO = {"learning_rate": 1e-6, "num_train_epochs": 15.0, "num_generations": 8, "temperature": 0.6, "top_p": 0.95,
-                 "beta": 0.001, "max_prompt_length": 1024, "max_completion_length": 4096, "prompts_per_generation": 1024,
-                 "prompts_per_update": 256, "num_iterations": 1, "epsilon": 0.2, "scale_rewards": "group",
-                 "rewards": {"dianjin": 1.0}, "bf16": True, "gradient_checkpointing": True, "lr_scheduler_type": "constant"}
+UPSTREAM_GRPO = {
+    "learning_rate": 1e-6,
+    "num_train_epochs": 15.0,
+    "num_generations": 8,
+    "temperature": 0.6,
+    "top_p": 0.95,
+    "beta": 0.001,
+    "max_prompt_length": 1024,
+    "max_completion_length": 4096,
+    "prompts_per_generation": 1024,
+    "prompts_per_update": 256,
+    "num_iterations": 1,
+    "epsilon": 0.2,
+    "scale_rewards": "group",
+    "rewards": {"dianjin": 1.0},
+    "bf16": True,
+    "gradient_checkpointing": True,
+    "lr_scheduler_type": "constant",
+}
 
 
 def stage(name: str) -> type:
     return STAGES[name.split("_")[0]]
 
 
-@pytest.mark.parametrize("name, upstream, model", [
-    ("sft_qwen2.5_7b.yaml", UPSTREAM_SFT, "Qwen/Qwen2.5-7B-Instruct"),  # the released 7B SFT config
-    ("sft_qwen2.5_32b.yaml", UPSTREAM_SFT, "Qwen/Qwen2.5-32B-Instruct"),  # 32B: same values (none released)
-    ("grpo_qwen2.5_7b.yaml", UPSTREAM_GRPO, "runs/qwen2.5-7b/sft/final"),  # the released grpo.sh, from our SFT model
-    ("grpo_qwen2.5_32b.yaml", UPSTREAM_GRPO, "runs/qwen2.5-32b/sft/final"),  # 32B: same values
-])
+@pytest.mark.parametrize(
+    "name, upstream, model",
+    [
+        ("sft_qwen2.5_7b.yaml", UPSTREAM_SFT, "Qwen/Qwen2.5-7B-Instruct"),  # the released 7B SFT config
+        ("sft_qwen2.5_32b.yaml", UPSTREAM_SFT, "Qwen/Qwen2.5-32B-Instruct"),  # 32B: same values (none released)
+        (
+            "grpo_qwen2.5_7b.yaml",
+            UPSTREAM_GRPO,
+            "runs/qwen2.5-7b/sft/final",
+        ),  # the released grpo.sh, from our SFT model
+        ("grpo_qwen2.5_32b.yaml", UPSTREAM_GRPO, "runs/qwen2.5-32b/sft/final"),  # 32B: same values
+    ],
+)
 def test_recipe_holds_upstream_values(name, upstream, model):
     cfg = load_config(stage(name), RECIPES / name)
     assert {k: getattr(cfg, k) for k in upstream} == upstream
@@ -92,19 +126,22 @@ def test_header_commands_are_runnable(name):
             load_config_from_file(str(ROOT / acc))
         module = argv[argv.index("-m") + 1]
         assert module.startswith("dianjin.train.") and importlib.util.find_spec(module), module
-        recipe, *overrides = argv[argv.index("-m") + 2:]
+        recipe, *overrides = argv[argv.index("-m") + 2 :]
         assert recipe == f"recipes/{name}"
         cfg = load_config(stage(name), ROOT / recipe, overrides)
         assert (ROOT / cfg.deepspeed).is_file()
 
 
-@pytest.mark.parametrize("name, processes, accumulation, steps_per_generation", [
-    ("grpo_qwen2.5_7b.yaml", 8, 32, 128),  # upstream's node: 2,048 / (8 x 8); 8,192 / (8 x 8)
-    ("grpo_qwen2.5_7b.yaml", 1, 256, 1024),  # one GPU: the same batches by accumulation
-    ("grpo_qwen2.5_7b.yaml", 16, 16, 64),  # two nodes
-    ("grpo_qwen2.5_32b.yaml", 32, 16, 64),  # 32B on 4 nodes, 4 completions per GPU: 2,048 / (4 x 32)
-    ("grpo_qwen2.5_32b.yaml", 8, 64, 256),  # 32B on one node
-])
+@pytest.mark.parametrize(
+    "name, processes, accumulation, steps_per_generation",
+    [
+        ("grpo_qwen2.5_7b.yaml", 8, 32, 128),  # upstream's node: 2,048 / (8 x 8); 8,192 / (8 x 8)
+        ("grpo_qwen2.5_7b.yaml", 1, 256, 1024),  # one GPU: the same batches by accumulation
+        ("grpo_qwen2.5_7b.yaml", 16, 16, 64),  # two nodes
+        ("grpo_qwen2.5_32b.yaml", 32, 16, 64),  # 32B on 4 nodes, 4 completions per GPU: 2,048 / (4 x 32)
+        ("grpo_qwen2.5_32b.yaml", 8, 64, 256),  # 32B on one node
+    ],
+)
 def test_grpo_batch_geometry(name, processes, accumulation, steps_per_generation):
     cfg = load_config(GRPORunConfig, RECIPES / name)
     geo = batch_geometry(cfg, processes)
@@ -130,20 +167,35 @@ def test_deepspeed_configs():
     assert zo.pop("offload_optimizer")["device"] == "cpu" and zo.pop("offload_param")["device"] == "cpu"
     assert {**off, "zero_optimization": zo} == z3  # the offload file is ZeRO-3 plus CPU offload, nothing else
     for cfg in (z3, off):  # batch sizes and precision come from the Trainer ("auto")
-        assert {cfg[k] for k in ("train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps")} == {"auto"}
+        assert {
+            cfg[k] for k in ("train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps")
+        } == {"auto"}
 
 
-@pytest.mark.parametrize("name, distributed, processes, machines, ds_file", [
-    ("1gpu.yaml", "NO", 1, 1, None),  # plain single process
-    ("1gpu_ds_z3_offload.yaml", "DEEPSPEED", 1, 1, "recipes/deepspeed/ds_z3_offload_config.json"),  # 7B on one GPU
-    ("ds_z3_8gpu.yaml", "DEEPSPEED", 8, 1, "recipes/deepspeed/ds_z3_config.json"),  # upstream's node
-    ("ds_z3_multinode.yaml", "DEEPSPEED", 16, 2, "recipes/deepspeed/ds_z3_config.json"),  # nodes x 8, standard launcher
-])
+@pytest.mark.parametrize(
+    "name, distributed, processes, machines, ds_file",
+    [
+        ("1gpu.yaml", "NO", 1, 1, None),  # plain single process
+        ("1gpu_ds_z3_offload.yaml", "DEEPSPEED", 1, 1, "recipes/deepspeed/ds_z3_offload_config.json"),  # 7B on one GPU
+        ("ds_z3_8gpu.yaml", "DEEPSPEED", 8, 1, "recipes/deepspeed/ds_z3_config.json"),  # upstream's node
+        (
+            "ds_z3_multinode.yaml",
+            "DEEPSPEED",
+            16,
+            2,
+            "recipes/deepspeed/ds_z3_config.json",
+        ),  # nodes x 8, standard launcher
+    ],
+)
 def test_accelerate_configs(name, distributed, processes, machines, ds_file):
     from accelerate.commands.config.config_args import load_config_from_file
 
     c = load_config_from_file(str(RECIPES / "accelerate" / name))
-    assert (str(c.distributed_type).split(".")[-1], c.num_processes, c.num_machines) == (distributed, processes, machines)
+    assert (str(c.distributed_type).split(".")[-1], c.num_processes, c.num_machines) == (
+        distributed,
+        processes,
+        machines,
+    )
     assert c.deepspeed_config.get("deepspeed_config_file") == ds_file
     if ds_file:
         assert (ROOT / ds_file).is_file()
@@ -153,7 +205,9 @@ def test_accelerate_configs(name, distributed, processes, machines, ds_file):
 
 SRC = ROOT / "src" / "dianjin"
 MODULES = sorted(p.relative_to(ROOT).as_posix() for p in SRC.rglob("*.py"))
-TEXTS = sorted(p.relative_to(ROOT).as_posix() for p in [*ROOT.glob("docs/*.md"), ROOT / "README.md", *RECIPES.glob("*.yaml")])
+TEXTS = sorted(
+    p.relative_to(ROOT).as_posix() for p in [*ROOT.glob("docs/*.md"), ROOT / "README.md", *RECIPES.glob("*.yaml")]
+)
 # A path in the repository (a top-level folder and what follows), or one that leaves it ("../..."); not the tail of
 # another path (upstream's "DianJin-R1/src/rl/grpo.sh") or of a URL.
 REPO_PATH = re.compile(r"(?<![\w./~$-])((?:\.\./)+[\w./-]*|(?:recipes|bench|docs|src|tests)/[\w./*-]*)")
@@ -218,37 +272,45 @@ def test_module_docstrings_name_what_exists(module):
     assert not errors, f"{module}: " + "; ".join(errors)
 
 
-@pytest.mark.parametrize("module, at_least", [
-    ("src/dianjin/cli.py", 3),  # score, merge fsdp, serve
-    ("src/dianjin/train/sft.py", 3),  # the CPU demo stage, torchrun on the 7B recipe, accelerate launch
-    ("src/dianjin/train/grpo.py", 3),  # the same three for GRPO
-    ("src/dianjin/train/mine.py", 2),  # the CPU demo stage, a served model
-    ("src/dianjin/demo.py", 5),  # make demo, the CPU and 7B recipes, --dry-run, --redo
-    ("src/dianjin/data/build.py", 2),  # every stage, one stage
-    ("src/dianjin/eval/run.py", 4),  # an endpoint, a local model, rescore, compare
-    ("src/dianjin/eval/cli.py", 5),  # a YAML config, an endpoint, a local model, rescore, compare
-    ("src/dianjin/merge.py", 2),  # merge fsdp, merge lora
-    ("src/dianjin/train/export_cmd.py", 2),  # export verl, export llamafactory
-    ("src/dianjin/model_import.py", 2),  # model gguf, model smollm2
-])
+@pytest.mark.parametrize(
+    "module, at_least",
+    [
+        ("src/dianjin/cli.py", 3),  # score, merge fsdp, serve
+        ("src/dianjin/train/sft.py", 3),  # the CPU demo stage, torchrun on the 7B recipe, accelerate launch
+        ("src/dianjin/train/grpo.py", 3),  # the same three for GRPO
+        ("src/dianjin/train/mine.py", 2),  # the CPU demo stage, a served model
+        ("src/dianjin/demo.py", 5),  # make demo, the CPU and 7B recipes, --dry-run, --redo
+        ("src/dianjin/data/build.py", 2),  # every stage, one stage
+        ("src/dianjin/eval/run.py", 4),  # an endpoint, a local model, rescore, compare
+        ("src/dianjin/eval/cli.py", 5),  # a YAML config, an endpoint, a local model, rescore, compare
+        ("src/dianjin/model/merge.py", 2),  # merge fsdp, merge lora
+        ("src/dianjin/train/export_cmd.py", 2),  # export verl, export llamafactory
+        ("src/dianjin/model/gguf.py", 2),  # model gguf, model smollm2
+    ],
+)
 def test_usage_lines_are_found(module, at_least):
     """The extractor sees the usage block of the modules that have one (else the check above checks nothing)."""
     assert len(usage_lines(module)) >= at_least
 
 
-@pytest.mark.parametrize("cmd, wrong", [
-    ("torchrun --nproc_per_node 8 -m dianjin.train.sft recipes/sft_7b.yaml", "recipes/sft_7b.yaml"),  # the old name
-    ("dianjin train CONFIG.yaml", "dianjin train"),  # not a registered subcommand
-    ("dianjin merge zip CKPT_DIR --base B --out O", "dianjin merge zip"),  # not an action of dianjin.merge
-    ("accelerate launch --config_file recipes/accelerate/8gpu.yaml -m dianjin.train.grpo CONFIG.yaml",
-     "recipes/accelerate/8gpu.yaml"),  # a missing accelerate config
-    ("python -m dianjin.train.rlhf CONFIG.yaml", "dianjin.train.rlhf"),  # a module that does not exist
-    (".venv/bin/python bench/bench_everything.py", "bench/bench_everything.py"),  # a missing bench script
-    ("make demo-gpu", "make demo-gpu"),  # not a Makefile target
-    ("dianjin eval --data-dir ../shared/seed --out RUN", "../shared/seed"),  # outside the repo, and not the data
-    ("dianjin demo recipes/demo.yaml sets.data_dir=../shared/data", None),  # all exists
-    ("dianjin data build recipes/data_offline.yaml  # every stage", None),  # an action the module knows
-])
+@pytest.mark.parametrize(
+    "cmd, wrong",
+    [
+        ("torchrun --nproc_per_node 8 -m dianjin.train.sft recipes/sft_7b.yaml", "recipes/sft_7b.yaml"),  # the old name
+        ("dianjin train CONFIG.yaml", "dianjin train"),  # not a registered subcommand
+        ("dianjin merge zip CKPT_DIR --base B --out O", "dianjin merge zip"),  # not an action of dianjin.model.merge
+        (
+            "accelerate launch --config_file recipes/accelerate/8gpu.yaml -m dianjin.train.grpo CONFIG.yaml",
+            "recipes/accelerate/8gpu.yaml",
+        ),  # a missing accelerate config
+        ("python -m dianjin.train.rlhf CONFIG.yaml", "dianjin.train.rlhf"),  # a module that does not exist
+        (".venv/bin/python bench/bench_everything.py", "bench/bench_everything.py"),  # a missing bench script
+        ("make demo-gpu", "make demo-gpu"),  # not a Makefile target
+        ("dianjin eval --data-dir ../shared/seed --out RUN", "../shared/seed"),  # outside the repo, and not the data
+        ("dianjin demo recipes/demo.yaml sets.data_dir=../shared/data", None),  # all exists
+        ("dianjin data build recipes/data_offline.yaml  # every stage", None),  # an action the module knows
+    ],
+)
 def test_command_check_catches(cmd, wrong):
     errors = command_errors(cmd)
     assert (wrong is None and errors == []) or (wrong is not None and any(wrong in e for e in errors)), errors
@@ -279,15 +341,27 @@ def test_docs_name_what_exists(name):
 # Notes that live outside the repository (the reference folder beside it, or its files by bare name): the facts
 # they held are in docs/upstream.md, which is what code, tests, recipes and docs cite.
 OUTSIDE_NOTES = re.compile(r"\.\./(?:shared/)?reference\b|(?<![\w/])(?:upstream|stack|datasets|peers|style)\.md\b")
-PROJECT_FILES = ["src/**/*.py", "src/dianjin/prompts/*.txt", "tests/**/*.py", "recipes/**/*.yaml", "docs/*.md",
-                 "bench/*.py", "README.md", "Makefile", "pyproject.toml"]
+PROJECT_FILES = [
+    "src/**/*.py",
+    "src/dianjin/prompts/*.txt",
+    "tests/**/*.py",
+    "recipes/**/*.yaml",
+    "docs/*.md",
+    "bench/*.py",
+    "README.md",
+    "Makefile",
+    "pyproject.toml",
+]
 
 
 def test_no_reference_outside_the_repo():
-    hits = [f"{path.relative_to(ROOT)}:{i}: {m.group(0)}"
-            for pattern in PROJECT_FILES for path in sorted(ROOT.glob(pattern))
-            for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-            for m in OUTSIDE_NOTES.finditer(line)]
+    hits = [
+        f"{path.relative_to(ROOT)}:{i}: {m.group(0)}"
+        for pattern in PROJECT_FILES
+        for path in sorted(ROOT.glob(pattern))
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        for m in OUTSIDE_NOTES.finditer(line)
+    ]
     assert not hits, "cite docs/upstream.md instead: " + "; ".join(hits)
 
 
@@ -297,7 +371,11 @@ ISSUE_TAG = re.compile(r"\b[Ii]ssues?\s*#?\d+|[(][Ii]ssues?\b")
 
 
 def test_no_issue_tags():
-    hits = [f"{path.relative_to(ROOT)}:{i}: {line.strip()}"
-            for pattern in PROJECT_FILES for path in sorted(ROOT.glob(pattern))
-            for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if ISSUE_TAG.search(line)]
+    hits = [
+        f"{path.relative_to(ROOT)}:{i}: {line.strip()}"
+        for pattern in PROJECT_FILES
+        for path in sorted(ROOT.glob(pattern))
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if ISSUE_TAG.search(line)
+    ]
     assert not hits, "; ".join(hits)

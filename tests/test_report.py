@@ -30,8 +30,16 @@ def write_metrics(run: Path, steps: int, *, grpo: bool = True) -> None:
         for s in range(1, steps + 1):
             row = {"step": s, "loss": 2 / math.sqrt(s), "learning_rate": 1e-6}
             if grpo:
-                row.update({"reward": s / steps, "rewards/dianjin_reward/mean": s / (2 * steps), "format_rate": min(1.0, 2 * s / steps),
-                            "completions/mean_length": 300.0 + s, "kl": s * 1e-4, "accuracy": s / steps})
+                row.update(
+                    {
+                        "reward": s / steps,
+                        "rewards/dianjin_reward/mean": s / (2 * steps),
+                        "format_rate": min(1.0, 2 * s / steps),
+                        "completions/mean_length": 300.0 + s,
+                        "kl": s * 1e-4,
+                        "accuracy": s / steps,
+                    }
+                )
             f.write(json.dumps(row) + "\n")
 
 
@@ -63,8 +71,17 @@ def built(runs: Path) -> Path:
 
 
 def test_report_files_and_plots(built: Path):
-    for name in ("index.html", "report.md", "accuracy.png", "curve_loss.png", "curve_reward.png", "curve_format_rate.png",
-                 "curve_completion_length.png", "curve_kl.png", "curve_accuracy.png"):
+    for name in (
+        "index.html",
+        "report.md",
+        "accuracy.png",
+        "curve_loss.png",
+        "curve_reward.png",
+        "curve_format_rate.png",
+        "curve_completion_length.png",
+        "curve_kl.png",
+        "curve_accuracy.png",
+    ):
         path = built / name
         assert path.is_file(), name
         if name.endswith(".png"):
@@ -92,13 +109,28 @@ def html_escaped(s: str) -> str:
     return html.escape(s, quote=True)
 
 
-@pytest.mark.parametrize("metrics,patterns,want", [
-    ([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}], ("loss",), {"loss": ([1.0, 2.0], [2.0, 1.0])}),  # plain key
-    ([{"loss": 3.0}, {"loss": 2.0}], ("loss",), {"loss": ([0.0, 1.0], [3.0, 2.0])}),  # no step: the row index
-    ([{"step": 1, "rewards/a/mean": 0.5, "rewards/a/std": 0.1}], ("rewards/*/mean",), {"rewards/a/mean": ([1.0], [0.5])}),  # wildcard, one segment
-    ([{"step": 1, "kl": float("nan")}, {"step": 2, "kl": True}, {"step": 3, "kl": "x"}], ("kl",), {}),  # NaN, bool, text skipped
-    ([{"step": 1, "rewards/a/b/mean": 1.0}], ("rewards/*/mean",), {}),  # "*" does not cross "/"
-])
+@pytest.mark.parametrize(
+    "metrics,patterns,want",
+    [
+        (
+            [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}],
+            ("loss",),
+            {"loss": ([1.0, 2.0], [2.0, 1.0])},
+        ),  # plain key
+        ([{"loss": 3.0}, {"loss": 2.0}], ("loss",), {"loss": ([0.0, 1.0], [3.0, 2.0])}),  # no step: the row index
+        (
+            [{"step": 1, "rewards/a/mean": 0.5, "rewards/a/std": 0.1}],
+            ("rewards/*/mean",),
+            {"rewards/a/mean": ([1.0], [0.5])},
+        ),  # wildcard, one segment
+        (
+            [{"step": 1, "kl": float("nan")}, {"step": 2, "kl": True}, {"step": 3, "kl": "x"}],
+            ("kl",),
+            {},
+        ),  # NaN, bool, text skipped
+        ([{"step": 1, "rewards/a/b/mean": 1.0}], ("rewards/*/mean",), {}),  # "*" does not cross "/"
+    ],
+)
 def test_curve_series(metrics, patterns, want):
     assert report.curve_series(metrics, patterns) == want
 
@@ -115,11 +147,14 @@ def test_plots_with_chinese_run_names_miss_no_glyph(runs: Path, tmp_path: Path, 
     assert (tmp_path / "r" / "accuracy.png").is_file()
 
 
-@pytest.mark.parametrize("args,message", [
-    (["nonexistent-dir"], "not a directory"),  # a typo
-    (["EMPTY"], "no summary.json"),  # a folder with no runs
-    (["RUNS", "--paper-rows", "GPT-5"], "unknown paper rows"),  # not a row of the paper's table
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["nonexistent-dir"], "not a directory"),  # a typo
+        (["EMPTY"], "no summary.json"),  # a folder with no runs
+        (["RUNS", "--paper-rows", "GPT-5"], "unknown paper rows"),  # not a row of the paper's table
+    ],
+)
 def test_report_cli_errors(runs: Path, tmp_path: Path, capsys, args, message):
     (tmp_path / "empty").mkdir()
     args = [{"EMPTY": str(tmp_path / "empty"), "RUNS": str(runs / "runs")}.get(a, a) for a in args]
@@ -140,8 +175,12 @@ def test_report_loads_in_chromium_without_errors(built: Path, tmp_path: Path):
     dom, console = browse((built / "index.html").as_uri(), tmp_path, "--dump-dom")
     assert page_errors(dom, console) == []
     shot = tmp_path / "report.png"
-    browse((built / "index.html").as_uri() + "#verdict=wrong&open=1", tmp_path, "--window-size=1280,2400",
-           f"--screenshot={shot}")
+    browse(
+        (built / "index.html").as_uri() + "#verdict=wrong&open=1",
+        tmp_path,
+        "--window-size=1280,2400",
+        f"--screenshot={shot}",
+    )
     assert shot.read_bytes()[:8] == PNG_MAGIC and shot.stat().st_size > 20_000
 
 
@@ -156,11 +195,14 @@ def test_filters_from_the_url_hash_hide_other_samples(built: Path, tmp_path: Pat
 
 
 @needs_chromium
-@pytest.mark.parametrize("plant", [
-    "<script>undefinedFunction();</script>",  # a runtime error
-    "<script>var x = ;</script>",  # a syntax error
-    "<script>console.error('broken');</script>",  # an explicit console error
-])
+@pytest.mark.parametrize(
+    "plant",
+    [
+        "<script>undefinedFunction();</script>",  # a runtime error
+        "<script>var x = ;</script>",  # a syntax error
+        "<script>console.error('broken');</script>",  # an explicit console error
+    ],
+)
 def test_chromium_check_catches_a_planted_error(built: Path, tmp_path: Path, plant: str):
     page = (built / "index.html").read_text(encoding="utf-8").replace("</body>", plant + "</body>")
     bad = tmp_path / "bad.html"

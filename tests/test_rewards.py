@@ -26,7 +26,12 @@ ORDER = "<answer>\\boxed{AC}</answer><think>x</think>"
         (WRONG, 0.0, 1.0, 0.0),  # right format, wrong letters
         (ORDER, 0.0, 0.0, 1.0),  # answer before think fails the order check upstream lacks
         ([{"role": "assistant", "content": GOOD}], 1.0, 1.0, 1.0),  # conversational completion
-        ([{"role": "assistant", "content": "<answer>\\boxed{AC}</answer>", "reasoning_content": "想"}], 1.0, 1.0, 1.0),  # split reasoning
+        (
+            [{"role": "assistant", "content": "<answer>\\boxed{AC}</answer>", "reasoning_content": "想"}],
+            1.0,
+            1.0,
+            1.0,
+        ),  # split reasoning
     ],
 )
 def test_trl_rewards_cflue(completion, gated, fmt, acc):
@@ -40,8 +45,10 @@ def test_trl_reward_uses_data_source_and_logs():
     extra, metrics = {}, {}
     out = dianjin_reward(
         [render("r", "", boxed="0.5"), render("r", "", boxed="2")],
-        data_source=["math500", "math500"], ground_truth=["\\frac{1}{2}", "3"],
-        log_extra=lambda k, v: extra.setdefault(k, v), log_metric=lambda k, v: metrics.setdefault(k, v),
+        data_source=["math500", "math500"],
+        ground_truth=["\\frac{1}{2}", "3"],
+        log_extra=lambda k, v: extra.setdefault(k, v),
+        log_metric=lambda k, v: metrics.setdefault(k, v),
     )
     assert out == [1.0, 0.0]
     assert extra["pred"][0] is not None and extra["format_ok"] == [True, True]
@@ -75,10 +82,12 @@ def test_verl_compute_score(data_source, solution, gt, score):
 
 
 def test_verl_entry_point_imports_without_torch():
-    code = ("import sys, importlib.util; spec = importlib.util.spec_from_file_location('r', sys.argv[1]);"
-            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m);"
-            "print(m.compute_score('cflue', '<think>x</think><answer>\\\\boxed{B}</answer>', 'B')['score']);"
-            "print('torch' in sys.modules, 'transformers' in sys.modules)")
+    code = (
+        "import sys, importlib.util; spec = importlib.util.spec_from_file_location('r', sys.argv[1]);"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m);"
+        "print(m.compute_score('cflue', '<think>x</think><answer>\\\\boxed{B}</answer>', 'B')['score']);"
+        "print('torch' in sys.modules, 'transformers' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code, verl_reward.__file__], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1.0", "False", "False"]  # loaded by path as verl does, no torch imported
 
@@ -119,8 +128,13 @@ def test_score_cli_eval_mode_summary(tmp_path, capsys):
 
 def test_verl_compute_score_decodes_exported_extra_info():
     # as written by dianjin.data.export: non-string task fields JSON-encoded and listed in json_fields
-    extra = {"index": 3, "split": "train", "choices": json.dumps({"A": "1 eV", "B": "2 eV", "C": "3 eV", "D": "4 eV"}),
-             "json_fields": ["choices"], "lang": None}
+    extra = {
+        "index": 3,
+        "split": "train",
+        "choices": json.dumps({"A": "1 eV", "B": "2 eV", "C": "3 eV", "D": "4 eV"}),
+        "json_fields": ["choices"],
+        "lang": None,
+    }
     out = verl_reward.compute_score("gpqa", render("r", "", boxed="3 eV"), "C", extra_info=extra)
     assert out == {"score": 1.0, "acc": True, "pred": "C"}  # the option's text maps to its letter
 
@@ -136,7 +150,9 @@ def test_verl_compute_score_decodes_exported_extra_info():
 )
 def test_verl_compute_score_float(data_source, solution, gt, score):
     # verl 0.3 writes the value into a float tensor: a float, the same value as compute_score's "score"
-    out = verl_reward.compute_score_float(data_source=data_source, solution_str=solution, ground_truth=gt, extra_info=None)
+    out = verl_reward.compute_score_float(
+        data_source=data_source, solution_str=solution, ground_truth=gt, extra_info=None
+    )
     assert type(out) is float and out == score == verl_reward.compute_score(data_source, solution, gt)["score"]
 
 
@@ -146,15 +162,34 @@ CHOICES = {"A": "1 eV", "B": "2 eV", "C": "3 eV", "D": "4 eV"}
 @pytest.mark.parametrize(
     "extra_info, expected",
     [
-        ({"choices": json.dumps(CHOICES), "json_fields": ["choices"]}, {"choices": CHOICES, "json_fields": ["choices"]}),  # a list (datasets)
-        ({"choices": json.dumps(CHOICES), "json_fields": ("choices",)}, {"choices": CHOICES, "json_fields": ["choices"]}),  # a tuple
-        ({"choices": json.dumps(CHOICES), "params": "{\"a\": 1}", "json_fields": np.array(["choices", "params"], dtype=object)},
-         {"choices": CHOICES, "params": {"a": 1}, "json_fields": ["choices", "params"]}),  # verl 0.3's pandas: an ndarray of 2
-        ({"choices": json.dumps(CHOICES), "json_fields": np.array([], dtype=object)},
-         {"choices": json.dumps(CHOICES), "json_fields": []}),  # an empty ndarray (its truth value is an error)
-        ({"index": np.int64(3), "split": "train", "lang": None}, {"index": 3, "split": "train"}),  # numpy scalar; null dropped
-        ({"table": np.array([np.array(["", "2020"]), np.array(["revenue", "5"])], dtype=object)},
-         {"table": [["", "2020"], ["revenue", "5"]]}),  # nested arrays become nested lists
+        (
+            {"choices": json.dumps(CHOICES), "json_fields": ["choices"]},
+            {"choices": CHOICES, "json_fields": ["choices"]},
+        ),  # a list (datasets)
+        (
+            {"choices": json.dumps(CHOICES), "json_fields": ("choices",)},
+            {"choices": CHOICES, "json_fields": ["choices"]},
+        ),  # a tuple
+        (
+            {
+                "choices": json.dumps(CHOICES),
+                "params": '{"a": 1}',
+                "json_fields": np.array(["choices", "params"], dtype=object),
+            },
+            {"choices": CHOICES, "params": {"a": 1}, "json_fields": ["choices", "params"]},
+        ),  # verl 0.3's pandas: an ndarray of 2
+        (
+            {"choices": json.dumps(CHOICES), "json_fields": np.array([], dtype=object)},
+            {"choices": json.dumps(CHOICES), "json_fields": []},
+        ),  # an empty ndarray (its truth value is an error)
+        (
+            {"index": np.int64(3), "split": "train", "lang": None},
+            {"index": 3, "split": "train"},
+        ),  # numpy scalar; null dropped
+        (
+            {"table": np.array([np.array(["", "2020"]), np.array(["revenue", "5"])], dtype=object)},
+            {"table": [["", "2020"], ["revenue", "5"]]},
+        ),  # nested arrays become nested lists
         (None, {}),  # no extra_info at all
     ],
 )
@@ -192,11 +227,25 @@ OTHER = dict(zip("ABCD", ("w", "x", "y", "z")))
     "columns",
     [
         {"task": ["gpqa"], "gold": ["C"], "choices": [CHOICES]},  # flat columns
-        {"task": ["gpqa"], "gold": ["C"], "extra": [{"choices": CHOICES}], "id": ["g1"], "attempts": [3]},  # rl.jsonl row
+        {
+            "task": ["gpqa"],
+            "gold": ["C"],
+            "extra": [{"choices": CHOICES}],
+            "id": ["g1"],
+            "attempts": [3],
+        },  # rl.jsonl row
         {"task": ["gpqa"], "gold": ["C"], "extra": [GPQA_EXTRA]},  # rl.jsonl through `datasets`: nulls dropped
-        {"task": ["gpqa"], "gold": ["C"], "choices": [OTHER], "extra": [{"choices": CHOICES}]},  # top level wins, as grpo
-        {"data_source": ["gpqa"], "reward_model": [{"style": "rule", "ground_truth": "C"}],
-         "extra_info": [{"choices": json.dumps(CHOICES), "json_fields": ["choices"], "index": 0}]},  # verl's parquet shape
+        {
+            "task": ["gpqa"],
+            "gold": ["C"],
+            "choices": [OTHER],
+            "extra": [{"choices": CHOICES}],
+        },  # top level wins, as grpo
+        {
+            "data_source": ["gpqa"],
+            "reward_model": [{"style": "rule", "ground_truth": "C"}],
+            "extra_info": [{"choices": json.dumps(CHOICES), "json_fields": ["choices"], "index": 0}],
+        },  # verl's parquet shape
     ],
 )
 def test_trl_rewards_read_nested_task_fields(columns):
@@ -208,10 +257,13 @@ def test_trl_rewards_read_nested_task_fields(columns):
     assert accuracy_reward(completions, **cols) == expected
 
 
-@pytest.mark.parametrize("loader", [
-    "load_dataset",  # datasets.load_dataset("json"): `extra` as a JSON feature, each row's own keys
-    "from_list",  # Dataset.from_list(rows): `extra` as a union struct, missing keys None (choices E: None)
-])
+@pytest.mark.parametrize(
+    "loader",
+    [
+        "load_dataset",  # datasets.load_dataset("json"): `extra` as a JSON feature, each row's own keys
+        "from_list",  # Dataset.from_list(rows): `extra` as a union struct, missing keys None (choices E: None)
+    ],
+)
 def test_trl_raw_rl_jsonl_matches_dianjin_grpo(tmp_path, loader):
     """rl.jsonl rows in a `datasets` Dataset, passed to the reward column-wise as TRL does, give the verdicts
     of `dianjin grpo` (which flattens `extra` into each row's example_json), completion by completion."""
@@ -224,12 +276,29 @@ def test_trl_raw_rl_jsonl_matches_dianjin_grpo(tmp_path, loader):
     from dianjin.train.common import load_prompt_items
     from dianjin.train.grpo import RewardAdapter, rl_dataset
 
-    cflue = [{"id": f"c{n}", "task": "cflue", "question": "下列属于货币市场工具的是（ ）。", "qtype": "单项选择题",
-              "choices": dict(zip("ABCDE", ["股票", "国库券", "公司债券", "可转换债券", "股指期货"][:n])), "gold": "B"}
-             for n in (4, 5)]  # four and five options
+    cflue = [
+        {
+            "id": f"c{n}",
+            "task": "cflue",
+            "question": "下列属于货币市场工具的是（ ）。",
+            "qtype": "单项选择题",
+            "choices": dict(zip("ABCDE", ["股票", "国库券", "公司债券", "可转换债券", "股指期货"][:n])),
+            "gold": "B",
+        }
+        for n in (4, 5)
+    ]  # four and five options
     examples = [*cflue, *fincalc.generate(2, 4, forms=("mcq",)), *fincalc.generate(2, 3, forms=("open",))]
-    rows = [{"id": ex["id"], "task": ex["task"], "prompt": get_task(ex["task"]).messages(ex), "gold": ex["gold"], "attempts": 3,
-             "extra": {k: v for k, v in ex.items() if k not in ("id", "task", "gold")}} for ex in examples]
+    rows = [
+        {
+            "id": ex["id"],
+            "task": ex["task"],
+            "prompt": get_task(ex["task"]).messages(ex),
+            "gold": ex["gold"],
+            "attempts": 3,
+            "extra": {k: v for k, v in ex.items() if k not in ("id", "task", "gold")},
+        }
+        for ex in examples
+    ]
     path = tmp_path / "rl.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
@@ -250,4 +319,9 @@ def test_trl_raw_rl_jsonl_matches_dianjin_grpo(tmp_path, loader):
     columns = {c: [v for v in ds[c] for _ in range(k)] for c in ds.column_names if c != "prompt"}
     trl = dianjin_reward(completions, **columns)
     assert trl == grpo
-    assert trl[:k] == [1.0, 1.0, 1.0, 0.0]  # the four-option CFLUE row: letter, option text, reference right; a number wrong
+    assert trl[:k] == [
+        1.0,
+        1.0,
+        1.0,
+        0.0,
+    ]  # the four-option CFLUE row: letter, option text, reference right; a number wrong

@@ -16,10 +16,10 @@ import psutil
 import pytest
 import torch
 
-from dianjin import serve
 from dianjin.answer import join_reasoning, parse_strict
-from dianjin.serve import ServeError, ServeOptions, resolve, serving
-from dianjin.tiny import build_tiny
+from dianjin.model import serve
+from dianjin.model.serve import ServeError, ServeOptions, resolve, serving
+from dianjin.model.tiny import build_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "营业收入从100亿元增长到120亿元，增长率是多少？"
@@ -34,7 +34,10 @@ def taught(tmp_path_factory) -> Path:
 
     d = build_tiny(tmp_path_factory.mktemp("serve") / "tiny")
     tok, model = AutoTokenizer.from_pretrained(d), AutoModelForCausalLM.from_pretrained(d)
-    msgs = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": f"<think>{REASONING}</think>{ANSWER}"}]
+    msgs = [
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": f"<think>{REASONING}</think>{ANSWER}"},
+    ]
     enc = tok.apply_chat_template(msgs, return_dict=True, return_assistant_tokens_mask=True, return_tensors="pt")
     labels = enc["input_ids"].masked_fill(enc["assistant_masks"] == 0, -100)
     torch.manual_seed(0)
@@ -127,7 +130,7 @@ def test_vllm_command_has_upstream_options_and_keeps_the_key_off_argv(tmp_path, 
     monkeypatch.setenv("MY_KEY", "sk-secret-123")
     o = resolve(ServeOptions(str(tmp_path), "auto", "127.0.0.1", 8901, "MY_KEY", "dj-r1", 4, 8192))
     cmd = serve.vllm_command(o)
-    tail = cmd[cmd.index("--served-model-name"):]
+    tail = cmd[cmd.index("--served-model-name") :]
     assert tail == ["--served-model-name", "dj-r1", "--tensor-parallel-size", "4", "--host", "127.0.0.1",
                     "--port", "8901", "--max-model-len", "8192"]  # fmt: skip
     assert str(tmp_path) in cmd[:5] and not any("secret" in c for c in cmd)

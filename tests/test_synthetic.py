@@ -24,10 +24,10 @@ from dianjin.data import synthetic as syn
 from dianjin.data.reference import reference_target
 from dianjin.data.synthetic import ccc, cflue, common
 from dianjin.eval.specs import resolve_data
-from dianjin.finqa_program import execute
 from dianjin.tasks import get_task
 from dianjin.tasks.ccc import COMPLIANT, DEFAULT_RULES, VIOLATION
 from dianjin.tasks.cflue import QTYPES, parse_choices
+from dianjin.tasks.finqa_program import execute
 
 N = 200
 GENERATORS = {"cflue": syn.cflue_style, "finqa": syn.finqa_style, "ccc": syn.ccc_style}
@@ -111,7 +111,18 @@ def test_main_writes_the_sets(tmp_path, capsys):
 
 
 def test_python_m_writes_the_sets(tmp_path):
-    cmd = [sys.executable, "-m", "dianjin.data.synthetic", str(tmp_path), "--n-cflue", "2", "--n-finqa", "0", "--n-ccc", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dianjin.data.synthetic",
+        str(tmp_path),
+        "--n-cflue",
+        "2",
+        "--n-finqa",
+        "0",
+        "--n-ccc",
+        "1",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == [f"cflue: {tmp_path / 'cflue/knowledge.json'}", f"ccc: {tmp_path / 'ccc/ccc.jsonl'}"]
 

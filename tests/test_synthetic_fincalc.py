@@ -9,10 +9,12 @@ import random
 import pytest
 
 from dianjin.data.synthetic import fincalc as fc
-from dianjin.numbers import round_half_up
 from dianjin.tasks import fincalc as task_fincalc
+from dianjin.tasks.numeric import round_half_up
 
-ALL = fc.generate(len(fc.GENERATORS) * len(task_fincalc.LANGS) * len(task_fincalc.FORMS), seed=11)  # every kind x lang x form once
+ALL = fc.generate(
+    len(fc.GENERATORS) * len(task_fincalc.LANGS) * len(task_fincalc.FORMS), seed=11
+)  # every kind x lang x form once
 
 
 # --- formulas, by hand --------------------------------------------------------------------------

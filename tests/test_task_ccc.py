@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from dianjin.answer import render
-from dianjin.tasks import DataError, get_task
+from dianjin.errors import DataError
+from dianjin.tasks import get_task
 from dianjin.tasks.ccc import (
     COMPLIANT,
     DEFAULT_RULES,
@@ -62,8 +63,14 @@ V, C = VIOLATION, COMPLIANT
         ("是否合规：否", V),  # answered compliance question, no
         ("违规/合规", None),  # an option list, not a verdict
         ("客服违规，不符合合规要求", V),  # 合规要求 is a noun phrase, not a compliant verdict
-        ("最终结果为：客服违规。原因是客服没有违规地安抚客户，其余规则均未违规。", V),  # the final phrase beats later words
-        ("最终结果为：客服未违规。虽然客户提到投诉，但客服已升级工单，不存在违反规则的违规行为", C),  # anchored compliant
+        (
+            "最终结果为：客服违规。原因是客服没有违规地安抚客户，其余规则均未违规。",
+            V,
+        ),  # the final phrase beats later words
+        (
+            "最终结果为：客服未违规。虽然客户提到投诉，但客服已升级工单，不存在违反规则的违规行为",
+            C,
+        ),  # anchored compliant
         ("第一条：未违规。第二条：违规。", V),  # no final phrase: the last verdict
         ("结论：合规。", C),  # 结论 anchor
         ("综上所述，客服违规", V),  # 综上 anchor
@@ -127,9 +134,19 @@ OK: dict = {"gold": "compliant"}
         (render("……", "最终结果为：客服违规"), {"gold": "违规"}, True, 1.0),  # gold given in Chinese
         (render("……", "结论如下", boxed="合规"), {"gold": "合规"}, True, 1.0),  # a boxed verdict is read
         (render("The agent failed to escalate.", "Verdict: violation"), VIO, True, 1.0),  # English answer
-        ("<think>客服是否违规？需要检查。</think>最终结果为：客服违规", VIO, True, 0.0),  # no answer block: eval ok, reward 0
+        (
+            "<think>客服是否违规？需要检查。</think>最终结果为：客服违规",
+            VIO,
+            True,
+            0.0,
+        ),  # no answer block: eval ok, reward 0
         ("<think>……</think><answer>是否违规？</answer>", VIO, False, 0.0),  # only an echo: no verdict
-        (render("a", "最终结果为：客服违规") + "<answer>x</answer>", VIO, True, 0.0),  # two answer blocks fail the format
+        (
+            render("a", "最终结果为：客服违规") + "<answer>x</answer>",
+            VIO,
+            True,
+            0.0,
+        ),  # two answer blocks fail the format
         ("最终结果为：客服违规", {"gold": "unknown"}, None, 0.0),  # unparseable gold: cannot verify
     ],
 )
@@ -200,19 +217,28 @@ GOOD = {
         ({"label": "ok"}, "label"),  # unknown label
         ({"label": None}, "label"),  # missing label
         ({"rules": [{"id": "r1", "name": "n"}]}, "rules[0].description"),  # rule without description
-        ({"rules": [{"id": "r", "name": "a", "description": "d"}, {"id": "r", "name": "b", "description": "d"}]},
-         "rules[1].id"),  # duplicate rule id
+        (
+            {"rules": [{"id": "r", "name": "a", "description": "d"}, {"id": "r", "name": "b", "description": "d"}]},
+            "rules[1].id",
+        ),  # duplicate rule id
         ({"findings": [{"rule_id": "nope", "triggered": False}]}, "findings[0].rule_id"),  # unknown rule id
         ({"findings": [{"rule_id": "legal_risk", "triggered": "yes"}]}, "findings[0].triggered"),  # not a bool
         ({"findings": [{"rule_id": "legal_risk", "triggered": True}]}, "label"),  # triggered but compliant
-        ({"label": "violation", "findings": [{"rule_id": "legal_risk", "triggered": False}]},
-         "findings"),  # violation without a triggered finding
+        (
+            {"label": "violation", "findings": [{"rule_id": "legal_risk", "triggered": False}]},
+            "findings",
+        ),  # violation without a triggered finding
     ],
 )
 def test_load_errors(tmp_path, change, field):
     path = tmp_path / "bad.jsonl"
-    path.write_text(json.dumps(GOOD, ensure_ascii=False) + "\n" + json.dumps({**GOOD, "id": "x2", **change}, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(GOOD, ensure_ascii=False)
+        + "\n"
+        + json.dumps({**GOOD, "id": "x2", **change}, ensure_ascii=False)
+        + "\n",
+        encoding="utf-8",
+    )
     with pytest.raises(DataError) as e:
         TASK.load(str(path))
     assert (e.value.line, e.value.field) == (2, field)
@@ -237,7 +263,9 @@ def test_load_bad_lines(tmp_path, content, line):
 
 def test_load_chinese_label_and_default_rules(tmp_path):
     path = tmp_path / "ok.jsonl"
-    path.write_text(json.dumps({**GOOD, "label": "违规", "dialogue": [{"role": "agent", "text": "好"}]}) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps({**GOOD, "label": "违规", "dialogue": [{"role": "agent", "text": "好"}]}) + "\n", encoding="utf-8"
+    )
     (ex,) = TASK.load(str(path))
     assert ex["gold"] == V and ex["findings"] == []
     ex["rules"][0]["name"] = "changed"  # examples get a copy: the defaults stay intact
@@ -275,8 +303,13 @@ def test_render_helpers():
     [
         ({"gold": "violation"}, "最终结果为：客服违规。"),  # no findings: verdict only
         ({"gold": "compliant"}, "最终结果为：客服未违规。客服的表现没有触犯任何一条质检规则。"),  # compliant
-        ({"gold": "violation", "findings": [{"rule_id": "ticket_escalation", "triggered": True, "note": "未升级。"}]},
-         "最终结果为：客服违规。原因：客服违反了“工单升级”（未升级）。"),  # reason from a triggered finding
+        (
+            {
+                "gold": "violation",
+                "findings": [{"rule_id": "ticket_escalation", "triggered": True, "note": "未升级。"}],
+            },
+            "最终结果为：客服违规。原因：客服违反了“工单升级”（未升级）。",
+        ),  # reason from a triggered finding
     ],
 )
 def test_reference(example, expected):

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from dianjin.answer import render
-from dianjin.tasks import DataError, get_task
+from dianjin.errors import DataError
+from dianjin.tasks import get_task
 from dianjin.tasks.cflue import extract_letters, gold_letters, make_id, parse_choices
 
 ASSET = Path(__file__).parent / "assets" / "cflue_sample.json"

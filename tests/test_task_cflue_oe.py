@@ -12,7 +12,8 @@ import pytest
 from timing import cpu_seconds
 
 from dianjin.answer import render
-from dianjin.tasks import DataError, get_task
+from dianjin.errors import DataError
+from dianjin.tasks import get_task
 from dianjin.tasks.cflue_oe import JUDGE_FIELDS, MAX_ANSWER_CHARS, judge_messages, judge_template, parse_judge
 
 TASK = get_task("cflue_oe")
@@ -58,7 +59,10 @@ EXAMPLE = {
         ("结论：部分正确", None),  # a hedge is ambiguous
         ("Verdict: partially correct", None),  # English hedge
         ("正确还是错误？我不确定。", None),  # mixed words
-        ("考生的回答涉及表外业务的定义，也讨论了或有负债，但没有给出任何明确的判断结论，所以这里无法得出意见。" * 2, None),  # long, no label
+        (
+            "考生的回答涉及表外业务的定义，也讨论了或有负债，但没有给出任何明确的判断结论，所以这里无法得出意见。" * 2,
+            None,
+        ),  # long, no label
         ("结论：待定", None),  # a label without a verdict
         ("", None),  # empty
         (None, None),  # no reply at all

@@ -12,8 +12,9 @@ import pytest
 
 from dianjin.answer import render
 from dianjin.data.synthetic import fincalc as gen
-from dianjin.tasks import DataError, get_task
+from dianjin.errors import DataError
 from dianjin.tasks import fincalc as fc
+from dianjin.tasks import get_task
 
 TASK = get_task("fincalc")
 ALL = gen.generate(len(fc.KINDS) * len(fc.LANGS) * len(fc.FORMS), seed=11)  # every kind x lang x form once
@@ -175,14 +176,19 @@ def test_write_and_load_roundtrip(tmp_path):
         ({"gold": "twelve"}, "gold"),  # open gold that is no number
         ({"unit": "km"}, "unit"),  # unknown unit
         ({"form": "mcq", "gold": "A"}, "choices"),  # an MCQ without options
-        ({"form": "mcq", "choices": {"A": "1", "B": "2", "C": "3", "D": "4"}, "gold": "E"}, "gold"),  # gold not an option
+        (
+            {"form": "mcq", "choices": {"A": "1", "B": "2", "C": "3", "D": "4"}, "gold": "E"},
+            "gold",
+        ),  # gold not an option
     ],
 )
 def test_load_errors(tmp_path, change, field):
     good = next(e for e in ALL if e["form"] == "open")
     path = tmp_path / "bad.jsonl"
-    path.write_text(json.dumps(good, ensure_ascii=False) + "\n" + json.dumps({**good, **change}, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(good, ensure_ascii=False) + "\n" + json.dumps({**good, **change}, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
     with pytest.raises(DataError) as e:
         fc.load(path)
     assert (e.value.line, e.value.field) == (2, field)

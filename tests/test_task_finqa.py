@@ -1,6 +1,6 @@
 """FinQA task: loading, prompt, extraction, checking, judge mode, scoring robustness.
 
-    .venv/bin/python -m pytest -q tests/test_task_finqa.py
+.venv/bin/python -m pytest -q tests/test_task_finqa.py
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import json
 import pytest
 
 from dianjin import answer as fmt
-from dianjin.finqa_program import execute
-from dianjin.tasks import DataError, get_task
+from dianjin.errors import DataError
+from dianjin.tasks import get_task
 from dianjin.tasks.finqa import judge_messages, parse_verdict, render_table, table_scale
+from dianjin.tasks.finqa_program import execute
 
 TASK = get_task("finqa")
 
@@ -45,7 +46,11 @@ def _write(tmp_path, records) -> str:
 
 # --- loading ------------------------------------------------------------------------------------
 def test_load_builds_examples(tmp_path):
-    records = [_record(0), _record(1, exe_ans="Yes", answer="yes", program="greater(1200, 1000)"), _record(2, exe_ans=7)]
+    records = [
+        _record(0),
+        _record(1, exe_ans="Yes", answer="yes", program="greater(1200, 1000)"),
+        _record(2, exe_ans=7),
+    ]
     examples = TASK.load(_write(tmp_path, records))
     first = examples[0]
     assert first["id"] == "ACME/2019/page_10.pdf-1" and first["task"] == "finqa"
@@ -83,7 +88,10 @@ def test_load_errors_name_record_and_field(tmp_path, content, where):
 
 
 def test_render_table_pads_and_escapes():
-    assert render_table([["h", "2019"], ["a | b", "1", "2"]]) == "| h | 2019 |  |\n| --- | --- | --- |\n| a \\| b | 1 | 2 |"
+    assert (
+        render_table([["h", "2019"], ["a | b", "1", "2"]])
+        == "| h | 2019 |  |\n| --- | --- | --- |\n| a \\| b | 1 | 2 |"
+    )
 
 
 @pytest.mark.parametrize("alias", ["finqa", "fin_qa", "finqa_r1", "FIN_QA_R1", "dianjin/finqa"])  # registry aliases
@@ -95,7 +103,13 @@ def test_messages_carry_context_question_and_format(tmp_path):
     example = TASK.load(_write(tmp_path, [_record()]))[0]
     (msg,) = TASK.messages(example)
     assert msg["role"] == "user"
-    for piece in ("| net sales | $ 1,200 | $ 1,000 |", example["question"], "<think></think>", "<answer></answer>", "\\boxed{yes}"):
+    for piece in (
+        "| net sales | $ 1,200 | $ 1,000 |",
+        example["question"],
+        "<think></think>",
+        "<answer></answer>",
+        "\\boxed{yes}",
+    ):
         assert piece in msg["content"]
 
 
@@ -191,7 +205,10 @@ def _table(header: str) -> list[list[str]]:
         ({"table": _table("单位：万元")}, 1e4),  # Chinese unit line
         ({"table": [["", "2019"], ["sales", "$ 3.6 billion"]]}, None),  # a singular "billion" is a value, not the unit
         ({"table": [["( in millions )", "eop assets ( in billions )"]]}, None),  # two units: ambiguous
-        ({"table": _table(""), "context": "fees ( in thousands ) :\n\n| | 2019 |"}, 1e3),  # stated just before the table
+        (
+            {"table": _table(""), "context": "fees ( in thousands ) :\n\n| | 2019 |"},
+            1e3,
+        ),  # stated just before the table
         ({"table": _table(""), "context": "in thousands " + "x" * 200 + "\n\n| | 2019 |"}, None),  # too far before
         ({"table": [], "context": "( in millions )"}, None),  # no table
         ({"gold": 1.0}, None),  # a score input line without a table
@@ -206,7 +223,12 @@ def test_table_scale(example, scale):
     [
         ("73576 thousand", "( in thousands )", 73576.0, True),  # unit word = the table's unit: 73576 table units
         ("73.576 million", "( in thousands )", 73576.0, True),  # converted into the table's thousands
-        ("73.6 million", "( in thousands )", 73576.0, True),  # converted, precise to 100 thousand: 73576 rounds to 73600
+        (
+            "73.6 million",
+            "( in thousands )",
+            73576.0,
+            True,
+        ),  # converted, precise to 100 thousand: 73576 rounds to 73600
         ("73.7 million", "( in thousands )", 73576.0, False),  # converted, but 73576 does not round to 73700
         ("2.33 million", "( in millions )", 2.33, True),  # unit word = the table's unit
         ("2.33 million", "( in thousands )", 2330.0, True),  # converted: 2330 thousand, precise to the ten
@@ -251,16 +273,34 @@ def test_check_unverifiable_gold(gold):
 @pytest.mark.parametrize(
     "response, gold, mode, correct, format_ok",
     [
-        (fmt.render("Sales rose 200 on 1000.", "The change is 20%.", boxed="20\\%"), 0.2, "reward", True, True),  # canonical
+        (
+            fmt.render("Sales rose 200 on 1000.", "The change is 20%.", boxed="20\\%"),
+            0.2,
+            "reward",
+            True,
+            True,
+        ),  # canonical
         (fmt.render("Compare 1200 and 1000.", "Yes.", boxed="yes"), "yes", "reward", True, True),  # yes/no in the box
         (fmt.render("r", "About 8.1%.", boxed="8.1\\%"), 0.07879, "reward", False, True),  # wrong number
-        (fmt.render("r", "About 7.9%.", boxed="7.9\\%"), 0.07879, "reward", True, True),  # rounded answer: right (was wrong)
+        (
+            fmt.render("r", "About 7.9%.", boxed="7.9\\%"),
+            0.07879,
+            "reward",
+            True,
+            True,
+        ),  # rounded answer: right (was wrong)
         ("The change is \\boxed{1.16}", 1.15663, "eval", True, False),  # same rule in eval mode
         (fmt.render("r", "a", boxed="2"), 2.4, "reward", False, True),  # one digit: wrong in reward mode too
         ("The change is \\boxed{0.2}", 0.2, "eval", True, False),  # no tags: eval still reads the box
         ("<think>grew</think><answer>Yes, sales grew.</answer>", "yes", "eval", True, False),  # no box: answer block
         ("<think>x</think>\nSo the ratio is 12.5%", 0.125, "eval", True, False),  # free text after the reasoning
-        ("<think>计算：3.5亿元</think><answer>答案是\\boxed{3.5亿元}</answer>", 350000000.0, "reward", True, True),  # Chinese units
+        (
+            "<think>计算：3.5亿元</think><answer>答案是\\boxed{3.5亿元}</answer>",
+            350000000.0,
+            "reward",
+            True,
+            True,
+        ),  # Chinese units
         ("<think>x</think><answer>I don't know</answer>", 0.2, "eval", False, False),  # nothing to read
     ],
 )

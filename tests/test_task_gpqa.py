@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from dianjin.answer import render
-from dianjin.tasks import DataError, get_task
+from dianjin.errors import DataError
+from dianjin.tasks import get_task
 from dianjin.tasks import gpqa as g
 
 TASK = get_task("gpqa")
@@ -24,7 +25,11 @@ FIXTURE = [
     ("recInventedAAAA01", "sqrt(2h/g)", ["2h/g", "sqrt(h/g)", "h/(2g)"]),
     ("recInventedAAAA02", "4", ["3", "5", "6"]),
     ("recInventedAAAA03", "$10^{-8}$ eV", ["$10^{-4}$ eV", "$10^{-11}$ eV", "$10^{-9}$ eV"]),
-    ("recInventedAAAA04", "In the cytosol, free", ["In the nucleus, bound to DNA", "In the lumen of the ER", "Still attached to the protein"]),
+    (
+        "recInventedAAAA04",
+        "In the cytosol, free",
+        ["In the nucleus, bound to DNA", "In the lumen of the ER", "Still attached to the protein"],
+    ),
 ]
 
 
@@ -85,7 +90,12 @@ ROW = {
 @pytest.mark.parametrize(
     "second, header_drop, line, field",
     [
-        (dict(ROW, **{"Record ID": "recInventedBBBB02", "Incorrect Answer 2": " \n "}), None, 4, "Incorrect Answer 2"),  # blank after strip; line of the record's start (first record spans 2-3)
+        (
+            dict(ROW, **{"Record ID": "recInventedBBBB02", "Incorrect Answer 2": " \n "}),
+            None,
+            4,
+            "Incorrect Answer 2",
+        ),  # blank after strip; line of the record's start (first record spans 2-3)
         (dict(ROW, Question=""), None, 4, "Question"),  # empty question
         (dict(ROW), None, 4, "Record ID"),  # duplicate Record ID
         (dict(ROW), "Incorrect Answer 3", 1, "Incorrect Answer 3"),  # a missing column is reported on the header line
@@ -101,7 +111,10 @@ def test_load_errors_name_line_and_field(tmp_path, second, header_drop, line, fi
 
 def test_load_handles_bom_and_extra_columns(tmp_path):
     path = tmp_path / "bom.csv"
-    path.write_text("\ufeff" + "Canary String," + ",".join(ROW) + "\n" + "x," + ",".join(f'"{v}"' for v in ROW.values()) + "\n", encoding="utf-8")
+    path.write_text(
+        "\ufeff" + "Canary String," + ",".join(ROW) + "\n" + "x," + ",".join(f'"{v}"' for v in ROW.values()) + "\n",
+        encoding="utf-8",
+    )
     (e,) = TASK.load(str(path))
     assert e["question"] == ROW["Question"] and e["answers"][0] == "right"
 
@@ -181,7 +194,10 @@ EXAMPLE = {
         ("The answer is C.", "C"),  # answer phrase
         ("The correct answer is (C).", "C"),  # idavidrein/gpqa's baseline format
         ("The correct answer is B because the splitting is tiny.", "B"),  # letter followed by a reason
-        ("The answer is" + " " * 2_000 + "C" + " " * 2_000 + "- tiny.", "C"),  # long runs of spaces (matched possessively)
+        (
+            "The answer is" + " " * 2_000 + "C" + " " * 2_000 + "- tiny.",
+            "C",
+        ),  # long runs of spaces (matched possessively)
         ("The correct option is D", "D"),  # "option" as the answer word
         ("答案是 B", "B"),  # Chinese answer phrase
         ("Options (A) and (B) fail, so it is (D)", "D"),  # last standalone (X)

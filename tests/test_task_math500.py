@@ -1,6 +1,6 @@
 """MATH-500 task: loader, prompt, extraction, math-verify checking, guard and thread safety.
 
-    .venv/bin/python -m pytest -q tests/test_task_math500.py
+.venv/bin/python -m pytest -q tests/test_task_math500.py
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import pytest
 from timing import cpu_seconds
 
 from dianjin.answer import render
-from dianjin.tasks import DataError, get_task
+from dianjin.errors import DataError
+from dianjin.tasks import get_task
 from dianjin.tasks import math500 as m
 
 TASK = get_task("math500")
@@ -162,7 +163,11 @@ def test_extract(text, want):
         ("3\\sqrt{13}", "\\sqrt{117}", True),  # simplified radical
         ("\\frac{\\sqrt{3}}{3}", "\\frac{1}{\\sqrt3}", True),  # rationalised denominator
         ("(a+5)(b+2)", "ab+2a+5b+10", True),  # expanded polynomial
-        ("\\begin{pmatrix} -1/3 \\\\ 2/3 \\end{pmatrix}", "\\begin{pmatrix} -\\frac13 \\\\ \\frac23 \\end{pmatrix}", True),  # vector
+        (
+            "\\begin{pmatrix} -1/3 \\\\ 2/3 \\end{pmatrix}",
+            "\\begin{pmatrix} -\\frac13 \\\\ \\frac23 \\end{pmatrix}",
+            True,
+        ),  # vector
         ("2", "2.0000001", False),  # numeric precision is strict
         ("1", "0.999", False),  # ... no rounding to a nearby integer
         ("6", "six", False),  # words are not numbers
@@ -327,7 +332,9 @@ def test_foreign_timer_untouched():
 def test_missing_math_verify_raises_import_error(monkeypatch):
     # dianjin.verl_reward.preflight reports an ImportError naming math_verify as a missing dependency
     real = m.importlib.util.find_spec
-    monkeypatch.setattr(m.importlib.util, "find_spec", lambda name, *a: None if name == "math_verify" else real(name, *a))
+    monkeypatch.setattr(
+        m.importlib.util, "find_spec", lambda name, *a: None if name == "math_verify" else real(name, *a)
+    )
     m._require_math_verify.cache_clear()  # found once, it is not looked up again
     with pytest.raises(ImportError) as err:
         TASK.check("0.5", ex("1/2"))
@@ -360,7 +367,9 @@ def test_real_math500_every_gold_scores_right_and_another_scores_wrong(real_data
         if right.correct is not True or right.reward != 1.0:
             wrong.append(("own answer", example["id"], right))
         # the next problem whose answer is different, e.g. "5" after "5" or "x=5" is skipped
-        other = next(exs[(i + j) % 500] for j in range(1, 500) if _norm(exs[(i + j) % 500]["gold"]) != _norm(example["gold"]))
+        other = next(
+            exs[(i + j) % 500] for j in range(1, 500) if _norm(exs[(i + j) % 500]["gold"]) != _norm(example["gold"])
+        )
         miss = TASK.score(render("reasoning", "", boxed=other["gold"]), example, mode="reward")
         if miss.correct is not False:
             wrong.append(("other answer", example["id"], other["gold"], miss))

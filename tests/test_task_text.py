@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from dianjin.numbers import parse_number
 from dianjin.tasks import get_task
+from dianjin.tasks.numeric import parse_number
 from dianjin.tasks.text import option_letters, plain, unwrap_latex
 
 FOUR = {"A": "债券", "B": "股票", "C": "基金", "D": "期货"}

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from dianjin.tiny import FORMAT_TOKENS, SPECIAL_TOKENS, build_model, build_tiny, build_tokenizer
+from dianjin.model.tiny import FORMAT_TOKENS, SPECIAL_TOKENS, build_model, build_tiny, build_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +101,13 @@ def test_vocab_size_is_an_upper_bound(tmp_path, corpus, vocab_size, lo, hi):
     assert torch.isfinite(AutoModelForCausalLM.from_pretrained(model_dir).lm_head.weight).all()
 
 
-@pytest.mark.parametrize("text,digits", [
-    ("营业收入为12345.67亿元", ["1", "2", "3", "4", "5", "6", "7"]),  # every digit its own token, as Qwen2.5
-    ("rose 3.5% to 1,024", ["3", "5", "1", "0", "2", "4"]),  # inside English text and thousands separators
-])
+@pytest.mark.parametrize(
+    "text,digits",
+    [
+        ("营业收入为12345.67亿元", ["1", "2", "3", "4", "5", "6", "7"]),  # every digit its own token, as Qwen2.5
+        ("rose 3.5% to 1,024", ["3", "5", "1", "0", "2", "4"]),  # inside English text and thousands separators
+    ],
+)
 def test_split_digits(tmp_path, text, digits):
     tok = build_tokenizer(tmp_path / "t", split_digits=True)
     pieces = [tok.convert_tokens_to_string([t]) for t in tok.tokenize(text)]

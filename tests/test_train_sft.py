@@ -23,8 +23,8 @@ import yaml
 
 from dianjin import answer as fmt
 from dianjin.config import ConfigError, from_dict, load_config, to_dict
-from dianjin.io import iter_jsonl
-from dianjin.tasks.base import DataError
+from dianjin.errors import DataError
+from dianjin.files import iter_jsonl
 from dianjin.train.callbacks import read_batches
 from dianjin.train.common import divide, last_checkpoint, load_sft_rows, trainer_kwargs
 from dianjin.train.sft import SFTRunConfig, run
@@ -86,13 +86,24 @@ def test_batches_record_the_data_order(root):
 # --- resume after SIGKILL -----------------------------------------------------------------------
 def test_resume_after_sigkill(root, tmp_path, sft_config):
     out = tmp_path / "killed"
-    cfg = sft_config(root, output_dir=str(out), max_steps=30, save_strategy="steps", save_steps=10,
-                   save_total_limit=None, sample_every=0)
+    cfg = sft_config(
+        root,
+        output_dir=str(out),
+        max_steps=30,
+        save_strategy="steps",
+        save_steps=10,
+        save_total_limit=None,
+        sample_every=0,
+    )
     cfg_path = tmp_path / "resume.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     with open(tmp_path / "killed.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "dianjin.train.sft", str(cfg_path)], stdout=log,
-                                stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dianjin.train.sft", str(cfg_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
     deadline = time.monotonic() + 180
     while last_checkpoint(out) is None:
         assert proc.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
@@ -119,12 +130,27 @@ def test_resume_after_sigkill(root, tmp_path, sft_config):
 def test_torchrun_two_processes(root, tmp_path, sft_config):
     out = tmp_path / "ddp"
     cfg_path = tmp_path / "ddp.yaml"
-    cfg_path.write_text(yaml.safe_dump(sft_config(root, output_dir=str(out), max_steps=4, per_device_train_batch_size=4,
-                                                logging_steps=1, sample_every=0)))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "dianjin.train.sft", str(cfg_path)]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cfg_path.write_text(
+        yaml.safe_dump(
+            sft_config(
+                root, output_dir=str(out), max_steps=4, per_device_train_batch_size=4, logging_steps=1, sample_every=0
+            )
+        )
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "dianjin.train.sft",
+        str(cfg_path),
+    ]
+    res = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, check=False, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert res.returncode == 0, res.stderr[-4000:]
     assert json.loads((out / "meta.json").read_text())["world_size"] == 2
     assert [m["step"] for m in metrics(out) if "loss" in m] == [1, 2, 3, 4]
@@ -137,8 +163,14 @@ def test_torchrun_two_processes(root, tmp_path, sft_config):
 # --- LoRA ---------------------------------------------------------------------------------------
 def test_lora_is_merged_into_final(root, tmp_path, sft_config):
     out = tmp_path / "lora"
-    final = run(from_dict(SFTRunConfig, sft_config(root, output_dir=str(out), max_steps=3, sample_every=0,
-                                                 lora={"r": 4, "alpha": 8, "dropout": 0.0})))
+    final = run(
+        from_dict(
+            SFTRunConfig,
+            sft_config(
+                root, output_dir=str(out), max_steps=3, sample_every=0, lora={"r": 4, "alpha": 8, "dropout": 0.0}
+            ),
+        )
+    )
     from safetensors import safe_open
 
     assert (out / "adapter" / "adapter_config.json").exists()
@@ -147,12 +179,19 @@ def test_lora_is_merged_into_final(root, tmp_path, sft_config):
 
 
 # --- config and data errors ---------------------------------------------------------------------
-@pytest.mark.parametrize("overrides, key, value", [
-    (["max_steps=7"], "max_steps", 7),  # YAML scalar parsing
-    (["lora.r=4"], "lora", {"r": 4, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}),  # nested, defaults kept
-    (["save_strategy=no"], "save_strategy", False),  # YAML reads `no` as false ...
-    (["learning_rate=2e-5"], "learning_rate", 2e-5),  # "2e-5" is a string in YAML; coerced to float
-])
+@pytest.mark.parametrize(
+    "overrides, key, value",
+    [
+        (["max_steps=7"], "max_steps", 7),  # YAML scalar parsing
+        (
+            ["lora.r=4"],
+            "lora",
+            {"r": 4, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"},
+        ),  # nested, defaults kept
+        (["save_strategy=no"], "save_strategy", False),  # YAML reads `no` as false ...
+        (["learning_rate=2e-5"], "learning_rate", 2e-5),  # "2e-5" is a string in YAML; coerced to float
+    ],
+)
 def test_overrides(overrides, key, value):
     cfg = load_config(SFTRunConfig, None, ["model=m", "data=[d]", "output_dir=o", *overrides])
     assert to_dict(cfg)[key] == value
@@ -165,26 +204,37 @@ def test_save_strategy_no_reaches_trl():
 
 def test_defaults_follow_upstream():
     cfg = SFTRunConfig()
-    assert (cfg.learning_rate, cfg.num_train_epochs, cfg.lr_scheduler_type, cfg.warmup_ratio) == (1e-5, 3.0, "linear", 0.03)
+    assert (cfg.learning_rate, cfg.num_train_epochs, cfg.lr_scheduler_type, cfg.warmup_ratio) == (
+        1e-5,
+        3.0,
+        "linear",
+        0.03,
+    )
     assert (cfg.global_batch_size, cfg.max_length, cfg.packing, cfg.assistant_only_loss) == (128, 16384, False, True)
 
 
-@pytest.mark.parametrize("overrides, needle", [
-    (["max_step=5"], "unknown key(s) max_step"),  # a typo names the key
-    (["packing=maybe"], "packing"),  # wrong type names the key
-    (["lora.rank=4"], "rank"),  # nested typo
-])
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        (["max_step=5"], "unknown key(s) max_step"),  # a typo names the key
+        (["packing=maybe"], "packing"),  # wrong type names the key
+        (["lora.rank=4"], "rank"),  # nested typo
+    ],
+)
 def test_bad_config(overrides, needle):
     with pytest.raises(ConfigError, match=re.escape(needle)):
         load_config(SFTRunConfig, None, overrides)
 
 
-@pytest.mark.parametrize("total, per, ok", [
-    (128, 8, 16),  # upstream: 128 sequences = 1 per GPU x 8 GPUs x 16 accumulation steps
-    (128, 1, 128),  # one process
-    (128, 48, None),  # 128 / 48 is not whole: an error, not a silent rounding
-    (4, 8, None),  # fewer than one micro-batch
-])
+@pytest.mark.parametrize(
+    "total, per, ok",
+    [
+        (128, 8, 16),  # upstream: 128 sequences = 1 per GPU x 8 GPUs x 16 accumulation steps
+        (128, 1, 128),  # one process
+        (128, 48, None),  # 128 / 48 is not whole: an error, not a silent rounding
+        (4, 8, None),  # fewer than one micro-batch
+    ],
+)
 def test_global_batch_division(total, per, ok):
     if ok is None:
         with pytest.raises(DataError, match="global_batch_size"):
@@ -193,13 +243,22 @@ def test_global_batch_division(total, per, ok):
         assert divide(total, per, "global_batch_size", "cfg") == ok
 
 
-@pytest.mark.parametrize("line, field", [
-    ('{"id": "a", "messages": "hi"}', "messages"),  # not a list
-    ('{"id": "a", "messages": [{"role": "user", "content": "q"}]}', "messages"),  # no assistant target
-    ('{"id": "a", "messages": [{"role": "bot", "content": "q"}, {"role": "assistant", "content": "a"}]}', "messages[0]"),
-    ('{"id": "a", "messages": [{"role": "user", "content": 3}, {"role": "assistant", "content": "a"}]}', "messages[0]"),
-    ('{"id": "a", ', None),  # invalid JSON (not the last line)
-])
+@pytest.mark.parametrize(
+    "line, field",
+    [
+        ('{"id": "a", "messages": "hi"}', "messages"),  # not a list
+        ('{"id": "a", "messages": [{"role": "user", "content": "q"}]}', "messages"),  # no assistant target
+        (
+            '{"id": "a", "messages": [{"role": "bot", "content": "q"}, {"role": "assistant", "content": "a"}]}',
+            "messages[0]",
+        ),
+        (
+            '{"id": "a", "messages": [{"role": "user", "content": 3}, {"role": "assistant", "content": "a"}]}',
+            "messages[0]",
+        ),
+        ('{"id": "a", ', None),  # invalid JSON (not the last line)
+    ],
+)
 def test_bad_sft_rows_name_file_line_field(tmp_path, line, field):
     good = '{"id": "g", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}'
     p = tmp_path / "sft.jsonl"

@@ -111,9 +111,21 @@ def parse_strict(text: str, require_boxed: bool = True) -> Parsed:
     n_think_open, n_think_close = text.count(THINK_OPEN), text.count(THINK_CLOSE)
     n_ans_open, n_ans_close = text.count(ANSWER_OPEN), text.count(ANSWER_CLOSE)
     if n_think_open != 1 or n_think_close != 1:
-        return Parsed(False, None, None, None, f"expected one think block, found {n_think_open} <think> and {n_think_close} </think>")
+        return Parsed(
+            False,
+            None,
+            None,
+            None,
+            f"expected one think block, found {n_think_open} <think> and {n_think_close} </think>",
+        )
     if n_ans_open != 1 or n_ans_close != 1:
-        return Parsed(False, None, None, None, f"expected one answer block, found {n_ans_open} <answer> and {n_ans_close} </answer>")
+        return Parsed(
+            False,
+            None,
+            None,
+            None,
+            f"expected one answer block, found {n_ans_open} <answer> and {n_ans_close} </answer>",
+        )
     t0, t1 = text.index(THINK_OPEN), text.index(THINK_CLOSE)
     a0, a1 = text.index(ANSWER_OPEN), text.index(ANSWER_CLOSE)
     if not (t0 < t1 <= a0 < a1):

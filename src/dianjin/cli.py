@@ -15,17 +15,26 @@ import sys
 # command -> (module, one-line help). Each module defines `main(argv: list[str]) -> int`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("dianjin.score", "score saved responses offline (eval or reward mode)"),
-    "merge": ("dianjin.merge", "merge FSDP/DCP shards or a LoRA adapter into a HuggingFace model"),
-    "serve": ("dianjin.serve", "serve a model over an OpenAI-compatible API (vLLM or transformers)"),
+    "merge": ("dianjin.model.merge", "merge FSDP/DCP shards or a LoRA adapter into a HuggingFace model"),
+    "serve": ("dianjin.model.serve", "serve a model over an OpenAI-compatible API (vLLM or transformers)"),
     "sft": ("dianjin.train.sft", "supervised fine-tuning with TRL on sft.jsonl (full or LoRA, resumable)"),
     "grpo": ("dianjin.train.grpo", "GRPO with TRL and the dianjin rewards on rl.jsonl (resumable)"),
     "mine": ("dianjin.train.mine", "hard-item mining: keep questions whose pass rate is strictly inside a band"),
-    "eval": ("dianjin.eval.cli", "evaluate an endpoint or a local model on the benchmarks: eval run | rescore | compare"),
+    "eval": (
+        "dianjin.eval.cli",
+        "evaluate an endpoint or a local model on the benchmarks: eval run | rescore | compare",
+    ),
     "report": ("dianjin.eval.report", "static HTML + Markdown report: accuracy vs the paper, training curves, errors"),
     "data": ("dianjin.data.build", "build verified reasoning data: dianjin data build CONFIG.yaml [key=value ...]"),
     "demo": ("dianjin.demo", "the whole pipeline in one command: data, SFT, mining, GRPO, merge, serve, eval, report"),
-    "export": ("dianjin.train.export_cmd", "hand off to verl (GRPO parquet + run_grpo.sh) or LLaMA-Factory (SFT yaml + sft.sh)"),
-    "model": ("dianjin.model_import", "import a pretrained model from a GGUF file (or the packaged SmolLM2-135M) as a HF dir"),
+    "export": (
+        "dianjin.train.export_cmd",
+        "hand off to verl (GRPO parquet + run_grpo.sh) or LLaMA-Factory (SFT yaml + sft.sh)",
+    ),
+    "model": (
+        "dianjin.model.gguf",
+        "import a pretrained model from a GGUF file (or the packaged SmolLM2-135M) as a HF dir",
+    ),
 }
 
 

@@ -49,33 +49,39 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import yaml
 
 from dianjin import demo_sets, demo_summary
 from dianjin.config import ConfigError, from_dict, load_config, read_mapping, to_dict
 from dianjin.demo_sets import SPLITS, SYNTHETIC_TASKS, DemoError, SetsConfig
-from dianjin.io import atomic_write_json, atomic_write_text, iter_jsonl
+from dianjin.errors import DataError
+from dianjin.files import atomic_write_json, atomic_write_text, iter_jsonl
 from dianjin.rundir import RunDir
-from dianjin.tasks.base import DataError
 
 ROOT = Path(__file__).resolve().parents[2]
 # glibc: serve big allocations from the heap and keep freed memory (see the module docstring).
-CPU_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "17179869184",
-                  "MALLOC_TOP_PAD_": "1073741824"}
+CPU_MALLOC_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": "4294967296",
+    "MALLOC_TRIM_THRESHOLD_": "17179869184",
+    "MALLOC_TOP_PAD_": "1073741824",
+}
+
+
 # --- config ----------------------------------------------------------------------------------------------
 @dataclass
 class TinyConfig:
-    """The tiny model built when `model` is not given (dianjin.tiny)."""
+    """The tiny model built when `model` is not given (dianjin.model.tiny)."""
 
     hidden: int = 64
     layers: int = 2
     heads: int = 4
     kv_heads: int = 2
-    vocab_size: int = 4000  # BPE trained on the SFT texts (and dianjin.tiny.finance_corpus)
+    vocab_size: int = 4000  # BPE trained on the SFT texts (and dianjin.model.tiny.finance_corpus)
     split_digits: bool = True  # one token per digit, as Qwen2.5 (numbers are learnt much faster)
     max_len: int = 1024
     seed: int = 0
@@ -109,7 +115,9 @@ class EvalSection:
 @dataclass
 class DemoConfig:
     out: str = "runs/demo"
-    model: str | None = None  # HF model directory, a .gguf file or `smollm2` (converted into model/); None: the tiny model
+    model: str | None = (
+        None  # HF model directory, a .gguf file or `smollm2` (converted into model/); None: the tiny model
+    )
     tiny: TinyConfig = field(default_factory=TinyConfig)
     sets: SetsConfig = field(default_factory=SetsConfig)
     data: StageConfig = field(default_factory=lambda: StageConfig("recipes/data_offline.yaml"))
@@ -119,7 +127,7 @@ class DemoConfig:
     min_mined: int = 8  # GRPO trains on the mined rows when at least this many, else on the whole RL pool
     launcher: list[str] = field(default_factory=list)  # training processes: [] = this Python, one process
     cpu_malloc: bool = True  # CPU_MALLOC_ENV for training children when CUDA is absent
-    serve: dict[str, Any] = field(default_factory=lambda: {"engine": "auto"})  # dianjin.serve.serving keywords
+    serve: dict[str, Any] = field(default_factory=lambda: {"engine": "auto"})  # dianjin.model.serve.serving keywords
     eval: EvalSection = field(default_factory=EvalSection)
 
 
@@ -127,7 +135,7 @@ class DemoConfig:
 @dataclass
 class Stage:
     name: str
-    run: Callable[["Demo"], dict[str, Any]]
+    run: Callable[[Demo], dict[str, Any]]
     keys: tuple[str, ...]  # config sections its fingerprint covers
     needs: tuple[str, ...]  # earlier stages whose fingerprints it covers
     outputs: tuple[str, ...]  # paths under `out` it writes (moved to stale/ when it must run again)
@@ -155,8 +163,12 @@ class Demo:
         so `lr=5e-4` and `lr: 5.0e-4` are the same), the real data files' contents, and the
         fingerprints of the stages it reads."""
         checks = _checks()
-        config = {k: to_dict(from_dict(checks[k][0], stage_dict(self, k, *checks[k]))) if k in checks
-                  else _jsonable(getattr(self.cfg, k)) for k in stage.keys}
+        config = {
+            k: to_dict(from_dict(checks[k][0], stage_dict(self, k, *checks[k])))
+            if k in checks
+            else _jsonable(getattr(self.cfg, k))
+            for k in stage.keys
+        }
         data: dict[str, Any] = {"stage": stage.name, "config": config, "needs": {n: self.fps[n] for n in stage.needs}}
         if stage.name == "model":
             data["model"] = self.cfg.model
@@ -164,7 +176,9 @@ class Demo:
             from dianjin.eval.specs import file_sha256
 
             tasks = {t for split in SPLITS for t in getattr(self.cfg.sets, split)}
-            data["files"] = {t: file_sha256(p) for t in sorted(tasks) if (p := demo_sets.real_file(self.cfg.sets, t)) is not None}
+            data["files"] = {
+                t: file_sha256(p) for t in sorted(tasks) if (p := demo_sets.real_file(self.cfg.sets, t)) is not None
+            }
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def record_path(self, name: str) -> Path:
@@ -191,9 +205,11 @@ def stage_data(d: Demo) -> dict[str, Any]:
     from dianjin.data.build import main as data_main
 
     files = d.records["sets"]["result"]["files"]
-    wiring = {"output_dir": str(d.p("data")),
-              "sources": [{"task": t, "path": p} for t, p in sorted(files["train"].items())],
-              "decontam": {"eval_sets": [{"task": t, "path": p} for t, p in sorted(files["eval"].items())]}}
+    wiring = {
+        "output_dir": str(d.p("data")),
+        "sources": [{"task": t, "path": p} for t, p in sorted(files["train"].items())],
+        "decontam": {"eval_sets": [{"task": t, "path": p} for t, p in sorted(files["eval"].items())]},
+    }
     cfg_file = write_stage_config(d, "data", BuildConfig, wiring)
     if data_main(["build", str(cfg_file)]) != 0:
         raise DemoError(f"data: `dianjin data build {cfg_file}` failed (see above); re-run the demo to resume it")
@@ -211,7 +227,7 @@ def _converted(model: str) -> bool:
 
 def stage_model(d: Demo) -> dict[str, Any]:
     if d.cfg.model and _converted(d.cfg.model):
-        from dianjin.model_import import convert_gguf, smollm2_gguf
+        from dianjin.model.gguf import convert_gguf, smollm2_gguf
 
         src = smollm2_gguf() if d.cfg.model == "smollm2" else Path(d.cfg.model)
         convert_gguf(src, d.p("model"), force=True)
@@ -221,7 +237,7 @@ def stage_model(d: Demo) -> dict[str, Any]:
         if not (Path(d.cfg.model) / "config.json").exists():
             print(f"[demo] model: {d.cfg.model} (not a local directory: loaded by name)", flush=True)
         return {"model": d.cfg.model, "built": False}
-    from dianjin.tiny import build_tiny, finance_corpus
+    from dianjin.model.tiny import build_tiny, finance_corpus
 
     t = d.cfg.tiny
     texts = [m["content"] for row in iter_jsonl(d.p("data", "sft.jsonl")) for m in row["messages"]]
@@ -230,8 +246,18 @@ def stage_model(d: Demo) -> dict[str, Any]:
         texts += [m["content"] for row in iter_jsonl(pool) for m in row["prompt"]]
     tmp = d.p("model.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    build_tiny(tmp, corpus=texts + list(finance_corpus()), vocab_size=t.vocab_size, split_digits=t.split_digits, hidden=t.hidden,
-               layers=t.layers, heads=t.heads, kv_heads=t.kv_heads, max_len=t.max_len, seed=t.seed)
+    build_tiny(
+        tmp,
+        corpus=texts + list(finance_corpus()),
+        vocab_size=t.vocab_size,
+        split_digits=t.split_digits,
+        hidden=t.hidden,
+        layers=t.layers,
+        heads=t.heads,
+        kv_heads=t.kv_heads,
+        max_len=t.max_len,
+        seed=t.seed,
+    )
     shutil.rmtree(d.p("model"), ignore_errors=True)  # a build that finished without its stage record
     tmp.rename(d.p("model"))
     n_params = _n_params(d.p("model"))
@@ -257,8 +283,12 @@ def stage_sft(d: Demo) -> dict[str, Any]:
     from dianjin.train.sft import SFTRunConfig
 
     files = d.records["sets"]["result"]["files"]
-    wiring = {"model": str(d.model_dir), "data": [str(d.p("data", "sft.jsonl"))], "output_dir": str(d.p("sft")),
-              "sample_data": [str(d.p("sets", "rl.jsonl"))] if files["rl"] else []}
+    wiring = {
+        "model": str(d.model_dir),
+        "data": [str(d.p("data", "sft.jsonl"))],
+        "output_dir": str(d.p("sft")),
+        "sample_data": [str(d.p("sets", "rl.jsonl"))] if files["rl"] else [],
+    }
     cfg_file = write_stage_config(d, "sft", SFTRunConfig, wiring)
     run_child(d, "sft", "dianjin.train.sft", cfg_file)
     return {"final": str(d.p("sft", "final")), "metrics": train_ends(d.p("sft"), ("loss", "mean_token_accuracy"))}
@@ -267,8 +297,7 @@ def stage_sft(d: Demo) -> dict[str, Any]:
 def stage_mine(d: Demo) -> dict[str, Any]:
     from dianjin.train.mine import MineConfig
 
-    wiring = {"model": str(d.p("sft", "final")), "data": [str(d.p("sets", "rl.jsonl"))],
-              "output_dir": str(d.p("mine"))}
+    wiring = {"model": str(d.p("sft", "final")), "data": [str(d.p("sets", "rl.jsonl"))], "output_dir": str(d.p("mine"))}
     cfg_file = write_stage_config(d, "mine", MineConfig, wiring)
     run_child(d, "mine", "dianjin.train.mine", cfg_file, launcher=False)
     summary = json.loads(d.p("mine", "summary.json").read_text(encoding="utf-8"))
@@ -282,21 +311,29 @@ def stage_grpo(d: Demo) -> dict[str, Any]:
     n_mined = sum(1 for _ in iter_jsonl(mined)) if mined.exists() else 0
     data = mined if n_mined >= d.cfg.min_mined else d.p("sets", "rl.jsonl")
     if data != mined:
-        print(f"[demo] grpo: mining kept {n_mined} rows (< min_mined={d.cfg.min_mined}); training on the whole "
-              f"RL pool {data}", flush=True)
+        print(
+            f"[demo] grpo: mining kept {n_mined} rows (< min_mined={d.cfg.min_mined}); training on the whole "
+            f"RL pool {data}",
+            flush=True,
+        )
     wiring = {"model": str(d.p("sft", "final")), "data": [str(data)], "output_dir": str(d.p("grpo"))}
     cfg_file = write_stage_config(d, "grpo", GRPORunConfig, wiring)
     run_child(d, "grpo", "dianjin.train.grpo", cfg_file)
-    return {"data": str(data), "mined_rows": n_mined,
-            "metrics": train_ends(d.p("grpo"), ("reward", "format_rate", "accuracy", "kl"))}
+    return {
+        "data": str(data),
+        "mined_rows": n_mined,
+        "metrics": train_ends(d.p("grpo"), ("reward", "format_rate", "accuracy", "kl")),
+    }
 
 
 def stage_merge(d: Demo) -> dict[str, Any]:
     final = d.p("grpo", "final")
     if (final / "adapter_config.json").exists():
-        from dianjin.merge import merge_lora
+        from dianjin.model.merge import merge_lora
 
-        merge_lora(final, d.p("sft", "final"), d.p("merged"), force=True, say=lambda m: print(f"[demo] {m}", flush=True))
+        merge_lora(
+            final, d.p("sft", "final"), d.p("merged"), force=True, say=lambda m: print(f"[demo] {m}", flush=True)
+        )
         return {"merged": str(d.p("merged")), "from": "lora"}
     if not (final / "config.json").exists():
         raise DemoError(f"merge: {final} holds neither a LoRA adapter nor a model")
@@ -312,9 +349,17 @@ def eval_stage(label: str, model: Callable[[Demo], Path]) -> Callable[[Demo], di
         files = d.records["sets"]["result"]["files"]["eval"]
         tasks = e.tasks or sorted(files)
         model_dir = model(d)
-        cfg = EvalConfig(output_dir=d.p(label), tasks=tasks, data=files, n=e.n, limit=e.limit,
-                         temperature=e.temperature, top_p=e.top_p, max_tokens=e.max_tokens,
-                         data_dir=Path(d.cfg.sets.data_dir) if d.cfg.sets.data_dir else None)
+        cfg = EvalConfig(
+            output_dir=d.p(label),
+            tasks=tasks,
+            data=files,
+            n=e.n,
+            limit=e.limit,
+            temperature=e.temperature,
+            top_p=e.top_p,
+            max_tokens=e.max_tokens,
+            data_dir=Path(d.cfg.sets.data_dir) if d.cfg.sets.data_dir else None,
+        )
         if e.backend == "local":
             print(f"[demo] {label}: {model_dir} in-process ({e.engine}); evaluating {', '.join(tasks)}", flush=True)
             summary = run_eval(replace(cfg, model_dir=model_dir, local_engine=e.engine, batch_size=e.batch_size))
@@ -322,25 +367,36 @@ def eval_stage(label: str, model: Callable[[Demo], Path]) -> Callable[[Demo], di
             summary = _served_eval(d, label, model_dir, cfg)
         errors = {t: s["errors"] for t, s in summary["tasks"].items() if s.get("errors")}
         if errors:
-            raise DemoError(f"{label}: requests failed for good ({errors}; see {d.p(label, 'samples')}); "
-                            "re-run the demo to retry them")
+            raise DemoError(
+                f"{label}: requests failed for good ({errors}; see {d.p(label, 'samples')}); "
+                "re-run the demo to retry them"
+            )
         return {"model": str(model_dir), **demo_summary.headline(summary)}
 
     return run
 
 
 def _served_eval(d: Demo, label: str, model_dir: Path, cfg: Any) -> dict[str, Any]:
-    from dianjin.client import EndpointConfig
     from dianjin.eval.run import run_eval
-    from dianjin.serve import serving
+    from dianjin.llm.client import EndpointConfig
+    from dianjin.model.serve import serving
 
     print(f"[demo] {label}: serving {model_dir} ...", flush=True)
     t0 = time.time()
     with serving(model_dir, **d.cfg.serve) as url:
-        print(f"[demo] {label}: server up at {url} in {time.time() - t0:.1f} s; evaluating {', '.join(cfg.tasks)}",
-              flush=True)
-        endpoint = from_dict(EndpointConfig, {"base_url": url, "model": str(model_dir),
-                                              "concurrency": d.cfg.eval.concurrency, "timeout": d.cfg.eval.timeout})
+        print(
+            f"[demo] {label}: server up at {url} in {time.time() - t0:.1f} s; evaluating {', '.join(cfg.tasks)}",
+            flush=True,
+        )
+        endpoint = from_dict(
+            EndpointConfig,
+            {
+                "base_url": url,
+                "model": str(model_dir),
+                "concurrency": d.cfg.eval.concurrency,
+                "timeout": d.cfg.eval.timeout,
+            },
+        )
         return run_eval(replace(cfg, endpoint=endpoint))
 
 
@@ -356,16 +412,34 @@ STAGES: list[Stage] = [
     Stage("sets", stage_sets, ("sets",), (), ("sets",), "train / RL / eval splits"),
     Stage("data", stage_data, ("data",), ("sets",), ("data",), "verified reasoning data (dianjin data build)"),
     Stage("model", stage_model, ("tiny",), ("data",), ("model",), "the base model"),
-    Stage("eval_base", eval_stage("eval_base", lambda d: d.model_dir), ("eval", "serve"), ("model", "sets"),
-          ("eval_base",), "evaluate the base model"),
+    Stage(
+        "eval_base",
+        eval_stage("eval_base", lambda d: d.model_dir),
+        ("eval", "serve"),
+        ("model", "sets"),
+        ("eval_base",),
+        "evaluate the base model",
+    ),
     Stage("sft", stage_sft, ("sft", "launcher"), ("model", "data"), ("sft",), "SFT (dianjin sft)"),
-    Stage("eval_sft", eval_stage("eval_sft", lambda d: d.p("sft", "final")), ("eval", "serve"), ("sft", "sets"),
-          ("eval_sft",), "evaluate the SFT model"),
+    Stage(
+        "eval_sft",
+        eval_stage("eval_sft", lambda d: d.p("sft", "final")),
+        ("eval", "serve"),
+        ("sft", "sets"),
+        ("eval_sft",),
+        "evaluate the SFT model",
+    ),
     Stage("mine", stage_mine, ("mine",), ("sft", "sets"), ("mine",), "hard-item mining (dianjin mine)"),
     Stage("grpo", stage_grpo, ("grpo", "min_mined", "launcher"), ("mine",), ("grpo",), "GRPO (dianjin grpo)"),
     Stage("merge", stage_merge, (), ("grpo",), ("merged",), "merge the adapter (dianjin merge lora)"),
-    Stage("eval_grpo", eval_stage("eval_grpo", lambda d: Path(d.records["merge"]["result"]["merged"])),
-          ("eval", "serve"), ("merge", "sets"), ("eval_grpo",), "evaluate the GRPO model"),
+    Stage(
+        "eval_grpo",
+        eval_stage("eval_grpo", lambda d: Path(d.records["merge"]["result"]["merged"])),
+        ("eval", "serve"),
+        ("merge", "sets"),
+        ("eval_grpo",),
+        "evaluate the GRPO model",
+    ),
     Stage("report", stage_report, (), ("eval_base", "eval_sft", "eval_grpo"), ("report",), "HTML report"),
 ]
 STAGE_NAMES = [s.name for s in STAGES]
@@ -427,8 +501,10 @@ def run_child(d: Demo, name: str, module: str, cfg_file: Path, launcher: bool = 
     print(f"[demo] {name}: {' '.join(cmd)}", flush=True)
     rc = subprocess.run(cmd, env=child_env(d)).returncode
     if rc != 0:
-        raise DemoError(f"{name}: `{' '.join(cmd)}` exited with status {rc}; fix and re-run the demo "
-                        "(the stage resumes from its last checkpoint)")
+        raise DemoError(
+            f"{name}: `{' '.join(cmd)}` exited with status {rc}; fix and re-run the demo "
+            "(the stage resumes from its last checkpoint)"
+        )
 
 
 def train_ends(run_dir: Path, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -461,8 +537,12 @@ def _checks() -> dict[str, tuple[type, dict[str, Any]]]:
     from dianjin.train.sft import SFTRunConfig
 
     wiring = {"model": "MODEL", "data": ["DATA"], "output_dir": "OUT"}
-    return {"data": (BuildConfig, {"output_dir": "OUT"}), "sft": (SFTRunConfig, wiring),
-            "mine": (MineConfig, wiring), "grpo": (GRPORunConfig, wiring)}
+    return {
+        "data": (BuildConfig, {"output_dir": "OUT"}),
+        "sft": (SFTRunConfig, wiring),
+        "mine": (MineConfig, wiring),
+        "grpo": (GRPORunConfig, wiring),
+    }
 
 
 def check_config(cfg: DemoConfig) -> None:
@@ -479,8 +559,9 @@ def check_config(cfg: DemoConfig) -> None:
         missing = {t for t in missing if demo_sets.real_file(cfg.sets, t) is None}
     if missing:
         where = f"no file for them under {cfg.sets.data_dir}" if cfg.sets.data_dir else "no sets.data_dir"
-        raise ConfigError(f"sets: {sorted(missing)} have no synthetic set (those are {', '.join(SYNTHETIC_TASKS)}) "
-                          f"and {where}")
+        raise ConfigError(
+            f"sets: {sorted(missing)} have no synthetic set (those are {', '.join(SYNTHETIC_TASKS)}) and {where}"
+        )
 
 
 def run(cfg: DemoConfig, redo: str | None = None, dry_run: bool = False) -> Demo:
@@ -508,8 +589,9 @@ def run(cfg: DemoConfig, redo: str | None = None, dry_run: bool = False) -> Demo
         assert run_dir is not None  # made above unless dry_run
         if fresh is not None:
             d.records[stage.name] = fresh
-            print(f"[demo] {i:>2}/{len(STAGES)} {stage.name}: done before ({fresh['seconds']:.1f} s), reused",
-                  flush=True)
+            print(
+                f"[demo] {i:>2}/{len(STAGES)} {stage.name}: done before ({fresh['seconds']:.1f} s), reused", flush=True
+            )
             run_dir.log(stage=stage.name, index=i, seconds=0.0, reused=True)
             continue
         if rec is not None:  # changed config or --redo: keep the old output aside
@@ -523,8 +605,13 @@ def run(cfg: DemoConfig, redo: str | None = None, dry_run: bool = False) -> Demo
         print(f"[demo] {i:>2}/{len(STAGES)} {stage.name}: {stage.what}", flush=True)
         t0 = time.time()
         result = stage.run(d)
-        rec = {"stage": stage.name, "fingerprint": fp, "seconds": round(time.time() - t0, 2),
-               "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "result": result}
+        rec = {
+            "stage": stage.name,
+            "fingerprint": fp,
+            "seconds": round(time.time() - t0, 2),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "result": result,
+        }
         atomic_write_json(d.record_path(stage.name), rec)
         d.records[stage.name] = rec
         run_dir.log(stage=stage.name, index=i, seconds=rec["seconds"], reused=False)

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from dianjin.config import ConfigError
-from dianjin.io import atomic_write_json, write_jsonl
-from dianjin.tasks.base import DataError
+from dianjin.errors import DataError
+from dianjin.files import atomic_write_json, write_jsonl
 
 SYNTHETIC_TASKS = ("cflue", "finqa", "ccc", "fincalc")
 SPLITS = ("eval", "rl", "train")  # slices of a real file are taken in this order (eval first)
@@ -31,9 +31,10 @@ class SetsConfig:
     rl: dict[str, int] = field(default_factory=lambda: {"fincalc": 64, "cflue": 64, "finqa": 32})
     eval: dict[str, int] = field(default_factory=lambda: {"fincalc": 40, "cflue": 40, "finqa": 20, "ccc": 20})
     seed: int = 0  # synthetic sets: train uses seed, RL seed + 1, eval seed + 2
-    fincalc: dict[str, Any] = field(default_factory=dict)  # dianjin.data.synthetic.fincalc.generate options: langs, forms, kinds
+    fincalc: dict[str, Any] = field(
+        default_factory=dict
+    )  # dianjin.data.synthetic.fincalc.generate options: langs, forms, kinds
     system: str | None = None  # system message of the RL pool's prompts (as data.system_prompt)
-
 
 
 def write_sets(s: SetsConfig, out: Path) -> dict[str, Any]:
@@ -119,7 +120,7 @@ def slice_real(s: SetsConfig, out: Path, task: str) -> dict[str, str]:
         n = wanted[split]
         if not n:
             continue
-        part = records[start:start + n]
+        part = records[start : start + n]
         start += n
         if not part:
             raise DemoError(f"sets: {src} has {len(records)} records, too few for the {split} split of {task}")

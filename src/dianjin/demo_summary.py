@@ -36,8 +36,7 @@ def item_scores(run_dir: Path) -> dict[str, dict[str, float]]:
 
 def _ci(values: list[float], n_boot: int) -> dict[str, Any]:
     ci = stats.bootstrap_ci(values, n_boot=n_boot)
-    return {"value": sum(values) / len(values) if values else None, "n": len(values),
-            "ci95": list(ci) if ci else None}
+    return {"value": sum(values) / len(values) if values else None, "n": len(values), "ci95": list(ci) if ci else None}
 
 
 def point_stats(scores: dict[str, dict[str, float]], n_boot: int = stats.N_BOOT) -> dict[str, Any]:
@@ -45,8 +44,9 @@ def point_stats(scores: dict[str, dict[str, float]], n_boot: int = stats.N_BOOT)
     return {m: _ci(list(scores[m].values()), n_boot) for m, _ in METRICS}
 
 
-def step_stats(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]],
-               n_boot: int = stats.N_BOOT) -> dict[str, Any]:
+def step_stats(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], n_boot: int = stats.N_BOOT
+) -> dict[str, Any]:
     """{metric: {n, mean_a, mean_b, diff, lo, hi, p, verdict}}: after - before over shared questions."""
     out = {}
     for m, _ in METRICS:
@@ -63,16 +63,27 @@ def step_stats(before: dict[str, dict[str, float]], after: dict[str, dict[str, f
 def learning(out: Path, n_boot: int = stats.N_BOOT) -> dict[str, Any]:
     """Points and steps of a finished demo under `out`."""
     scores = {name: item_scores(out / name) for _, name in POINTS}
-    return {"points": {label: point_stats(scores[name], n_boot) for label, name in POINTS},
-            "steps": {label: step_stats(scores[a], scores[b], n_boot) for label, a, b in STEPS}}
+    return {
+        "points": {label: point_stats(scores[name], n_boot) for label, name in POINTS},
+        "steps": {label: step_stats(scores[a], scores[b], n_boot) for label, a, b in STEPS},
+    }
 
 
 def headline(summary: dict[str, Any]) -> dict[str, Any]:
     """Per-task accuracy and format rate from one `dianjin eval` summary (each task's own CI inside)."""
     tasks = summary.get("tasks", {})
-    return {"average": summary.get("average"),
-            "tasks": {t: {"n": s.get("n"), "accuracy": s.get("accuracy"), "ci95": s.get("ci95"),
-                          "format_rate": s.get("format_rate")} for t, s in tasks.items()}}
+    return {
+        "average": summary.get("average"),
+        "tasks": {
+            t: {
+                "n": s.get("n"),
+                "accuracy": s.get("accuracy"),
+                "ci95": s.get("ci95"),
+                "format_rate": s.get("format_rate"),
+            }
+            for t, s in tasks.items()
+        },
+    }
 
 
 def _pct(x: Any) -> str:
@@ -97,20 +108,35 @@ def render(s: dict[str, Any]) -> str:
     pts, steps, evals = s["learning"]["points"], s["learning"]["steps"], s["evaluations"]
     n = next(iter(pts.values()))["accuracy"]["n"]
     tasks = sorted({t for e in evals.values() for t in e["tasks"]})
-    lines = [f"# DianJin-R1 demo: {s['out']}", "", f"model: {s['model']}  ·  data: {s['data']}", "",
-             f"Held-out questions: {n} (pooled over {', '.join(tasks)}); 95% bootstrap CIs in brackets.", "",
-             "| point | format rate | accuracy | " + " | ".join(tasks) + " |", "|---|---|---|" + "---:|" * len(tasks)]
+    lines = [
+        f"# DianJin-R1 demo: {s['out']}",
+        "",
+        f"model: {s['model']}  ·  data: {s['data']}",
+        "",
+        f"Held-out questions: {n} (pooled over {', '.join(tasks)}); 95% bootstrap CIs in brackets.",
+        "",
+        "| point | format rate | accuracy | " + " | ".join(tasks) + " |",
+        "|---|---|---|" + "---:|" * len(tasks),
+    ]
     for label, p in pts.items():
         cells = [_pct(evals[label]["tasks"].get(t, {}).get("accuracy")) for t in tasks]
-        lines.append(f"| {label} | {_with_ci(p['format_rate'])} | {_with_ci(p['accuracy'])} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {label} | {_with_ci(p['format_rate'])} | {_with_ci(p['accuracy'])} | " + " | ".join(cells) + " |"
+        )
     lines += ["", "| step (paired, same questions) | format rate | accuracy |", "|---|---|---|"]
     lines += [f"| {label} | {_diff(d['format_rate'])} | {_diff(d['accuracy'])} |" for label, d in steps.items()]
     g = s["grpo"]
     if "reward" in g:
-        lines += ["", f"GRPO ({g['steps']} steps on {s['grpo_data']}): reward {g['reward']['first']:.3f} -> "
-                      f"{g['reward']['last']:.3f} (mean of the first / last logged steps)"]
+        lines += [
+            "",
+            f"GRPO ({g['steps']} steps on {s['grpo_data']}): reward {g['reward']['first']:.3f} -> "
+            f"{g['reward']['last']:.3f} (mean of the first / last logged steps)",
+        ]
     lines += ["", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {name} | {sec:.1f} |" for name, sec in s["stages"].items()]
-    lines += [f"| **total** | **{s['total_seconds']:.1f}** |", "",
-              f"this invocation: {s['this_run_seconds']:.1f} s  ·  report: {s['report']}"]
+    lines += [
+        f"| **total** | **{s['total_seconds']:.1f}** |",
+        "",
+        f"this invocation: {s['this_run_seconds']:.1f} s  ·  report: {s['report']}",
+    ]
     return "\n".join(lines) + "\n"

@@ -64,8 +64,11 @@ def flat_row(row: Mapping[str, Any]) -> dict[str, Any]:
     `ground_truth` (or `reward_model.ground_truth`, `answer`, `solution`) as `gold`."""
     row = dict(row)
     extra, info, rm = row.pop("extra", None), row.pop("extra_info", None), row.get("reward_model")
-    flat = {**(decode_extra_info(info) if isinstance(info, Mapping) else {}),
-            **(extra if isinstance(extra, Mapping) else {}), **row}
+    flat = {
+        **(decode_extra_info(info) if isinstance(info, Mapping) else {}),
+        **(extra if isinstance(extra, Mapping) else {}),
+        **row,
+    }
     flat = _no_nulls(flat)
     if "task" not in flat and "data_source" in flat:
         flat["task"] = flat["data_source"]
@@ -131,11 +134,7 @@ def accuracy_reward(completions: Sequence[Any], **columns: Any) -> list[float | 
     return [None if v.correct is None else float(v.correct) for v in verdicts]
 
 
-REWARDS: dict[str, RewardFn] = {
-    "dianjin": dianjin_reward,
-    "format": format_reward,
-    "accuracy": accuracy_reward,
-}
+REWARDS: dict[str, RewardFn] = {"dianjin": dianjin_reward, "format": format_reward, "accuracy": accuracy_reward}
 
 
 def get_reward(name: str) -> RewardFn:

@@ -6,7 +6,7 @@
 `meta.json` holds the git commit (and whether the tree was dirty), library versions, the Python
 version, the command line and a start time. Nothing secret is written: configs name the
 environment variables that hold API keys, never the keys, and URL credentials are redacted
-(`dianjin.io.redact`).
+(`dianjin.files.redact`).
 
 One writer per run directory: `RunLock.acquire(path, "dianjin eval")` takes an exclusive `flock` on
 `path/.lock` (released by the kernel when the process ends, however it ends) and records the holder's
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dianjin.config import dump_yaml
-from dianjin.io import JsonlAppender, atomic_write_json, atomic_write_text, iter_jsonl
+from dianjin.files import JsonlAppender, atomic_write_json, atomic_write_text, iter_jsonl
 
 try:
     import fcntl
@@ -38,16 +38,32 @@ except ImportError:  # not POSIX: no locking
 LOCK_NAME = ".lock"
 log = logging.getLogger(__name__)
 
-PACKAGES = ("dianjin", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers",
-            "safetensors", "math-verify", "openai", "httpx2", "pyyaml", "vllm", "deepspeed")
+PACKAGES = (
+    "dianjin",
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "accelerate",
+    "datasets",
+    "tokenizers",
+    "safetensors",
+    "math-verify",
+    "openai",
+    "httpx2",
+    "pyyaml",
+    "vllm",
+    "deepspeed",
+)
 
 
 def git_commit(cwd: Path | None = None) -> dict[str, Any]:
     cwd = cwd or Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.TimeoutExpired):
         return {"commit": None, "dirty": None}
     if sha.returncode != 0:
@@ -86,7 +102,7 @@ class RunLock:
         self.path, self._fd = path, fd
 
     @classmethod
-    def acquire(cls, path: str | Path, command: str) -> "RunLock":
+    def acquire(cls, path: str | Path, command: str) -> RunLock:
         path = make_dir(path)
         lock = path / LOCK_NAME
         try:
@@ -100,11 +116,14 @@ class RunLock:
         except BlockingIOError:  # held by another process
             holder = _holder(fd)
             os.close(fd)
-            raise RunDirError(f"{path} is in use by another writer{holder}: one process per run directory; wait "
-                              "for it to finish (or stop it), or use another output directory") from None
+            raise RunDirError(
+                f"{path} is in use by another writer{holder}: one process per run directory; wait "
+                "for it to finish (or stop it), or use another output directory"
+            ) from None
         except OSError as e:  # a file system without locks: go on unlocked, as without fcntl
-            log.warning("%s: cannot lock the run directory (%s); make sure no other process writes there",
-                        path, e.strerror or e)
+            log.warning(
+                "%s: cannot lock the run directory (%s); make sure no other process writes there", path, e.strerror or e
+            )
         info = {"pid": os.getpid(), "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         try:  # who holds it, for the message a second writer gets
             os.ftruncate(fd, 0)
@@ -119,7 +138,7 @@ class RunLock:
             os.close(self._fd)  # closing the only descriptor releases the flock
             self._fd = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -140,11 +159,17 @@ class RunDir:
     path: Path
 
     @classmethod
-    def create(cls, path: str | Path, cfg: Any | None = None, **extra: Any) -> "RunDir":
+    def create(cls, path: str | Path, cfg: Any | None = None, **extra: Any) -> RunDir:
         run = cls(make_dir(path))
-        meta = {"git": git_commit(), "versions": versions(), "python": sys.version.split()[0],
-                "platform": platform.platform(), "argv": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                **extra}
+        meta = {
+            "git": git_commit(),
+            "versions": versions(),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "argv": sys.argv,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **extra,
+        }
         try:
             if cfg is not None:
                 atomic_write_text(run.path / "config.yaml", dump_yaml(cfg))

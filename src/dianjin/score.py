@@ -23,7 +23,8 @@ import ast
 import json
 import sys
 from collections import defaultdict
-from typing import Any, BinaryIO, Iterable, TextIO, cast
+from collections.abc import Iterable
+from typing import Any, BinaryIO, TextIO, cast
 
 from dianjin.tasks import get_task
 from dianjin.tasks.base import Mode
@@ -66,8 +67,14 @@ def score_record(rec: dict[str, Any], mode: Mode, path: str = "<input>", line: i
             raise LineError(path, line, "choices", f"not a dict: {e}") from None
     verdict = task.score(rec["response"], example, mode=mode, reasoning_content=rec.get("reasoning_content"))
     score = verdict.reward if mode == "reward" else float(verdict.correct is True)
-    return {**rec, "correct": verdict.correct, "pred": verdict.pred, "format_ok": verdict.format_ok,
-            "reason": verdict.reason, "score": score}
+    return {
+        **rec,
+        "correct": verdict.correct,
+        "pred": verdict.pred,
+        "format_ok": verdict.format_ok,
+        "reason": verdict.reason,
+        "score": score,
+    }
 
 
 def _parse(raw: str | bytes, path: str, n: int) -> dict[str, Any]:
@@ -132,20 +139,27 @@ def summarize(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'task':<10} {'n':>6} {'acc':>7} {'format':>7} {'score':>7} {'unverif':>7} {'errors':>6}"]
     for task, s in sorted(stats.items()):
         ok = max(s["n"] - s["errors"], 1)
-        lines.append(f"{task:<10} {int(s['n']):>6} {s['correct'] / ok:>7.4f} {s['format_ok'] / ok:>7.4f} "
-                     f"{s['score'] / ok:>7.4f} {int(s['unverified']):>7} {int(s['errors']):>6}")
+        lines.append(
+            f"{task:<10} {int(s['n']):>6} {s['correct'] / ok:>7.4f} {s['format_ok'] / ok:>7.4f} "
+            f"{s['score'] / ok:>7.4f} {int(s['unverified']):>7} {int(s['errors']):>6}"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="dianjin score", description=__doc__.split("\n\n")[0])
     ap.add_argument("file", help="JSONL of responses ('-' for stdin)")
-    ap.add_argument("--mode", choices=("eval", "reward"), default="eval",
-                    help="eval: lenient extraction, score = correct; reward: strict format gate, score = gated reward")
+    ap.add_argument(
+        "--mode",
+        choices=("eval", "reward"),
+        default="eval",
+        help="eval: lenient extraction, score = correct; reward: strict format gate, score = gated reward",
+    )
     args = ap.parse_args(argv)
     try:
-        src: BinaryIO = (cast(BinaryIO, getattr(sys.stdin, "buffer", sys.stdin)) if args.file == "-"
-                         else open(args.file, "rb"))
+        src: BinaryIO = (
+            cast(BinaryIO, getattr(sys.stdin, "buffer", sys.stdin)) if args.file == "-" else open(args.file, "rb")
+        )
     except OSError as e:
         print(f"dianjin score: {args.file}: cannot read ({e.strerror or e})", file=sys.stderr)
         return 2
@@ -156,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
             except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape: keep the escape
                 sys.stdout.write(json.dumps(row) + "\n")
-            rows.append({k: row.get(k) for k in ("task", "format_ok", "correct", "score")}
-                        | ({"error": 1} if "error" in row else {}))
+            rows.append(
+                {k: row.get(k) for k in ("task", "format_ok", "correct", "score")}
+                | ({"error": 1} if "error" in row else {})
+            )
     print(summarize(rows), file=sys.stderr)
     return 1 if any("error" in r for r in rows) else 0

@@ -68,8 +68,9 @@ def decode_extra_info(extra_info: Mapping[str, Any] | None) -> dict[str, Any]:
     return info
 
 
-def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: Mapping | None = None,
-                  **_: Any) -> dict[str, Any]:
+def compute_score(
+    data_source: str, solution_str: str, ground_truth: Any, extra_info: Mapping | None = None, **_: Any
+) -> dict[str, Any]:
     """verl >= 0.4: `{"score": 0.0 | 1.0, "acc": bool, "pred": str}`."""
     example = decode_extra_info(extra_info)
     example["gold"] = plain(ground_truth)
@@ -77,8 +78,9 @@ def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_
     return {"score": float(verdict.reward), "acc": verdict.correct is True, "pred": verdict.pred or ""}
 
 
-def compute_score_float(data_source: str, solution_str: str, ground_truth: Any, extra_info: Mapping | None = None,
-                        **_: Any) -> float:
+def compute_score_float(
+    data_source: str, solution_str: str, ground_truth: Any, extra_info: Mapping | None = None, **_: Any
+) -> float:
     """verl 0.3.x (upstream's): the same score as a float."""
     return compute_score(data_source, solution_str, ground_truth, extra_info)["score"]
 
@@ -92,7 +94,7 @@ def reference_response(data_source: str, ground_truth: Any, extra_info: Mapping 
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
-    """"0.3.0.post1" -> (0, 3, 0); "0.10.0rc1" -> (0, 10, 0)."""
+    """ "0.3.0.post1" -> (0, 3, 0); "0.10.0rc1" -> (0, 10, 0)."""
     return tuple(int(x) for x in re.findall(r"\d+", version.split("+")[0])[:3])
 
 
@@ -100,11 +102,15 @@ def style_problem(style: str, verl_version: str) -> str | None:
     """Why `--verl-style style` does not fit this verl release, or None."""
     new = version_tuple(verl_version) >= CURRENT_SINCE
     if style == "upstream" and new:
-        return (f"verl {verl_version} renamed actor.checkpoint.contents to save_contents (since 0.4.1): "
-                "export with --verl-style current")
+        return (
+            f"verl {verl_version} renamed actor.checkpoint.contents to save_contents (since 0.4.1): "
+            "export with --verl-style current"
+        )
     if style == "current" and not new:
-        return (f"verl {verl_version} predates actor.checkpoint.save_contents (0.4.1) and, before 0.4, rejects "
-                "a dict score: export with --verl-style upstream")
+        return (
+            f"verl {verl_version} predates actor.checkpoint.save_contents (0.4.1) and, before 0.4, rejects "
+            "a dict score: export with --verl-style upstream"
+        )
     return None
 
 
@@ -129,8 +135,10 @@ def reward_key(version: str | None = None) -> str:
 
 def missing_dependency(data_source: str, e: ImportError) -> str:
     hint = f"pip install '{MATH_VERIFY_FOR_VERL}'" if (e.name or "").startswith("math_verify") else "install it"
-    return (f"the {data_source} reward cannot import {e.name or e}: {hint} in this Python "
-            "(in verl's environment math-verify needs the antlr4_9_3 extra, Hydra's antlr)")
+    return (
+        f"the {data_source} reward cannot import {e.name or e}: {hint} in this Python "
+        "(in verl's environment math-verify needs the antlr4_9_3 extra, Hydra's antlr)"
+    )
 
 
 def check_row(fn: Callable[..., Any], row: Mapping[str, Any], float_only: bool = False) -> str | None:
@@ -138,13 +146,17 @@ def check_row(fn: Callable[..., Any], row: Mapping[str, Any], float_only: bool =
     through `fn`, called as verl calls it: None when both hold, else why not. ImportError (a missing
     dependency) propagates."""
     ds, gt, info = row["data_source"], row["reward_model"]["ground_truth"], row.get("extra_info")
-    results = [fn(data_source=ds, solution_str=text, ground_truth=gt, extra_info=info)
-               for text in (reference_response(ds, gt, info), "no answer")]
+    results = [
+        fn(data_source=ds, solution_str=text, ground_truth=gt, extra_info=info)
+        for text in (reference_response(ds, gt, info), "no answer")
+    ]
     if float_only and not all(isinstance(r, float) for r in results):
         return f"{getattr(fn, '__name__', fn)} returned {type(results[0]).__name__}; verl 0.3 needs a float"
     score = [r["score"] if isinstance(r, Mapping) else r for r in results]
     if score != [1.0, 0.0]:
-        return f"the reference answer scored {score[0]!r} (expected 1.0), an unformatted one {score[1]!r} (expected 0.0)"
+        return (
+            f"the reference answer scored {score[0]!r} (expected 1.0), an unformatted one {score[1]!r} (expected 0.0)"
+        )
     return None
 
 

@@ -28,7 +28,7 @@ Also in `output_dir`: config.yaml and meta.json (`dianjin.rundir`), ledger.json 
 estimated cost per stage and model for this invocation; earlier invocations' ledgers, a killed one's
 included, are appended to ledger_history.jsonl), build.json (what each stage did). API keys are read
 from the environment variables named by `api_key_env` and never written anywhere; URL credentials
-are redacted in every file (`dianjin.io.redact`).
+are redacted in every file (`dianjin.files.redact`).
 
 One invocation per `output_dir` at a time (`dianjin.rundir.RunLock`): a second one is refused, naming
 the directory and the pid of the first. Nothing in `output_dir` is written before the preflight (the
@@ -50,13 +50,11 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from dianjin.cache import CacheError, ResponseCache
-from dianjin.client import EndpointConfig, LLMClient, LLMError
 from dianjin.config import ConfigError, from_dict, load_config
 from dianjin.data.ccc_agents import CccConfig, ccc_flow
 from dianjin.data.convert import ConvertConfig, convert_flow, selected
@@ -64,10 +62,13 @@ from dianjin.data.distill import DistillConfig, Flow, RunSummary, distill_flow, 
 from dianjin.data.filter import FilterConfig, filter_flow
 from dianjin.data.reference import reference_flow
 from dianjin.data.sources import SourceSpec, check_sources, load_sources
-from dianjin.io import JsonlAppender, JsonlError, atomic_write_json, iter_jsonl, redact, redact_logging, write_jsonl
-from dianjin.ledger import Ledger
+from dianjin.errors import DataError
+from dianjin.files import JsonlAppender, JsonlError, atomic_write_json, iter_jsonl, redact, redact_logging, write_jsonl
+from dianjin.llm.cache import CacheError, ResponseCache
+from dianjin.llm.client import EndpointConfig, LLMClient, LLMError
+from dianjin.llm.ledger import Ledger
 from dianjin.rundir import RunDir, RunDirError, RunLock
-from dianjin.tasks.base import DataError, Example
+from dianjin.tasks.base import Example
 
 log = logging.getLogger("dianjin.data")
 
@@ -92,7 +93,7 @@ class BuildConfig:
 
     output_dir: str
     sources: list[SourceSpec] = field(default_factory=list)
-    teacher: dict[str, Any] | None = None  # dianjin.client.EndpointConfig keys (base_url, model, api_key_env, ...)
+    teacher: dict[str, Any] | None = None  # dianjin.llm.client.EndpointConfig keys (base_url, model, api_key_env, ...)
     judge: dict[str, Any] | None = None  # same keys
     reference_teacher: bool = False  # the offline baseline teacher instead of `teacher`
     system_prompt: str | None = None  # system message of SFT rows and RL prompts (None: the chat template's default)
@@ -122,15 +123,16 @@ def endpoints(cfg: BuildConfig) -> dict[str, EndpointConfig]:
 class _Clients(Mapping):
     """role -> LLMClient, created on first use (an offline run never builds one, nor needs a key)."""
 
-    def __init__(self, build: "Build"):
+    def __init__(self, build: Build):
         self.build = build
         self.made: dict[str, LLMClient] = {}
 
     def __getitem__(self, role: str) -> LLMClient:
         name = self.build.role_endpoint(role)
         if name not in self.made:
-            self.made[name] = LLMClient(self.build.endpoint(name), cache=self.build.cache(), ledger=self.build.ledger,
-                                        progress=False)
+            self.made[name] = LLMClient(
+                self.build.endpoint(name), cache=self.build.cache(), ledger=self.build.ledger, progress=False
+            )
         return self.made[name]
 
     def __iter__(self) -> Iterator[str]:
@@ -171,8 +173,12 @@ class Build:
             try:
                 previous = json.loads(ledger_path.read_text(encoding="utf-8"))
                 with JsonlAppender(self.out / "ledger_history.jsonl") as f:
-                    f.write({"saved": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ledger_path.stat().st_mtime)),
-                             **previous})
+                    f.write(
+                        {
+                            "saved": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ledger_path.stat().st_mtime)),
+                            **previous,
+                        }
+                    )
             except ValueError:
                 log.warning("%s: unreadable ledger from an earlier run, not kept", ledger_path)
         self.ledger.path = ledger_path
@@ -184,8 +190,10 @@ class Build:
 
     def endpoint(self, name: str) -> EndpointConfig:
         if name not in self.endpoints:
-            raise ConfigError(f"this stage needs the {name!r} endpoint: set {name}.base_url and {name}.model "
-                              f"(and {name}.api_key_env) in the config")
+            raise ConfigError(
+                f"this stage needs the {name!r} endpoint: set {name}.base_url and {name}.model "
+                f"(and {name}.api_key_env) in the config"
+            )
         return self.endpoints[name]
 
     def require(self, *roles: str) -> None:
@@ -228,14 +236,21 @@ class Build:
         return max([self.endpoint(self.role_endpoint(r)).concurrency for r in roles] or [1])
 
     # running flows ----------------------------------------------------------------------------------
-    def run_flows(self, stage: str, items: list[Example], make_flow: Callable[[Example], Flow[dict[str, Any]]],
-                  log_name: str, roles: tuple[str, ...] = ()) -> RunSummary:
+    def run_flows(
+        self,
+        stage: str,
+        items: list[Example],
+        make_flow: Callable[[Example], Flow[dict[str, Any]]],
+        log_name: str,
+        roles: tuple[str, ...] = (),
+    ) -> RunSummary:
         """Run `make_flow(item)` for every item not yet in the stage log; append each result as it finishes."""
         self.require(*roles)
         done = self.read_log(log_name)
         todo = [ex for ex in items if ex["id"] not in done]
-        log.info("%s: %d items, %d done in an earlier run, %d to go", stage, len(items), len(items) - len(todo),
-                 len(todo))
+        log.info(
+            "%s: %d items, %d done in an earlier run, %d to go", stage, len(items), len(items) - len(todo), len(todo)
+        )
         if not todo:
             return RunSummary()
         workers = self.workers(roles)
@@ -243,16 +258,27 @@ class Build:
             summary = asyncio.run(self._run(stage, todo, make_flow, workers, lambda _item, rec: out.write(rec)))
         if summary.unfinished:
             self.unfinished[stage] = summary.unfinished
-            log.warning("%s: %d items unfinished (requests failed for good), e.g. %s; re-run to retry them", stage,
-                        summary.unfinished, "; ".join(summary.errors[:3]))
+            log.warning(
+                "%s: %d items unfinished (requests failed for good), e.g. %s; re-run to retry them",
+                stage,
+                summary.unfinished,
+                "; ".join(summary.errors[:3]),
+            )
         return summary
 
-    async def _run(self, stage: str, todo: list[Example], make_flow: Callable[[Example], Flow[Any]], workers: int,
-                   on_done: Callable[[Example, Any], None]) -> RunSummary:
+    async def _run(
+        self,
+        stage: str,
+        todo: list[Example],
+        make_flow: Callable[[Example], Flow[Any]],
+        workers: int,
+        on_done: Callable[[Example, Any], None],
+    ) -> RunSummary:
         clients = _Clients(self)
         try:
-            return await run_items(todo, make_flow, clients, stage=stage, workers=workers, on_done=on_done,
-                                   progress=self.cfg.progress)
+            return await run_items(
+                todo, make_flow, clients, stage=stage, workers=workers, on_done=on_done, progress=self.cfg.progress
+            )
         finally:
             await clients.aclose()
 
@@ -266,8 +292,12 @@ class Build:
         counts: dict[str, int] = {}
         for ex in loaded.examples:
             counts[ex["task"]] = counts.get(ex["task"], 0) + 1
-        return {"examples": len(loaded.examples), "by_task": counts, "released_sft": len(loaded.sft_rows),
-                "released_skipped": len(loaded.problems)}
+        return {
+            "examples": len(loaded.examples),
+            "by_task": counts,
+            "released_sft": len(loaded.sft_rows),
+            "released_skipped": len(loaded.problems),
+        }
 
     def stage_filter(self) -> dict[str, Any]:
         items = self.read("sources.jsonl", "sources")
@@ -320,21 +350,39 @@ class Build:
             roles = ("teacher", "judge") if judged else ("teacher",)
             if todo:
                 teacher = self.teacher_label()
-                self.run_flows("distill", todo, lambda ex: distill_flow(ex, dc, teacher=teacher, system=system),
-                               "distill.log.jsonl", roles)
+                self.run_flows(
+                    "distill",
+                    todo,
+                    lambda ex: distill_flow(ex, dc, teacher=teacher, system=system),
+                    "distill.log.jsonl",
+                    roles,
+                )
         return self.assemble()
 
     def stage_ccc(self) -> dict[str, Any]:
         items = [ex for ex in self.read("items.jsonl", "convert") if self.by_ccc_workflow(ex)]
         if not items:
-            log.info("ccc: nothing to do (%s)", "reference teacher" if self.cfg.reference_teacher else
-                     "ccc.enabled is false" if not self.cfg.ccc.enabled else "no ccc items")
+            log.info(
+                "ccc: nothing to do (%s)",
+                "reference teacher"
+                if self.cfg.reference_teacher
+                else "ccc.enabled is false"
+                if not self.cfg.ccc.enabled
+                else "no ccc items",
+            )
             return self.assemble()
         cc = self.cfg.ccc
-        label = (f"ccc-agents:{self.endpoint(self.role_endpoint('agent')).model}"
-                 f"+refine:{self.endpoint(self.role_endpoint('refine')).model}")
-        self.run_flows("ccc", items, lambda ex: ccc_flow(ex, cc, teacher=label, system=self.cfg.system_prompt),
-                       "ccc.log.jsonl", ("agent", "refine"))
+        label = (
+            f"ccc-agents:{self.endpoint(self.role_endpoint('agent')).model}"
+            f"+refine:{self.endpoint(self.role_endpoint('refine')).model}"
+        )
+        self.run_flows(
+            "ccc",
+            items,
+            lambda ex: ccc_flow(ex, cc, teacher=label, system=self.cfg.system_prompt),
+            "ccc.log.jsonl",
+            ("agent", "refine"),
+        )
         result = self.assemble()
         calls = [rec["calls"] for rec in self.read_log("ccc.log.jsonl").values()]
         result["ccc_calls_per_item"] = round(sum(calls) / len(calls), 2) if calls else 0
@@ -381,9 +429,13 @@ class Build:
         cfg_export: Any = dict(self.cfg.export)
         if hasattr(mod, "ExportConfig"):  # typed, if the export module declares its config
             known = {f.name for f in dataclasses.fields(mod.ExportConfig)}
-            facts = {"teacher": "reference (offline baseline)" if self.cfg.reference_teacher else
-                     (self.cfg.teacher or {}).get("model"), "judge": (self.cfg.judge or {}).get("model"),
-                     "sources": [s.path or f"{s.task} (generated)" for s in self.cfg.sources]}
+            facts = {
+                "teacher": "reference (offline baseline)"
+                if self.cfg.reference_teacher
+                else (self.cfg.teacher or {}).get("model"),
+                "judge": (self.cfg.judge or {}).get("model"),
+                "sources": [s.path or f"{s.task} (generated)" for s in self.cfg.sources],
+            }
             for key, value in facts.items():  # the dataset card states what built the data
                 if key in known and value:
                     cfg_export.setdefault(key, value)
@@ -403,9 +455,11 @@ class Build:
         """Fail before any work when a stage surely needs an endpoint (or key) that is missing; needs
         that depend on the items (judge for open answers, CCC agents) are checked by their stage."""
         cfg = self.cfg
-        needs = {"filter": ("judge",) if cfg.filter.ambiguity else (),
-                 "convert": ("judge",) if cfg.convert.enabled else (),
-                 "distill": () if cfg.reference_teacher else ("teacher",)}
+        needs = {
+            "filter": ("judge",) if cfg.filter.ambiguity else (),
+            "convert": ("judge",) if cfg.convert.enabled else (),
+            "distill": () if cfg.reference_teacher else ("teacher",),
+        }
         if "sources" in stages:
             if not cfg.sources:
                 raise ConfigError("no sources: set `sources` to a list of {task, path} entries")
@@ -423,9 +477,16 @@ class Build:
             self.results[name] = STAGES[name](self)
             log.info("%s: %s (%.1fs)", name, json.dumps(self.results[name], ensure_ascii=False), time.monotonic() - t)
         complete = not self.unfinished
-        atomic_write_json(self.path("build.json"), {"stages": self.results, "unfinished": self.unfinished,
-                                                    "complete": complete, "seconds": round(time.monotonic() - t0, 2),
-                                                    "ledger_total": self.ledger.to_json()["total"]})
+        atomic_write_json(
+            self.path("build.json"),
+            {
+                "stages": self.results,
+                "unfinished": self.unfinished,
+                "complete": complete,
+                "seconds": round(time.monotonic() - t0, 2),
+                "ledger_total": self.ledger.to_json()["total"],
+            },
+        )
         return complete
 
     def close(self) -> None:
@@ -466,14 +527,16 @@ def _setup_logging(quiet: bool) -> None:
     """Log lines on stderr when run as a command (an embedding program's logging is left alone)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
-        logging.getLogger("dianjin.client").setLevel(logging.WARNING)  # per-retry lines are noise at scale
+        logging.getLogger("dianjin.llm.client").setLevel(logging.WARNING)  # per-retry lines are noise at scale
         redact_logging()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="dianjin data", description="Build verified reasoning data (DianJin-R1-Data).",
-        epilog="example: dianjin data build recipes/data_paper.yaml output_dir=runs/data judge.model=gpt-4o-mini")
+        prog="dianjin data",
+        description="Build verified reasoning data (DianJin-R1-Data).",
+        epilog="example: dianjin data build recipes/data_paper.yaml output_dir=runs/data judge.model=gpt-4o-mini",
+    )
     parser.add_argument("stage", choices=["build", *STAGES], help="`build` runs every stage in order")
     parser.add_argument("config", help="YAML config (recipes/data_*.yaml)")
     parser.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. output_dir=runs/x")
@@ -498,8 +561,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         build.close()
     if not complete:
-        print(f"dianjin data: unfinished items {build.unfinished}: re-run the same command to retry them "
-              f"(answers received so far are cached in {build.out / 'cache.sqlite'})", file=sys.stderr)
+        print(
+            f"dianjin data: unfinished items {build.unfinished}: re-run the same command to retry them "
+            f"(answers received so far are cached in {build.out / 'cache.sqlite'})",
+            file=sys.stderr,
+        )
         return 1
     print(f"dianjin data: done; outputs in {build.out}", file=sys.stderr)
     return 0

@@ -19,14 +19,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dianjin.client import ChatRequest
-from dianjin.data.distill import (DistillConfig, Flow, Step, fill, outcome, prompt_messages, rl_row, sft_row, usage,
-                                  user, verify)
+from dianjin.data.distill import (
+    DistillConfig,
+    Flow,
+    Step,
+    fill,
+    outcome,
+    prompt_messages,
+    rl_row,
+    sft_row,
+    usage,
+    user,
+    verify,
+)
+from dianjin.llm.client import ChatRequest
 from dianjin.tasks import get_task
 from dianjin.tasks.base import Example, Messages
 from dianjin.tasks.ccc import VERDICT_TEXT, render_rules, rules_of
-from dianjin.tasks.ccc_agents import (AUDITOR, UNCLEAR, CheckResult, acheck_dialogue, agent_messages, auditor_messages,
-                                      check_dialogue, clip, dialogue_text, findings_text, workflow)
+from dianjin.tasks.ccc_agents import (
+    AUDITOR,
+    UNCLEAR,
+    CheckResult,
+    acheck_dialogue,
+    agent_messages,
+    auditor_messages,
+    check_dialogue,
+    clip,
+    dialogue_text,
+    findings_text,
+    workflow,
+)
 
 
 @dataclass
@@ -42,14 +64,21 @@ class CccConfig:
     log_chars: int = 1500  # characters of each agent's analysis shown to the auditor and the refiner
 
 
-def refine_messages(example: Example, rules: list[dict[str, str]], check: CheckResult,
-                    log_chars: int = 1500) -> Messages:
+def refine_messages(
+    example: Example, rules: list[dict[str, str]], check: CheckResult, log_chars: int = 1500
+) -> Messages:
     agents = [e for e in check.log if e["agent"] != AUDITOR["id"]]
     audit = next((e for e in check.log if e["agent"] == AUDITOR["id"]), None)
-    return user(fill("ccc_refine", rules=render_rules(rules), dialogue=dialogue_text(example),
-                     log=findings_text(agents, log_chars),
-                     audit=clip(audit["analysis"], log_chars) if audit else "（无）",
-                     verdict=VERDICT_TEXT.get(check.verdict or "", UNCLEAR)))
+    return user(
+        fill(
+            "ccc_refine",
+            rules=render_rules(rules),
+            dialogue=dialogue_text(example),
+            log=findings_text(agents, log_chars),
+            audit=clip(audit["analysis"], log_chars) if audit else "（无）",
+            verdict=VERDICT_TEXT.get(check.verdict or "", UNCLEAR),
+        )
+    )
 
 
 def ccc_flow(example: Example, cfg: CccConfig, *, teacher: str, system: str | None = None) -> Flow[dict[str, Any]]:
@@ -63,20 +92,43 @@ def ccc_flow(example: Example, cfg: CccConfig, *, teacher: str, system: str | No
     tries: list[dict[str, Any]] = []
     calls = tokens = 0
     for k in range(cfg.max_attempts):
-        check = yield from workflow(example, rules, sample=k * cfg.max_samples, max_samples=cfg.max_samples,
-                                    log_chars=cfg.log_chars)
+        check = yield from workflow(
+            example, rules, sample=k * cfg.max_samples, max_samples=cfg.max_samples, log_chars=cfg.log_chars
+        )
         req = ChatRequest(refine_messages(example, rules, check, cfg.log_chars), sample=k, tag=example["id"])
         [res] = yield Step("refine", "ccc_refine", [req])
         target, why, pred = yield from verify(example, res, verify_cfg, stage="ccc_verify")
         n_tokens = check.tokens + res.prompt_tokens + res.completion_tokens
         calls, tokens = calls + check.calls + 1, tokens + n_tokens
-        tries.append({"sample": k, "workflow_verdict": check.verdict, "calls": check.calls + 1, "tokens": n_tokens,
-                      "log": check.log, "refine": usage(res), "pred": pred, "ok": target is not None, "reason": why})
+        tries.append(
+            {
+                "sample": k,
+                "workflow_verdict": check.verdict,
+                "calls": check.calls + 1,
+                "tokens": n_tokens,
+                "log": check.log,
+                "refine": usage(res),
+                "pred": pred,
+                "ok": target is not None,
+                "reason": why,
+            }
+        )
         if target is not None:
-            return outcome(example, "sft", sft_row(example, prompt, target, k + 1, teacher), tries,
-                           calls=calls, tokens=tokens)
+            return outcome(
+                example, "sft", sft_row(example, prompt, target, k + 1, teacher), tries, calls=calls, tokens=tokens
+            )
     return outcome(example, "rl", rl_row(example, prompt, cfg.max_attempts), tries, calls=calls, tokens=tokens)
 
 
-__all__ = ["AUDITOR", "CccConfig", "CheckResult", "acheck_dialogue", "agent_messages", "auditor_messages",
-           "ccc_flow", "check_dialogue", "refine_messages", "workflow"]
+__all__ = [
+    "AUDITOR",
+    "CccConfig",
+    "CheckResult",
+    "acheck_dialogue",
+    "agent_messages",
+    "auditor_messages",
+    "ccc_flow",
+    "check_dialogue",
+    "refine_messages",
+    "workflow",
+]

@@ -67,24 +67,47 @@ def parse_question(text: str | None) -> str | None:
 def convert_messages(example: Example) -> list[dict[str, str]]:
     letters = gold_letters(example.get("gold")) or str(example.get("gold"))
     analysis = str(example.get("analysis") or "（无）").strip()
-    return user(fill("convert", question=str(example["question"]).strip(), options=options_text(example),
-                     answer=f"{letters}（{gold_text(example)}）", analysis=analysis))
+    return user(
+        fill(
+            "convert",
+            question=str(example["question"]).strip(),
+            options=options_text(example),
+            answer=f"{letters}（{gold_text(example)}）",
+            analysis=analysis,
+        )
+    )
 
 
 def open_example(example: Example, question: str) -> Example:
-    return {"id": f"{example['id']}-oe", "task": "cflue_oe", "question": question, "gold": gold_text(example),
-            "analysis": example.get("analysis"), "source_id": example["id"]}
+    return {
+        "id": f"{example['id']}-oe",
+        "task": "cflue_oe",
+        "question": question,
+        "gold": gold_text(example),
+        "analysis": example.get("analysis"),
+        "source_id": example["id"],
+    }
 
 
 def convert_flow(example: Example, cfg: ConvertConfig) -> Flow[dict[str, Any]]:
     """One conversion: the log line `{id, ok, example?, reason, tries}`."""
-    got = yield from ask("judge", convert_messages(example), stage="convert", max_samples=cfg.max_samples,
-                         accept=lambda r: parse_question(r.content) is not None)
+    got = yield from ask(
+        "judge",
+        convert_messages(example),
+        stage="convert",
+        max_samples=cfg.max_samples,
+        accept=lambda r: parse_question(r.content) is not None,
+    )
     question = parse_question(got.text)
     if question is None:
         return {"id": example["id"], "ok": False, "reason": "no <question> in the reply", "tries": got.tries}
-    return {"id": example["id"], "ok": True, "example": open_example(example, question), "reason": "converted",
-            "tries": got.tries}
+    return {
+        "id": example["id"],
+        "ok": True,
+        "example": open_example(example, question),
+        "reason": "converted",
+        "tries": got.tries,
+    }
 
 
 __all__ = ["ConvertConfig", "convert_flow", "gold_text", "open_example", "parse_question", "selected"]

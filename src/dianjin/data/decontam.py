@@ -58,12 +58,14 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
+from dianjin.errors import DataError
 from dianjin.tasks import get_task
-from dianjin.tasks.base import DataError, Example
+from dianjin.tasks.base import Example
 
 log = logging.getLogger("dianjin.data")
 
@@ -126,8 +128,13 @@ def _load_guess(path: Path) -> tuple[str, list[Example]]:
         if examples:
             return name, examples
         errors.append(f"{name}: no examples")
-    raise DataError(path, None, None, "no task loader accepts this evaluation file; give it as {task, path}. Tried: "
-                    + " | ".join(e[:160] for e in errors))
+    raise DataError(
+        path,
+        None,
+        None,
+        "no task loader accepts this evaluation file; give it as {task, path}. Tried: "
+        + " | ".join(e[:160] for e in errors),
+    )
 
 
 def load_eval_set(spec: Any, i: int = 0) -> EvalSet:
@@ -143,14 +150,16 @@ def load_eval_set(spec: Any, i: int = 0) -> EvalSet:
         get = spec.get if isinstance(spec, Mapping) else lambda k: getattr(spec, k, None)
         spec_task, spec_path = get("task"), get("path")
         if not spec_task or not spec_path:
-            raise DataError(where, None, "task" if not spec_task else "path",
-                            "an evaluation set spec needs task and path")
+            raise DataError(
+                where, None, "task" if not spec_task else "path", "an evaluation set spec needs task and path"
+            )
         try:
             examples = get_task(str(spec_task)).load(str(spec_path))
         except KeyError as e:
             raise DataError(where, None, "task", str(e)) from None
-        return EvalSet(str(get("name") or f"{spec_task}:{Path(spec_path).name}"), examples, str(spec_task),
-                       str(spec_path))
+        return EvalSet(
+            str(get("name") or f"{spec_task}:{Path(spec_path).name}"), examples, str(spec_task), str(spec_path)
+        )
     if isinstance(spec, list):
         for j, ex in enumerate(spec):
             if not isinstance(ex, Mapping):
@@ -158,7 +167,9 @@ def load_eval_set(spec: Any, i: int = 0) -> EvalSet:
         tasks = sorted({str(ex.get("task")) for ex in spec if ex.get("task")})
         name = f"{'+'.join(tasks) or 'examples'}:{where}"
         return EvalSet(name, list(spec), "+".join(tasks) or None)
-    raise DataError(where, None, None, f"expected a path, a {{task, path}} spec or a list of examples, got {type(spec).__name__}")
+    raise DataError(
+        where, None, None, f"expected a path, a {{task, path}} spec or a list of examples, got {type(spec).__name__}"
+    )
 
 
 def eval_segments(ex: Mapping[str, Any]) -> list[str]:
@@ -193,8 +204,12 @@ def record_text(row: Mapping[str, Any], pool: str = "sft", index: int | None = N
             return "\n".join(texts)
     if isinstance(row.get("question"), str):
         return row["question"]
-    raise DataError(pool, index, "messages" if pool == "sft" else "prompt",
-                    f"record {row.get('id')!r} has no user message and no question to compare")
+    raise DataError(
+        pool,
+        index,
+        "messages" if pool == "sft" else "prompt",
+        f"record {row.get('id')!r} has no user message and no question to compare",
+    )
 
 
 # --- the index --------------------------------------------------------------------------------------
@@ -251,8 +266,15 @@ class Index:
             coverage = shared / self.sizes[item]
             if coverage >= self.min_coverage:
                 s_i, eval_id = self.items[item]
-                out.append({"eval_set": self.sets[s_i].name, "eval_id": eval_id, "ngram": ngram_text(g),
-                            "shared": shared, "coverage": round(coverage, 3)})
+                out.append(
+                    {
+                        "eval_set": self.sets[s_i].name,
+                        "eval_id": eval_id,
+                        "ngram": ngram_text(g),
+                        "shared": shared,
+                        "coverage": round(coverage, 3),
+                    }
+                )
         out.sort(key=lambda m: (-m["coverage"], -m["shared"]))
         return out
 
@@ -276,8 +298,11 @@ class _Provenance:
         for es in sets:
             for ex in es.examples:
                 ref = (es.name, str(ex.get("id")))
-                for key, table in ((ex.get("id"), self.by_id), (ex.get("source_id"), self.by_id),
-                                   (ex.get("source_id"), self.by_source)):
+                for key, table in (
+                    (ex.get("id"), self.by_id),
+                    (ex.get("source_id"), self.by_id),
+                    (ex.get("source_id"), self.by_source),
+                ):
                     if key is not None:
                         table.setdefault(str(key), []).append(ref)
 
@@ -290,16 +315,24 @@ class _Provenance:
         return [{"eval_set": s, "eval_id": i, "via": "source_id"} for s, i in dict.fromkeys(refs)]
 
 
-def _filter(rows: list[dict[str, Any]], pool: str, index: Index, prov: _Provenance,
-            overlaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _filter(
+    rows: list[dict[str, Any]], pool: str, index: Index, prov: _Provenance, overlaps: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     kept = []
     for i, row in enumerate(rows):
         found = prov.matches(row) + [{**m, "via": "ngram"} for m in index.matches(record_text(row, pool, i))]
         if not found:
             kept.append(row)
             continue
-        overlaps.append({"pool": pool, "id": row.get("id"), "task": row.get("task"), "n_matches": len(found),
-                         "matches": found[:MAX_MATCHES_LISTED]})
+        overlaps.append(
+            {
+                "pool": pool,
+                "id": row.get("id"),
+                "task": row.get("task"),
+                "n_matches": len(found),
+                "matches": found[:MAX_MATCHES_LISTED],
+            }
+        )
     return kept
 
 
@@ -330,16 +363,45 @@ def run(
         "tokenisation": "NFKC + casefold; one token per CJK character and per run of other letters/digits",
         "min_coverage": min_coverage,
         "max_eval_df": max_eval_df,
-        "eval_sets": [{"name": s.name, "task": s.task, "path": s.path, "items": len(s.examples),
-                       "short_items": s.short_items, "boilerplate_ngrams": s.boilerplate} for s in sets],
+        "eval_sets": [
+            {
+                "name": s.name,
+                "task": s.task,
+                "path": s.path,
+                "items": len(s.examples),
+                "short_items": s.short_items,
+                "boilerplate_ngrams": s.boilerplate,
+            }
+            for s in sets
+        ],
         "checked": {"sft": len(sft_rows), "rl": len(rl_rows)},
         "dropped": {"sft": len(sft_rows) - len(kept_sft), "rl": len(rl_rows) - len(kept_rl)},
         "overlaps": overlaps,
     }
-    log.info("decontam: %d-grams against %d evaluation items in %d sets: dropped %d of %d SFT and %d of %d RL rows",
-             n, len(index.items), len(sets), report["dropped"]["sft"], len(sft_rows), report["dropped"]["rl"], len(rl_rows))
+    log.info(
+        "decontam: %d-grams against %d evaluation items in %d sets: dropped %d of %d SFT and %d of %d RL rows",
+        n,
+        len(index.items),
+        len(sets),
+        report["dropped"]["sft"],
+        len(sft_rows),
+        report["dropped"]["rl"],
+        len(rl_rows),
+    )
     return kept_sft, kept_rl, report
 
 
-__all__ = ["CJK", "GUESS_ORDER", "EvalSet", "Index", "eval_ngrams", "eval_segments", "load_eval_set", "ngram_text",
-           "ngrams", "record_text", "run", "tokens"]
+__all__ = [
+    "CJK",
+    "GUESS_ORDER",
+    "EvalSet",
+    "Index",
+    "eval_ngrams",
+    "eval_segments",
+    "load_eval_set",
+    "ngram_text",
+    "ngrams",
+    "record_text",
+    "run",
+    "tokens",
+]

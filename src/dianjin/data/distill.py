@@ -20,7 +20,7 @@ tasks when the teacher's answer has no box). Check 3 then guarantees every SFT t
 strict reward format, so SFT teaches exactly the format RL rewards. Passed items become SFT rows;
 items that never pass go to the RL pool with their gold, as in the paper's figure.
 
-Every LLM stage (filter, convert, distill, CCC) is a flow (`dianjin.flow`: generators of request
+Every LLM stage (filter, convert, distill, CCC) is a flow (`dianjin.llm.flow`: generators of request
 steps, run by `drive` here, thousands of items in flight); its names are re-exported here. Judging
 is a task hook: `score` asks the judge itself when the task has messages for it
 (`Task.judge_messages`) and hands the parsed reply (`Task.parse_judge`) to `Task.score`.
@@ -31,14 +31,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from dianjin import answer as fmt
-from dianjin.client import ChatRequest, ChatResult, LLMClient
-from dianjin.flow import (Answer, Flow, Step, Unfinished, ask, ask_many, calls_and_tokens, drive, drive_sync, fill,
-                          prompt_template, usage, user)
-from dianjin.ledger import Progress
+from dianjin.llm.client import ChatRequest, ChatResult, LLMClient
+from dianjin.llm.flow import (
+    Answer,
+    Flow,
+    Step,
+    Unfinished,
+    ask,
+    ask_many,
+    calls_and_tokens,
+    drive,
+    drive_sync,
+    fill,
+    prompt_template,
+    usage,
+    user,
+)
+from dianjin.llm.ledger import Progress
 from dianjin.tasks import get_task
 from dianjin.tasks.base import Example, Messages, Task, Verdict
 from dianjin.tasks.cflue_oe import parse_judge
@@ -66,9 +80,16 @@ class RunSummary:
     errors: list[str] = field(default_factory=list)
 
 
-async def run_items(items: list[Example], make_flow: Callable[[Example], Flow[Any]],
-                    clients: Mapping[str, LLMClient], *, stage: str, workers: int,
-                    on_done: Callable[[Example, Any], None], progress: bool | None = None) -> RunSummary:
+async def run_items(
+    items: list[Example],
+    make_flow: Callable[[Example], Flow[Any]],
+    clients: Mapping[str, LLMClient],
+    *,
+    stage: str,
+    workers: int,
+    on_done: Callable[[Example, Any], None],
+    progress: bool | None = None,
+) -> RunSummary:
     """Drive one flow per item, `workers` items at a time; `on_done(item, result)` as each finishes
     (in completion order). Unfinished items are counted, not recorded."""
     summary = RunSummary(total=len(items))
@@ -102,8 +123,17 @@ async def run_items(items: list[Example], make_flow: Callable[[Example], Flow[An
 
 
 # --- scoring with a judge -------------------------------------------------------------------------
-def score(task: Task, text: str | None, example: Example, *, mode: str, reasoning_content: str | None = None,
-          judged: bool = False, stage: str = "verify", judge_samples: int = 3) -> Flow[Verdict]:
+def score(
+    task: Task,
+    text: str | None,
+    example: Example,
+    *,
+    mode: str,
+    reasoning_content: str | None = None,
+    judged: bool = False,
+    stage: str = "verify",
+    judge_samples: int = 3,
+) -> Flow[Verdict]:
     """`task.score`; when `judged` and the task has a judge prompt for the prediction, the judge LLM
     is asked (role "judge") and its parsed reply decides correctness."""
     kw: dict[str, Any] = {"mode": mode, "reasoning_content": reasoning_content}
@@ -131,7 +161,7 @@ def split_response(content: str | None, reasoning_content: str | None = None) ->
         end = content.rfind(fmt.THINK_CLOSE)
         start = content.find(fmt.THINK_OPEN)
         start = start + len(fmt.THINK_OPEN) if 0 <= start < end else 0
-        reasoning, rest = content[start:end], content[end + len(fmt.THINK_CLOSE):]
+        reasoning, rest = content[start:end], content[end + len(fmt.THINK_CLOSE) :]
     else:
         reasoning, rest = "", content
     block = fmt.answer_block(rest)
@@ -152,9 +182,15 @@ def prompt_messages(task: Task, example: Example, system: str | None) -> Message
 
 def sft_row(example: Example, prompt: Messages, target: str, attempts: int, teacher: str) -> dict[str, Any]:
     parsed = fmt.parse_strict(target, require_boxed=False)
-    row = {"id": example["id"], "task": example["task"],
-           "messages": prompt + [{"role": "assistant", "content": target}], "reasoning": parsed.reasoning,
-           "answer": parsed.answer, "attempts": attempts, "teacher": teacher}
+    row = {
+        "id": example["id"],
+        "task": example["task"],
+        "messages": prompt + [{"role": "assistant", "content": target}],
+        "reasoning": parsed.reasoning,
+        "answer": parsed.answer,
+        "attempts": attempts,
+        "teacher": teacher,
+    }
     if example.get("source_id"):
         row["source_id"] = example["source_id"]
     return row
@@ -165,12 +201,19 @@ RL_SKIP = ("id", "task", "gold")
 
 def rl_row(example: Example, prompt: Messages, attempts: int) -> dict[str, Any]:
     """An RL pool row: the prompt, the gold and the task fields a scorer may need (`extra`)."""
-    return {"id": example["id"], "task": example["task"], "prompt": prompt, "gold": example["gold"],
-            "attempts": attempts, "extra": {k: v for k, v in example.items() if k not in RL_SKIP}}
+    return {
+        "id": example["id"],
+        "task": example["task"],
+        "prompt": prompt,
+        "gold": example["gold"],
+        "attempts": attempts,
+        "extra": {k: v for k, v in example.items() if k not in RL_SKIP},
+    }
 
 
-def outcome(example: Example, pool: str, row: dict[str, Any], tries: list[dict[str, Any]],
-            **more: Any) -> dict[str, Any]:
+def outcome(
+    example: Example, pool: str, row: dict[str, Any], tries: list[dict[str, Any]], **more: Any
+) -> dict[str, Any]:
     """One line of a stage log: the item's id, where it went, its final row and what each attempt did."""
     return {"id": example["id"], "pool": pool, "row": row, "tries": tries, **more}
 
@@ -179,10 +222,14 @@ def outcome(example: Example, pool: str, row: dict[str, Any], tries: list[dict[s
 def check_reasoning(example: Example, reasoning: str, cfg: DistillConfig) -> Flow[tuple[bool, str]]:
     """The judge's view on whether `reasoning` agrees with the item's reference analysis."""
     task = get_task(example["task"])
-    text = reasoning[-cfg.reasoning_chars:]
-    content = fill("reasoning_check", question=str(example.get("question", "")).strip(),
-                   reference=task.reference(example), analysis=str(example.get("analysis", "")).strip(),
-                   reasoning=text)
+    text = reasoning[-cfg.reasoning_chars :]
+    content = fill(
+        "reasoning_check",
+        question=str(example.get("question", "")).strip(),
+        reference=task.reference(example),
+        analysis=str(example.get("analysis", "")).strip(),
+        reasoning=text,
+    )
     reply = (yield from ask("judge", user(content), stage="reasoning_check", max_samples=cfg.judge_samples)).text
     verdict = parse_judge(reply)
     if verdict is None:
@@ -190,8 +237,9 @@ def check_reasoning(example: Example, reasoning: str, cfg: DistillConfig) -> Flo
     return verdict, "reasoning check: " + ("consistent" if verdict else "inconsistent with the analysis")
 
 
-def verify(example: Example, res: ChatResult, cfg: DistillConfig, stage: str = "verify"
-           ) -> Flow[tuple[str | None, str, str | None]]:
+def verify(
+    example: Example, res: ChatResult, cfg: DistillConfig, stage: str = "verify"
+) -> Flow[tuple[str | None, str, str | None]]:
     """(target or None, reason, pred) for one teacher answer (see the module docstring)."""
     task = get_task(example["task"])
     if res.truncated:
@@ -217,8 +265,9 @@ def verify(example: Example, res: ChatResult, cfg: DistillConfig, stage: str = "
     return target, "verified", v.pred
 
 
-def distill_flow(example: Example, cfg: DistillConfig, *, teacher: str, system: str | None = None
-                 ) -> Flow[dict[str, Any]]:
+def distill_flow(
+    example: Example, cfg: DistillConfig, *, teacher: str, system: str | None = None
+) -> Flow[dict[str, Any]]:
     """Up to `max_attempts` teacher attempts for one item; the log line (see `outcome`)."""
     task = get_task(example["task"])
     prompt = prompt_messages(task, example, system)
@@ -235,7 +284,31 @@ def distill_flow(example: Example, cfg: DistillConfig, *, teacher: str, system: 
     return outcome(example, "rl", rl_row(example, prompt, cfg.max_attempts), tries)
 
 
-__all__ = ["Answer", "DistillConfig", "Flow", "RunSummary", "Step", "Unfinished", "ask", "ask_many", "calls_and_tokens",
-           "check_reasoning", "distill_flow", "drive", "drive_sync", "fill", "outcome", "prompt_messages",
-           "prompt_template", "render_target", "rl_row", "run_items", "score", "sft_row", "split_response", "usage",
-           "user", "verify"]
+__all__ = [
+    "Answer",
+    "DistillConfig",
+    "Flow",
+    "RunSummary",
+    "Step",
+    "Unfinished",
+    "ask",
+    "ask_many",
+    "calls_and_tokens",
+    "check_reasoning",
+    "distill_flow",
+    "drive",
+    "drive_sync",
+    "fill",
+    "outcome",
+    "prompt_messages",
+    "prompt_template",
+    "render_target",
+    "rl_row",
+    "run_items",
+    "score",
+    "sft_row",
+    "split_response",
+    "usage",
+    "user",
+    "verify",
+]

@@ -64,8 +64,15 @@ def length_check(example: Example, cfg: FilterConfig) -> tuple[bool, str]:
 
 
 def ambiguity_messages(example: Example) -> list[dict[str, str]]:
-    return user(fill("ambiguity", question=str(example.get("question", "")).strip(), options=options_text(example),
-                     answer=str(example.get("gold", "")), analysis=str(example.get("analysis") or "（无）").strip()))
+    return user(
+        fill(
+            "ambiguity",
+            question=str(example.get("question", "")).strip(),
+            options=options_text(example),
+            answer=str(example.get("gold", "")),
+            analysis=str(example.get("analysis") or "（无）").strip(),
+        )
+    )
 
 
 def filter_flow(example: Example, cfg: FilterConfig) -> Flow[dict[str, Any]]:
@@ -75,13 +82,22 @@ def filter_flow(example: Example, cfg: FilterConfig) -> Flow[dict[str, Any]]:
     ok, why = length_check(example, cfg)
     if not ok or not cfg.ambiguity:
         return {"id": example["id"], "keep": ok, "reason": why}
-    got = yield from ask("judge", ambiguity_messages(example), stage="filter", max_samples=cfg.max_samples,
-                         accept=lambda r: parse_decision(r.content or "") is not None)
+    got = yield from ask(
+        "judge",
+        ambiguity_messages(example),
+        stage="filter",
+        max_samples=cfg.max_samples,
+        accept=lambda r: parse_decision(r.content or "") is not None,
+    )
     decision = parse_decision(got.text)
     if decision is None:
         return {"id": example["id"], "keep": True, "reason": "judge unclear: kept", "tries": got.tries}
-    return {"id": example["id"], "keep": decision, "reason": "judge: " + (KEEP if decision else DROP + " (ambiguous)"),
-            "tries": got.tries}
+    return {
+        "id": example["id"],
+        "keep": decision,
+        "reason": "judge: " + (KEEP if decision else DROP + " (ambiguous)"),
+        "tries": got.tries,
+    }
 
 
 __all__ = ["FilterConfig", "filter_flow", "length_check", "parse_decision"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dianjin import answer as fmt
-from dianjin.io import write_jsonl
+from dianjin.files import write_jsonl
 from dianjin.tasks import get_task
 
 Messages = list[dict[str, str]]
@@ -22,8 +22,14 @@ RL_TOP = ("id", "task", "prompt", "gold", "attempts", "extra")  # rl.jsonl keys 
 REASONING = {"en": "Recall the formula, substitute the numbers and compute.", "zh": "先写出公式，再代入数据计算。"}
 
 
-def examples(n: int, seed: int, *, forms: Sequence[str] = ("open", "mcq"), langs: Sequence[str] = ("en", "zh"),
-             kinds: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def examples(
+    n: int,
+    seed: int,
+    *,
+    forms: Sequence[str] = ("open", "mcq"),
+    langs: Sequence[str] = ("en", "zh"),
+    kinds: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
     """`n` FinCalc examples (the generator's seed `seed`)."""
     from dianjin.data.synthetic import fincalc
 
@@ -41,20 +47,30 @@ def prompt_messages(ex: dict[str, Any], prompt: Prompt = "task") -> Messages:
 def sft_row(ex: dict[str, Any], prompt: Prompt = "task") -> dict[str, Any]:
     """A short target in the DianJin format: a fixed sentence of reasoning, then the boxed answer."""
     target = fmt.render(REASONING.get(ex.get("lang", "en"), REASONING["en"]), "", ex["gold"])
-    return {"id": ex["id"], "task": ex["task"],
-            "messages": prompt_messages(ex, prompt) + [{"role": "assistant", "content": target}]}
+    return {
+        "id": ex["id"],
+        "task": ex["task"],
+        "messages": prompt_messages(ex, prompt) + [{"role": "assistant", "content": target}],
+    }
 
 
 def rl_row(ex: dict[str, Any], prompt: Prompt = "task") -> dict[str, Any]:
-    return {"id": ex["id"], "task": ex["task"], "prompt": prompt_messages(ex, prompt), "gold": ex["gold"],
-            "attempts": 0, "extra": {k: v for k, v in ex.items() if k not in RL_TOP}}
+    return {
+        "id": ex["id"],
+        "task": ex["task"],
+        "prompt": prompt_messages(ex, prompt),
+        "gold": ex["gold"],
+        "attempts": 0,
+        "extra": {k: v for k, v in ex.items() if k not in RL_TOP},
+    }
 
 
 ROWS: dict[str, Callable[[dict[str, Any], Prompt], dict[str, Any]]] = {"sft": sft_row, "rl": rl_row}
 
 
-def write_rows(path: str | Path, kind: Literal["sft", "rl"], n: int, seed: int, *, prompt: Prompt = "task",
-               **draw: Any) -> Path:
+def write_rows(
+    path: str | Path, kind: Literal["sft", "rl"], n: int, seed: int, *, prompt: Prompt = "task", **draw: Any
+) -> Path:
     """Write `n` rows of `kind` ("sft" or "rl") to `path`; `draw`: forms, langs, kinds (see `examples`)."""
     write_jsonl(path, [ROWS[kind](ex, prompt) for ex in examples(n, seed, **draw)])
     return Path(path)

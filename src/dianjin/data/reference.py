@@ -5,7 +5,7 @@ DeepSeek-R1 traces. It lets the whole pipeline (and the demo) run with no key an
 
 Reasoning per task (`REASONERS`, task -> fn(example) -> text or None):
 - cflue / cflue_oe / generic items with an `analysis`: CFLUE's reference explanation;
-- finqa: the gold `program` executed step by step with `dianjin.finqa_program.steps`
+- finqa: the gold `program` executed step by step with `dianjin.tasks.finqa_program.steps`
   ("Step 1: subtract(5829, 5735) = 5829 - 5735 = 94");
 - fincalc: the generator's derivation (`dianjin.tasks.fincalc.reasoning`);
 - ccc: the per-rule `findings` walked rule by rule, in the refined-trace shape the paper shows
@@ -22,16 +22,16 @@ since their answer is the gold text itself.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from dianjin import finqa_program
 from dianjin.answer import render
 from dianjin.data.distill import Flow, outcome, prompt_messages, rl_row, sft_row
-from dianjin.finqa_program import ProgramError
-from dianjin.tasks import get_task
+from dianjin.tasks import finqa_program, get_task
 from dianjin.tasks.base import Example
 from dianjin.tasks.ccc import VERDICT_TEXT, VIOLATION, normalize_label, rules_of
 from dianjin.tasks.cflue import gold_letters, parse_choices
+from dianjin.tasks.finqa_program import ProgramError
 
 TEACHER = "reference"
 
@@ -64,13 +64,13 @@ def finqa_reasoning(example: Example) -> str | None:
         steps = finqa_program.steps(program, example.get("table") or [])
     except ProgramError:
         return None
-    lines = [f"To answer \"{str(example.get('question', '')).strip()}\", compute it from the report step by step."]
+    lines = [f'To answer "{str(example.get("question", "")).strip()}", compute it from the report step by step.']
     for s in steps:
         a, b = s["args"]
         head = f"Step {s['index'] + 1}: {s['op']}({a}, {b})"
         if s["op"] in finqa_program.TABLE_OPS:
             kind = s["op"].split("_", 1)[1]
-            body = f"the {kind} of the row \"{a}\" ({', '.join(_num(v) for v in s['values'])}) = {_num(s['result'])}"
+            body = f'the {kind} of the row "{a}" ({", ".join(_num(v) for v in s["values"])}) = {_num(s["result"])}'
         elif s["op"] == "greater":
             body = f"is {_num(s['values'][0])} greater than {_num(s['values'][1])}? {s['result']}"
         else:

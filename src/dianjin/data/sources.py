@@ -28,13 +28,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from dianjin import answer as fmt
+from dianjin.errors import DataError, Record
 from dianjin.tasks import TASKS, get_task
-from dianjin.tasks.base import DataError, Example, Record, jsonl_records, read_text
+from dianjin.tasks.base import Example, jsonl_records, read_text
 from dianjin.tasks.cflue import gold_letters, parse_choices
 
 log = logging.getLogger("dianjin.data")
@@ -190,18 +192,29 @@ def load_generic(path: str | Path, score_as: str | None = None) -> list[Example]
 # --- released DianJin-R1-Data (alpaca) --------------------------------------------------------------
 # File stem (lower case) -> task: the HF names and the names in upstream's dataset_info.json.
 RELEASED_FILES: dict[str, str] = {
-    "cflue_mcq": "cflue", "cflue_oe": "cflue_oe", "fin_qa": "finqa",
-    "cflue_mcq_sft": "cflue", "cflue_open_sft": "cflue_oe", "fin-qa_sft": "finqa", "ccc_r1_sft": "ccc",
+    "cflue_mcq": "cflue",
+    "cflue_oe": "cflue_oe",
+    "fin_qa": "finqa",
+    "cflue_mcq_sft": "cflue",
+    "cflue_open_sft": "cflue_oe",
+    "fin-qa_sft": "finqa",
+    "ccc_r1_sft": "ccc",
 }
 
 
-def released_task(path: Path, score_as: str | None, files: dict[str, str] = RELEASED_FILES,
-                  arg: str = "score_as") -> str:
+def released_task(
+    path: Path, score_as: str | None, files: dict[str, str] = RELEASED_FILES, arg: str = "score_as"
+) -> str:
     """The subset's task: `score_as`, else the file stem looked up in `files`; errors name `arg`."""
     name = score_as or files.get(path.stem.lower())
     if name is None:
-        raise DataError(path, None, arg, f"cannot tell the subset from the file name {path.name!r} "
-                        f"(known: {', '.join(sorted(files))}); set {arg} to a task name")
+        raise DataError(
+            path,
+            None,
+            arg,
+            f"cannot tell the subset from the file name {path.name!r} "
+            f"(known: {', '.join(sorted(files))}); set {arg} to a task name",
+        )
     try:
         return get_task(name).name
     except KeyError as e:
@@ -237,9 +250,17 @@ def released_row(path: Path, line: int, rec: Any, task_name: str, boxed: bool) -
         raise DataError(path, line, "output", "empty <think> block")
     prompt = rec["instruction"].strip() + ("\n" + extra_input if extra_input else "")
     messages = ([{"role": "system", "content": system}] if system else []) + [
-        {"role": "user", "content": prompt}, {"role": "assistant", "content": output}]
-    row = {"task": task_name, "messages": messages, "reasoning": parsed.reasoning, "answer": parsed.answer,
-           "attempts": 0, "teacher": "released"}
+        {"role": "user", "content": prompt},
+        {"role": "assistant", "content": output},
+    ]
+    row = {
+        "task": task_name,
+        "messages": messages,
+        "reasoning": parsed.reasoning,
+        "answer": parsed.answer,
+        "attempts": 0,
+        "teacher": "released",
+    }
     return _record_id(path, line, rec), row
 
 
@@ -341,8 +362,9 @@ def load_source(spec: SourceSpec, where: str = "source") -> Loaded:
         loaded.examples, loaded.sft_rows = loaded.examples[: spec.limit], loaded.sft_rows[: spec.limit]
     for ex in loaded.examples:
         if ex.get("task") not in TASKS:
-            raise DataError(spec.path or where, None, "task",
-                            f"example {ex.get('id')!r} has unknown task {ex.get('task')!r}")
+            raise DataError(
+                spec.path or where, None, "task", f"example {ex.get('id')!r} has unknown task {ex.get('task')!r}"
+            )
     return loaded
 
 
@@ -356,18 +378,40 @@ def load_sources(specs: list[SourceSpec]) -> Loaded:
         label = f"{where} ({spec.path or spec.task})"
         for rec in (*loaded.examples, *loaded.sft_rows):
             if rec["id"] in first:
-                raise DataError(spec.path or where, None, "id",
-                                f"id {rec['id']!r} appears in {first[rec['id']]} and again in {label}")
+                raise DataError(
+                    spec.path or where,
+                    None,
+                    "id",
+                    f"id {rec['id']!r} appears in {first[rec['id']]} and again in {label}",
+                )
             first[rec["id"]] = label
         out.examples += loaded.examples
         out.sft_rows += loaded.sft_rows
         out.problems += loaded.problems
-        log.info("sources: %s: %d examples, %d released SFT rows%s", label, len(loaded.examples),
-                 len(loaded.sft_rows), f", {len(loaded.problems)} malformed rows skipped" if loaded.problems else "")
+        log.info(
+            "sources: %s: %d examples, %d released SFT rows%s",
+            label,
+            len(loaded.examples),
+            len(loaded.sft_rows),
+            f", {len(loaded.problems)} malformed rows skipped" if loaded.problems else "",
+        )
         for p in loaded.problems[:5]:
             log.warning("sources: skipped %s", p)
     return out
 
 
-__all__ = ["LOADERS", "Loaded", "RELEASED_FILES", "SourceSpec", "check_sources", "iter_records", "load_generic",
-           "load_released", "load_source", "load_sources", "released_row", "released_rows", "released_task"]
+__all__ = [
+    "LOADERS",
+    "Loaded",
+    "RELEASED_FILES",
+    "SourceSpec",
+    "check_sources",
+    "iter_records",
+    "load_generic",
+    "load_released",
+    "load_source",
+    "load_sources",
+    "released_row",
+    "released_rows",
+    "released_task",
+]

@@ -28,14 +28,15 @@ English and a character count for Chinese; `tokenizer` in the output says which 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from dianjin import answer as fmt
 from dianjin.data.decontam import CJK
 from dianjin.data.export import SUBSET_NAMES, ground_truth, subset_name
-from dianjin.io import atomic_write_json, atomic_write_text
-from dianjin.tasks.base import DataError
+from dianjin.errors import DataError
+from dianjin.files import atomic_write_json, atomic_write_text
 
 Row = dict[str, Any]
 Counter_ = Callable[[list[str]], list[int]]
@@ -55,7 +56,7 @@ def fallback_count(text: str) -> int:
 
 
 def language(text: str) -> str:
-    """"zh" when the text has more CJK characters than other words, else "en"."""
+    """ "zh" when the text has more CJK characters than other words, else "en"."""
     return "zh" if len(_CJK_CHAR.findall(text)) > len(_WORD.findall(text)) else "en"
 
 
@@ -66,8 +67,10 @@ def token_counter(tokenizer: str | None) -> tuple[str, Counter_]:
     try:
         from transformers import AutoTokenizer
     except ImportError:
-        raise RuntimeError("stats with a tokenizer needs transformers: pip install 'dianjin[train]', "
-                           "or leave the tokenizer unset for the fallback count") from None
+        raise RuntimeError(
+            "stats with a tokenizer needs transformers: pip install 'dianjin[train]', "
+            "or leave the tokenizer unset for the fallback count"
+        ) from None
     tok = AutoTokenizer.from_pretrained(str(tokenizer))
 
     def count(texts: list[str]) -> list[int]:
@@ -96,8 +99,13 @@ def _sft_parts(row: Row, i: int) -> tuple[str, str, str]:
         target = [m.get("content") for m in row["messages"] if isinstance(m, dict) and m.get("role") == "assistant"]
         parsed = fmt.parse_strict(target[-1] if target and isinstance(target[-1], str) else "", require_boxed=False)
         if not parsed.ok:
-            raise DataError("sft", i, "messages", f"row {row.get('id')!r}: no reasoning/answer fields and the "
-                            f"assistant message does not parse: {parsed.reason}")
+            raise DataError(
+                "sft",
+                i,
+                "messages",
+                f"row {row.get('id')!r}: no reasoning/answer fields and the "
+                f"assistant message does not parse: {parsed.reason}",
+            )
         reasoning, answer = parsed.reasoning, parsed.answer
     return question, reasoning or "", answer or ""
 
@@ -148,8 +156,11 @@ def compute(sft_rows: list[Row], rl_rows: list[Row], tokenizer: str | None = Non
     keys = sorted(groups, key=lambda k: (k[0] != "SFT", _subset_order(k[1])))
     return {
         "tokenizer": name,
-        "counted": {"q_token": "user content", "r_token": "reasoning in <think>",
-                    "a_token": "answer in <answer> (SFT) / gold answer (RL)"},
+        "counted": {
+            "q_token": "user content",
+            "r_token": "reasoning in <think>",
+            "a_token": "answer in <answer> (SFT) / gold answer (RL)",
+        },
         "subsets": [subset_stats(used_in, task, groups[(used_in, task)], count) for used_in, task in keys],
         "totals": {"sft": len(sft_rows), "rl": len(rl_rows)},
     }
@@ -165,11 +176,15 @@ def markdown(stats: dict[str, Any]) -> str:
         lines.append(f"| *Used in {section}* | | | | | |")
         for s in rows:
             r = "-" if s["r_token"] is None else f"{s['r_token']:.2f}"
-            lines.append(f"| {s['subset']} | {s['language']} | {s['size']} | {s['q_token']:.2f} | {r} | {s['a_token']:.2f} |")
+            lines.append(
+                f"| {s['subset']} | {s['language']} | {s['size']} | {s['q_token']:.2f} | {r} | {s['a_token']:.2f} |"
+            )
     return "\n".join([f"Mean tokens per row; tokenizer: {stats['tokenizer']}.", "", *lines, ""])
 
 
-def run(output_dir: str | Path, sft_rows: list[Row], rl_rows: list[Row], tokenizer: str | None = None) -> dict[str, Any]:
+def run(
+    output_dir: str | Path, sft_rows: list[Row], rl_rows: list[Row], tokenizer: str | None = None
+) -> dict[str, Any]:
     """Compute the stats, write `stats.md` and `stats.json` in `output_dir` and return the dict."""
     stats = compute(sft_rows, rl_rows, tokenizer)
     out = Path(output_dir)

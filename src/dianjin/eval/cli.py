@@ -9,7 +9,7 @@
 `run` takes a YAML config like every other stage: the fields of `dianjin.eval.run.EvalConfig`
 (`output_dir`, `tasks` as a list or `a,b`, `data_dir`, `data` {task: file}, `n`, `limit`, `temperature`,
 `top_p`, `max_tokens`, `system`, `model_dir`, `local_engine`, `batch_size`, `progress`, `n_boot`), with
-`endpoint`, `judge` and `agents` as `dianjin.endpoint.EndpointConfig` mappings (`base_url`, `model`,
+`endpoint`, `judge` and `agents` as `dianjin.llm.endpoint.EndpointConfig` mappings (`base_url`, `model`,
 `api_key_env`, `concurrency`, `timeout` (900 s unless given), `max_retries`, prices, ...). Then
 `key.sub=value` overrides (`endpoint.model=x`, `tasks=[cflue,finqa]`, `judge=null`), then the flags, each
 the override of one key: `--model` is `endpoint.model`, `--judge-model` is `judge.model`, `--engine` is
@@ -35,28 +35,35 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from dianjin.client import EndpointConfig, LLMError
 from dianjin.config import ConfigError, apply_overrides, from_dict, read_mapping
+from dianjin.errors import DataError
 from dianjin.eval import summarize
 from dianjin.eval.local import ENGINES
 from dianjin.eval.run import EVAL_FILE, EvalConfig, _load_eval_file, run_eval
-from dianjin.io import redact, redact_logging
-from dianjin.tasks.base import DataError
+from dianjin.files import redact, redact_logging
+from dianjin.llm.client import EndpointConfig, LLMError
 
 DEFAULT_TASKS = ["cflue", "finqa", "ccc", "math500", "gpqa"]
 ENDPOINTS = ("endpoint", "judge", "agents")  # EvalConfig fields that are EndpointConfig mappings
 ENDPOINT_DEFAULTS: dict[str, Any] = {"timeout": 900.0}  # eval's default beside EndpointConfig's (R1-style answers)
 PATH_FIELDS = ("output_dir", "data_dir", "model_dir")
 EVERY_ENDPOINT = "*"  # a flag key "*.timeout" sets the key of every endpoint configured
-NEW_FORMS = {"run": "dianjin eval run [CONFIG.yaml] [key.sub=value ...] --base-url URL --model NAME --output-dir DIR",
-             "rescore": "dianjin eval rescore --output-dir RUN_DIR [--judge-base-url URL --judge-model NAME]",
-             "compare": "dianjin eval compare RUN_A RUN_B [--output-dir DIR]"}
+NEW_FORMS = {
+    "run": "dianjin eval run [CONFIG.yaml] [key.sub=value ...] --base-url URL --model NAME --output-dir DIR",
+    "rescore": "dianjin eval rescore --output-dir RUN_DIR [--judge-base-url URL --judge-model NAME]",
+    "compare": "dianjin eval compare RUN_A RUN_B [--output-dir DIR]",
+}
 ERRORS = (DataError, KeyError, ValueError, FileNotFoundError, LLMError)  # ConfigError, CacheError, RunDirError too
 
 
 # --- config: YAML < key=value overrides < flags ---------------------------------------------------------
-def resolve_config(config: str | Path | None = None, overrides: Sequence[str] = (),
-                   flags: Mapping[str, Any] | None = None, *, rescore: bool = False) -> EvalConfig:
+def resolve_config(
+    config: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    flags: Mapping[str, Any] | None = None,
+    *,
+    rescore: bool = False,
+) -> EvalConfig:
     """The EvalConfig of a YAML file (optional), `key.sub=value` overrides and flags (dotted key -> value, as
     `flag_overrides` makes them; `*.key` sets `key` of every endpoint configured), in that order of precedence.
     A bad key or value is a ConfigError (or a DataError for an endpoint's field) naming the file and field."""
@@ -98,8 +105,9 @@ def resolve_config(config: str | Path | None = None, overrides: Sequence[str] = 
         cfg = from_dict(EvalConfig, data)
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
-    return replace(cfg, endpoint=endpoints.get("endpoint"), judge=endpoints.get("judge"),
-                   agents=endpoints.get("agents"))
+    return replace(
+        cfg, endpoint=endpoints.get("endpoint"), judge=endpoints.get("judge"), agents=endpoints.get("agents")
+    )
 
 
 def _endpoint(data: dict[str, Any], name: str, where: str) -> EndpointConfig:
@@ -124,12 +132,25 @@ def _stored_tasks(output_dir: Path) -> list[str]:
 def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The flags given on the command line as dotted config keys (flags not given are left out)."""
     out: dict[str, Any] = {}
-    keys = {"output_dir": "output_dir", "tasks": "tasks", "data_dir": "data_dir", "n": "n", "limit": "limit",
-            "temperature": "temperature", "top_p": "top_p", "max_tokens": "max_tokens", "system": "system",
-            "model_dir": "model_dir", "engine": "local_engine", "batch_size": "batch_size",
-            "base_url": "endpoint.base_url", "model": "endpoint.model", "api_key_env": "endpoint.api_key_env",
-            **{f"{e}_{k}": f"{e}.{k}" for e in ("judge", "agents") for k in ("base_url", "model", "api_key_env")},
-            **{k: f"{EVERY_ENDPOINT}.{k}" for k in ("concurrency", "timeout", "max_retries")}}
+    keys = {
+        "output_dir": "output_dir",
+        "tasks": "tasks",
+        "data_dir": "data_dir",
+        "n": "n",
+        "limit": "limit",
+        "temperature": "temperature",
+        "top_p": "top_p",
+        "max_tokens": "max_tokens",
+        "system": "system",
+        "model_dir": "model_dir",
+        "engine": "local_engine",
+        "batch_size": "batch_size",
+        "base_url": "endpoint.base_url",
+        "model": "endpoint.model",
+        "api_key_env": "endpoint.api_key_env",
+        **{f"{e}_{k}": f"{e}.{k}" for e in ("judge", "agents") for k in ("base_url", "model", "api_key_env")},
+        **{k: f"{EVERY_ENDPOINT}.{k}" for k in ("concurrency", "timeout", "max_retries")},
+    }
     for dest, key in keys.items():
         value = getattr(args, dest, None)
         if value is not None:
@@ -154,8 +175,12 @@ def _split_items(items: Sequence[str]) -> tuple[str | None, list[str]]:
 
 # --- parsers -------------------------------------------------------------------------------------------
 def _add_items(p: argparse.ArgumentParser) -> None:
-    p.add_argument("items", nargs="*", metavar="CONFIG.yaml | key.sub=value",
-                   help="a YAML config (EvalConfig's fields) and key.sub=value overrides, e.g. endpoint.model=x")
+    p.add_argument(
+        "items",
+        nargs="*",
+        metavar="CONFIG.yaml | key.sub=value",
+        help="a YAML config (EvalConfig's fields) and key.sub=value overrides, e.g. endpoint.model=x",
+    )
 
 
 def _add_output(p: argparse.ArgumentParser, what: str) -> None:
@@ -163,12 +188,19 @@ def _add_output(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def _add_selection(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tasks", help=f"comma-separated tasks (default: {','.join(DEFAULT_TASKS)}; rescore: the run's); "
-                   "also cflue_oe, fincalc, ccc_agents")
+    p.add_argument(
+        "--tasks",
+        help=f"comma-separated tasks (default: {','.join(DEFAULT_TASKS)}; rescore: the run's); "
+        "also cflue_oe, fincalc, ccc_agents",
+    )
     p.add_argument("--data-dir", type=Path, help="benchmark files in the layout of ../shared/data")
     p.add_argument("--data", action="append", metavar="TASK=PATH", help="one task's data file")
-    p.add_argument("--n", type=int, help="samples per item (GPQA: option shuffles), for mean@k and pass@k "
-                   "(default 1, or as the run directory's earlier run)")
+    p.add_argument(
+        "--n",
+        type=int,
+        help="samples per item (GPQA: option shuffles), for mean@k and pass@k "
+        "(default 1, or as the run directory's earlier run)",
+    )
     p.add_argument("--limit", type=int, help="only the first N items of each task")
 
 
@@ -189,8 +221,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     source.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     source.add_argument("--model-dir", type=Path, help="a local HF model directory, generated with in-process")
     p.add_argument("--model", help="model name sent in each request (with --base-url)")
-    p.add_argument("--engine", choices=ENGINES,
-                   help="--model-dir engine (default auto: vLLM on a GPU, else transformers)")
+    p.add_argument(
+        "--engine", choices=ENGINES, help="--model-dir engine (default auto: vLLM on a GPU, else transformers)"
+    )
     p.add_argument("--batch-size", type=int, help="--model-dir: requests per batch (default 16)")
     p.add_argument("--api-key-env", help="NAME of the environment variable holding the API key")
     _add_selection(p)
@@ -206,8 +239,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def _parser(cmd: str, description: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog=f"dianjin eval {cmd}".strip(), description=description,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    return argparse.ArgumentParser(
+        prog=f"dianjin eval {cmd}".strip(),
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def build_parser(cmd: str) -> argparse.ArgumentParser:
@@ -253,14 +289,17 @@ def rescore_config(argv: Sequence[str]) -> EvalConfig:
 # --- commands ------------------------------------------------------------------------------------------
 def _evaluate(cfg: EvalConfig) -> int:
     if not cfg.rescore and cfg.endpoint is None and cfg.model_dir is None:
-        raise ConfigError("an endpoint (--base-url and --model, or endpoint: in the config) or a local model "
-                          "(--model-dir) is needed")
+        raise ConfigError(
+            "an endpoint (--base-url and --model, or endpoint: in the config) or a local model (--model-dir) is needed"
+        )
     summary = run_eval(cfg)
     print(summarize.results_table([(summary["settings"].get("model") or "model", summary)]))
     bad = {t: s for t, s in summary["tasks"].items() if s["errors"] or s["missing"]}
     for t, s in bad.items():
-        print(f"dianjin eval: {t}: {s['errors']} failed requests, {s['missing']} missing; re-run to retry them",
-              file=sys.stderr)
+        print(
+            f"dianjin eval: {t}: {s['errors']} failed requests, {s['missing']} missing; re-run to retry them",
+            file=sys.stderr,
+        )
     print(f"wrote {cfg.output_dir / 'summary.json'} and {cfg.output_dir / 'summary.md'}", file=sys.stderr)
     return 1 if bad else 0
 
@@ -273,8 +312,10 @@ def _compare(run_a: Path, run_b: Path, output_dir: Path | None) -> int:
 def _legacy(argv: list[str]) -> int:
     """The flag form of the previous release: one deprecation line, then as the new form."""
     kind = "compare" if "--compare" in argv else "rescore" if "--rescore" in argv else "run"
-    print(f"dianjin eval: the flag form is deprecated and goes in the next release; use `{NEW_FORMS[kind]}`",
-          file=sys.stderr)
+    print(
+        f"dianjin eval: the flag form is deprecated and goes in the next release; use `{NEW_FORMS[kind]}`",
+        file=sys.stderr,
+    )
     args = build_parser("").parse_args(argv)
     if args.compare:
         return _compare(args.compare[0], args.compare[1], args.output_dir)

@@ -63,8 +63,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Self
 
-from dianjin.client import ChatRequest, ChatResult, cache_key
-from dianjin.ledger import Ledger, Progress
+from dianjin.llm.client import ChatRequest, ChatResult, cache_key
+from dianjin.llm.ledger import Ledger, Progress
 
 log = logging.getLogger("dianjin.eval.local")
 
@@ -105,7 +105,7 @@ def vllm_available() -> bool:
 
 
 def resolve_engine(engine: str) -> str:
-    """"auto" -> "vllm" when vLLM and a GPU are there, else "transformers"; checks the name."""
+    """ "auto" -> "vllm" when vLLM and a GPU are there, else "transformers"; checks the name."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
     if engine == "auto":
@@ -155,30 +155,47 @@ class HFModel:
     def length(encoded: list[int]) -> int:
         return len(encoded)
 
-    def generate(self, prompts: Sequence[list[int]], *, k: int, temperature: float, top_p: float, max_tokens: int,
-                 seeds: Sequence[int]) -> list[list[Completion]]:
+    def generate(
+        self,
+        prompts: Sequence[list[int]],
+        *,
+        k: int,
+        temperature: float,
+        top_p: float,
+        max_tokens: int,
+        seeds: Sequence[int],
+    ) -> list[list[Completion]]:
         """One batch: `k` completions of each prompt; the global torch RNG is seeded with `seeds[0]`."""
         import torch
 
-        caps = [max_tokens if self.max_model_len is None else min(max_tokens, self.max_model_len - len(p))
-                for p in prompts]
+        caps = [
+            max_tokens if self.max_model_len is None else min(max_tokens, self.max_model_len - len(p)) for p in prompts
+        ]
         if min(caps) < 1:
-            raise ValueError(f"a prompt of {max(map(len, prompts))} tokens leaves no room in max_model_len "
-                             f"{self.max_model_len}")
+            raise ValueError(
+                f"a prompt of {max(map(len, prompts))} tokens leaves no room in max_model_len {self.max_model_len}"
+            )
         width = max(map(len, prompts))
         pad = self.tok.pad_token_id
         ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompts], dtype=torch.long)
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
-        sampling: dict[str, Any] = ({"do_sample": True, "temperature": temperature, "top_p": top_p}
-                                    if temperature > 0 else {"do_sample": False})
+        sampling: dict[str, Any] = (
+            {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
+        )
         was_training = self.model.training
         self.model.eval()
         try:
             torch.manual_seed(seeds[0])
             with torch.inference_mode():
-                out = self.model.generate(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device),
-                                          max_new_tokens=max(caps), num_return_sequences=k, pad_token_id=pad,
-                                          eos_token_id=self.eos, **sampling)
+                out = self.model.generate(
+                    input_ids=ids.to(self.model.device),
+                    attention_mask=mask.to(self.model.device),
+                    max_new_tokens=max(caps),
+                    num_return_sequences=k,
+                    pad_token_id=pad,
+                    eos_token_id=self.eos,
+                    **sampling,
+                )
         finally:
             self.model.train(was_training)
         new = out[:, width:].tolist()
@@ -190,8 +207,14 @@ class HFModel:
                 row = row[: caps[i]]
                 end = next((n for n, t in enumerate(row) if t in eos), None)
                 body = row if end is None else row[:end]
-                group.append(Completion(self.tok.decode(body, skip_special_tokens=True), len(p),
-                                        len(row) if end is None else end + 1, "length" if end is None else "stop"))
+                group.append(
+                    Completion(
+                        self.tok.decode(body, skip_special_tokens=True),
+                        len(p),
+                        len(row) if end is None else end + 1,
+                        "length" if end is None else "stop",
+                    )
+                )
             results.append(group)
         return results
 
@@ -220,15 +243,35 @@ class VLLMModel:
     def length(messages: Messages) -> int:
         return sum(len(str(m.get("content") or "")) for m in messages)
 
-    def generate(self, prompts: Sequence[Messages], *, k: int, temperature: float, top_p: float, max_tokens: int,
-                 seeds: Sequence[int]) -> list[list[Completion]]:
+    def generate(
+        self,
+        prompts: Sequence[Messages],
+        *,
+        k: int,
+        temperature: float,
+        top_p: float,
+        max_tokens: int,
+        seeds: Sequence[int],
+    ) -> list[list[Completion]]:
         from vllm import SamplingParams
 
-        params = [SamplingParams(n=k, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=s % (1 << 31))
-                  for s in seeds]
+        params = [
+            SamplingParams(n=k, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=s % (1 << 31))
+            for s in seeds
+        ]
         outs = self.llm.chat(list(prompts), sampling_params=params, use_tqdm=False)
-        return [[Completion(o.text, len(r.prompt_token_ids or []), len(o.token_ids),
-                            "length" if o.finish_reason == "length" else "stop") for o in r.outputs] for r in outs]
+        return [
+            [
+                Completion(
+                    o.text,
+                    len(r.prompt_token_ids or []),
+                    len(o.token_ids),
+                    "length" if o.finish_reason == "length" else "stop",
+                )
+                for o in r.outputs
+            ]
+            for r in outs
+        ]
 
     def close(self) -> None:
         self.llm = None
@@ -237,8 +280,9 @@ class VLLMModel:
 LocalModel = HFModel | VLLMModel
 
 
-def load_local(model_dir: str | Path, engine: str = "auto", *, max_model_len: int | None = None,
-               seed: int = 0) -> LocalModel:
+def load_local(
+    model_dir: str | Path, engine: str = "auto", *, max_model_len: int | None = None, seed: int = 0
+) -> LocalModel:
     """Load a model directory on the engine ("auto": vLLM with a GPU, else transformers)."""
     check_model_dir(model_dir)
     if resolve_engine(engine) == "vllm":
@@ -265,9 +309,18 @@ def plan_batches(lengths: Sequence[int], groups: Sequence[Any], batch_size: int)
 
 
 # --- the synchronous helper (mining) -----------------------------------------------------------------
-def generate_chat(model: str | Path | LocalModel, prompts: Sequence[Messages], *, k: int = 1, temperature: float = 0.0,
-                  top_p: float = 1.0, max_new_tokens: int = DEFAULT_MAX_TOKENS, batch_size: int = DEFAULT_BATCH_SIZE,
-                  seed: int = 0, engine: str = "auto") -> list[list[Generated]]:
+def generate_chat(
+    model: str | Path | LocalModel,
+    prompts: Sequence[Messages],
+    *,
+    k: int = 1,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    max_new_tokens: int = DEFAULT_MAX_TOKENS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    seed: int = 0,
+    engine: str = "auto",
+) -> list[list[Generated]]:
     """`k` completions per chat prompt, in input order. `model`: a directory (loaded for this call
     on `engine`) or a model from `load_local`. Batches hold prompts of similar length (each in input
     order); HF batch b (0, 1, ... in generation order) is seeded with `seed + b`, so one batch with
@@ -278,10 +331,10 @@ def generate_chat(model: str | Path | LocalModel, prompts: Sequence[Messages], *
     out: list[list[Generated]] = [[] for _ in prompts]
     batches = plan_batches([backend.length(e) for e in encoded], [0] * len(prompts), batch_size)
     for b, idx in enumerate(batches):
-        seeds = ([seed + b] if backend.engine == "transformers" else
-                 [derive_seed(seed, str(i)) for i in idx])
-        groups = backend.generate([encoded[i] for i in idx], k=k, temperature=temperature, top_p=top_p,
-                                  max_tokens=max_new_tokens, seeds=seeds)
+        seeds = [seed + b] if backend.engine == "transformers" else [derive_seed(seed, str(i)) for i in idx]
+        groups = backend.generate(
+            [encoded[i] for i in idx], k=k, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens, seeds=seeds
+        )
         for i, group in zip(idx, groups):
             out[i] = [Generated(c.text, c.completion_tokens, c.finish_reason == "length") for c in group]
     if backend is not model:
@@ -291,15 +344,24 @@ def generate_chat(model: str | Path | LocalModel, prompts: Sequence[Messages], *
 
 # --- the async engine (eval) -----------------------------------------------------------------------------
 class LocalEngine:
-    """`iter_completed`/`map`/`aclose` as `dianjin.client.LLMClient` has them, generating in-process.
+    """`iter_completed`/`map`/`aclose` as `dianjin.llm.client.LLMClient` has them, generating in-process.
 
     The model is loaded (in a worker thread) on the first request. A failed batch (e.g. out of
     memory) gives each of its requests a result with `error` set; the others go on.
     """
 
-    def __init__(self, model_dir: str | Path, *, engine: str = "auto", batch_size: int = DEFAULT_BATCH_SIZE,
-                 max_model_len: int | None = None, seed: int = 0, progress: bool | None = None,
-                 ledger: Ledger | None = None, model_name: str | None = None):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        engine: str = "auto",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_model_len: int | None = None,
+        seed: int = 0,
+        progress: bool | None = None,
+        ledger: Ledger | None = None,
+        model_name: str | None = None,
+    ):
         self.model_dir = check_model_dir(model_dir)
         self.engine = resolve_engine(engine)
         if batch_size < 1:
@@ -323,8 +385,9 @@ class LocalEngine:
     async def _load(self) -> LocalModel:
         async with self._lock:
             if self._backend is None:
-                self._backend = await asyncio.to_thread(load_local, self.model_dir, self.engine,
-                                                        max_model_len=self.max_model_len, seed=self.seed)
+                self._backend = await asyncio.to_thread(
+                    load_local, self.model_dir, self.engine, max_model_len=self.max_model_len, seed=self.seed
+                )
         return self._backend
 
     def prepare(self, request: ChatRequest | Messages) -> tuple[ChatRequest, tuple[float, float, int], str]:
@@ -333,18 +396,27 @@ class LocalEngine:
         if not isinstance(req.messages, list) or not all(isinstance(m, dict) and "role" in m for m in req.messages):
             raise ValueError(f"messages must be a list of {{'role', 'content'}} dicts, got {str(req.messages)[:200]}")
         if req.extra:
-            raise ValueError(f"LocalEngine: request fields beyond the sampling parameters are not supported: "
-                             f"{sorted(req.extra)}")
-        params = (float(DEFAULT_TEMPERATURE if req.temperature is None else req.temperature),
-                  float(DEFAULT_TOP_P if req.top_p is None else req.top_p),
-                  int(DEFAULT_MAX_TOKENS if req.max_tokens is None else req.max_tokens))
-        body = {"model": self.model, "messages": req.messages, "temperature": params[0], "top_p": params[1],
-                "max_tokens": params[2]}
+            raise ValueError(
+                f"LocalEngine: request fields beyond the sampling parameters are not supported: {sorted(req.extra)}"
+            )
+        params = (
+            float(DEFAULT_TEMPERATURE if req.temperature is None else req.temperature),
+            float(DEFAULT_TOP_P if req.top_p is None else req.top_p),
+            int(DEFAULT_MAX_TOKENS if req.max_tokens is None else req.max_tokens),
+        )
+        body = {
+            "model": self.model,
+            "messages": req.messages,
+            "temperature": params[0],
+            "top_p": params[1],
+            "max_tokens": params[2],
+        }
         blob = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return req, params, cache_key(blob, req.sample, None)
 
-    async def iter_completed(self, requests: Iterable[ChatRequest | Messages], *, stage: str = "default",
-                             progress: bool | None = None) -> AsyncIterator[tuple[int, ChatResult]]:
+    async def iter_completed(
+        self, requests: Iterable[ChatRequest | Messages], *, stage: str = "default", progress: bool | None = None
+    ) -> AsyncIterator[tuple[int, ChatResult]]:
         """Yield (index, result) batch by batch; failures are results with `error` set."""
         prepared = [self.prepare(r) for r in requests]  # a malformed request raises before anything runs
         show = self.progress if progress is None else progress
@@ -358,38 +430,60 @@ class LocalEngine:
             for idx in batches:
                 for _ in idx:
                     prog.start()
-                for i, res in zip(idx, await self._batch(backend, [encoded[i] for i in idx],
-                                                         [prepared[i] for i in idx])):
+                for i, res in zip(
+                    idx, await self._batch(backend, [encoded[i] for i in idx], [prepared[i] for i in idx])
+                ):
                     if res.error:
                         self.ledger.record(stage, self.model, failed=True)
                     else:
-                        self.ledger.record(stage, self.model, truncated=res.truncated, prompt_tokens=res.prompt_tokens,
-                                           completion_tokens=res.completion_tokens, latency=res.latency)
+                        self.ledger.record(
+                            stage,
+                            self.model,
+                            truncated=res.truncated,
+                            prompt_tokens=res.prompt_tokens,
+                            completion_tokens=res.completion_tokens,
+                            latency=res.latency,
+                        )
                     prog.finish(res.error is None, truncated=res.truncated)
                     yield i, res
         finally:
             prog.close()
 
-    async def _batch(self, backend: LocalModel, encoded: list[Any],
-                     prepared: list[tuple[ChatRequest, tuple[float, float, int], str]]) -> list[ChatResult]:
+    async def _batch(
+        self, backend: LocalModel, encoded: list[Any], prepared: list[tuple[ChatRequest, tuple[float, float, int], str]]
+    ) -> list[ChatResult]:
         temperature, top_p, max_tokens = prepared[0][1]
         seeds = [derive_seed(self.seed, key) for _, _, key in prepared]
         t0 = time.perf_counter()
         try:
-            groups = await asyncio.to_thread(backend.generate, encoded, k=1, temperature=temperature, top_p=top_p,
-                                             max_tokens=max_tokens, seeds=seeds)
+            groups = await asyncio.to_thread(
+                backend.generate, encoded, k=1, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seeds=seeds
+            )
         except Exception as e:  # noqa: BLE001  # out of memory, a prompt too long for max_model_len, ...: these rows fail
             log.warning("local generation failed for a batch of %d: %s", len(prepared), e)
-            return [ChatResult(error=f"{type(e).__name__}: {str(e)[:500]}", key=key, tag=req.tag, model=self.model)
-                    for req, _, key in prepared]
+            return [
+                ChatResult(error=f"{type(e).__name__}: {str(e)[:500]}", key=key, tag=req.tag, model=self.model)
+                for req, _, key in prepared
+            ]
         share = (time.perf_counter() - t0) / len(prepared)
-        return [ChatResult(content=c.text, finish_reason=c.finish_reason, prompt_tokens=c.prompt_tokens,
-                           completion_tokens=c.completion_tokens, latency=share, attempts=1, key=key,
-                           model=self.model, tag=req.tag)
-                for (req, _, key), (c,) in zip(prepared, groups)]
+        return [
+            ChatResult(
+                content=c.text,
+                finish_reason=c.finish_reason,
+                prompt_tokens=c.prompt_tokens,
+                completion_tokens=c.completion_tokens,
+                latency=share,
+                attempts=1,
+                key=key,
+                model=self.model,
+                tag=req.tag,
+            )
+            for (req, _, key), (c,) in zip(prepared, groups)
+        ]
 
-    async def map(self, requests: Iterable[ChatRequest | Messages], *, stage: str = "default",
-                  progress: bool | None = None) -> list[ChatResult]:
+    async def map(
+        self, requests: Iterable[ChatRequest | Messages], *, stage: str = "default", progress: bool | None = None
+    ) -> list[ChatResult]:
         """All results in input order; a failed item is a ChatResult with `error` set."""
         reqs = list(requests)
         out: list[ChatResult | None] = [None] * len(reqs)

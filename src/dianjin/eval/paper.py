@@ -14,13 +14,20 @@ recompute averages ourselves.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 # Benchmarks in the paper's column order; our task names.
 PAPER_TASKS: tuple[str, ...] = ("cflue", "finqa", "ccc", "math500", "gpqa")
-TASK_LABELS: dict[str, str] = {"cflue": "CFLUE", "finqa": "FinQA", "ccc": "CCC", "math500": "MATH-500",
-                               "gpqa": "GPQA-D", "cflue_oe": "CFLUE-OE", "fincalc": "FinCalc",
-                               "ccc_agents": "CCC (multi-agent)"}
+TASK_LABELS: dict[str, str] = {
+    "cflue": "CFLUE",
+    "finqa": "FinQA",
+    "ccc": "CCC",
+    "math500": "MATH-500",
+    "gpqa": "GPQA-D",
+    "cflue_oe": "CFLUE-OE",
+    "fincalc": "FinCalc",
+    "ccc_agents": "CCC (multi-agent)",
+}
 
 # model -> (CFLUE, FinQA, CCC, MATH, GPQA, Avg), percent.
 _ROWS: dict[str, tuple[float, float, float, float, float, float]] = {
@@ -68,6 +75,14 @@ def label(task: str) -> str:
     return TASK_LABELS.get(task, task)
 
 
-__all__ = ["DEFAULT_ROWS", "MULTI_AGENT_CALLS_PER_ITEM", "PAPER_ROWS", "PAPER_TASKS", "PUBLISHED_AVG_ERRATA", "SOURCE",
-           "TASK_LABELS",
-           "label", "paper_average"]
+__all__ = [
+    "DEFAULT_ROWS",
+    "MULTI_AGENT_CALLS_PER_ITEM",
+    "PAPER_ROWS",
+    "PAPER_TASKS",
+    "PUBLISHED_AVG_ERRATA",
+    "SOURCE",
+    "TASK_LABELS",
+    "label",
+    "paper_average",
+]

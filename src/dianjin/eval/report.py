@@ -30,12 +30,13 @@ import html
 import json
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from dianjin.eval import paper, summarize
-from dianjin.io import atomic_write_text, iter_jsonl
+from dianjin.files import atomic_write_text, iter_jsonl
 
 # metric panel -> the metrics.jsonl keys drawn in it (a "*" matches one path segment)
 CURVES: dict[str, tuple[str, ...]] = {
@@ -46,10 +47,24 @@ CURVES: dict[str, tuple[str, ...]] = {
     "completion_length": ("completions/mean_length", "completion_length"),
     "kl": ("kl",),
 }
-CURVE_TITLES = {"loss": "Training loss", "reward": "Reward", "format_rate": "Format rate", "accuracy": "Accuracy",
-                "completion_length": "Mean completion length (tokens)", "kl": "KL divergence"}
-CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "SimHei",
-             "Microsoft YaHei", "PingFang SC", "AR PL UMing CN")
+CURVE_TITLES = {
+    "loss": "Training loss",
+    "reward": "Reward",
+    "format_rate": "Format rate",
+    "accuracy": "Accuracy",
+    "completion_length": "Mean completion length (tokens)",
+    "kl": "KL divergence",
+}
+CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "AR PL UMing CN",
+)
 VERDICTS = ("wrong", "unverified", "error", "correct")
 TEXT_CHARS = 6000  # tail of the reasoning / response shown per sample
 SMOOTH_MIN_POINTS = 50
@@ -85,11 +100,15 @@ def find_runs(paths: Iterable[Path]) -> tuple[list[EvalRun], list[TrainRun]]:
     for p in paths:
         if not p.is_dir():
             raise FileNotFoundError(f"{p}: not a directory")
-        found = [p] if (_is_eval(p) or _is_train(p)) else sorted(c for c in p.iterdir() if c.is_dir()
-                                                                 and (_is_eval(c) or _is_train(c)))
+        found = (
+            [p]
+            if (_is_eval(p) or _is_train(p))
+            else sorted(c for c in p.iterdir() if c.is_dir() and (_is_eval(c) or _is_train(c)))
+        )
         if not found:
-            raise FileNotFoundError(f"{p}: no summary.json (eval run) or metrics.jsonl (training run) here or one "
-                                    "level down")
+            raise FileNotFoundError(
+                f"{p}: no summary.json (eval run) or metrics.jsonl (training run) here or one level down"
+            )
         for run in found:
             name = run.name if run == p else f"{p.name}/{run.name}"
             if _is_eval(run):
@@ -170,15 +189,31 @@ def plot_accuracy(evals: list[EvalRun], paper_rows: list[str], path: Path, plot:
                 ys.append(acc)
                 lo.append(acc - 100 * ci[0])
                 hi.append(100 * ci[1] - acc)
-            ax.bar(xs, ys, width * 0.9, yerr=[lo, hi], capsize=3, label=plot.text(run.name), alpha=0.85,
-                   error_kw={"elinewidth": 1.0, "ecolor": "0.35"})
+            ax.bar(
+                xs,
+                ys,
+                width * 0.9,
+                yerr=[lo, hi],
+                capsize=3,
+                label=plot.text(run.name),
+                alpha=0.85,
+                error_kw={"elinewidth": 1.0, "ecolor": "0.35"},
+            )
         markers = "D^sv*Pxo"
         for k, model in enumerate(paper_rows):
             row = paper.PAPER_ROWS[model]
             pts = [(j, row[t]) for j, t in enumerate(tasks) if t in row]
             if pts:
-                ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=markers[k % len(markers)], s=40,
-                           color="black", facecolors="none" if k % 2 else "black", zorder=5, label=f"{model} (paper)")
+                ax.scatter(
+                    [p[0] for p in pts],
+                    [p[1] for p in pts],
+                    marker=markers[k % len(markers)],
+                    s=40,
+                    color="black",
+                    facecolors="none" if k % 2 else "black",
+                    zorder=5,
+                    label=f"{model} (paper)",
+                )
         ax.set_xticks(range(len(tasks)), [paper.label(t) for t in tasks])
         ax.set_ylabel("accuracy (%)")
         ax.set_ylim(0, 100)
@@ -344,11 +379,15 @@ def _html_results(evals: list[EvalRun], paper_rows: list[str]) -> str:
             if s.get("accuracy") is None:
                 cells.append("<td>–</td>")
                 continue
-            ci_text = f" <span class='muted'>[{summarize.pct(ci[0], 1)}, {summarize.pct(ci[1], 1)}]</span>" if ci else ""
+            ci_text = (
+                f" <span class='muted'>[{summarize.pct(ci[0], 1)}, {summarize.pct(ci[1], 1)}]</span>" if ci else ""
+            )
             cells.append(f"<td><b>{summarize.pct(s['accuracy'])}</b>{ci_text}</td>")
         model = (r.summary.get("settings") or {}).get("model") or ""
-        lines.append(f"<tr><td>{esc(r.name)} <span class='muted'>{esc(model)}</span></td>{''.join(cells)}"
-                     f"<td>{summarize.pct(r.summary.get('average'))}</td></tr>")
+        lines.append(
+            f"<tr><td>{esc(r.name)} <span class='muted'>{esc(model)}</span></td>{''.join(cells)}"
+            f"<td>{summarize.pct(r.summary.get('average'))}</td></tr>"
+        )
     paper_tasks = [t for t in tasks if t in paper.PAPER_TASKS]
     for m in paper_rows:
         row = paper.PAPER_ROWS[m]
@@ -397,8 +436,10 @@ def _sample_html(r: dict[str, Any]) -> str:
         f"pred <b>{esc(r.get('pred'))}</b> <span class='muted'>{esc(r['_run'])}</span></summary>",
         f"<p class='muted'>{esc(r.get('reason'))}"
         + (f" · finish_reason {esc(r.get('finish_reason'))}" if r.get("finish_reason") not in (None, "stop") else "")
-        + (f" · error: {esc(r.get('error'))}" if r.get("error") else "") + "</p>",
-        "<h4>Question</h4>", f"<pre lang='zh-CN'>{esc(_tail(r.get('question')))}</pre>",
+        + (f" · error: {esc(r.get('error'))}" if r.get("error") else "")
+        + "</p>",
+        "<h4>Question</h4>",
+        f"<pre lang='zh-CN'>{esc(_tail(r.get('question')))}</pre>",
     ]
     if reasoning:
         parts += ["<h4>Reasoning</h4>", f"<pre lang='zh-CN'>{esc(_tail(reasoning))}</pre>"]
@@ -411,16 +452,26 @@ def _sample_html(r: dict[str, Any]) -> str:
 
 def _options(values: Iterable[str], labels: dict[str, str] | None = None) -> str:
     return "<option value=''>all</option>" + "".join(
-        f"<option value='{esc(v)}'>{esc((labels or {}).get(v, v))}</option>" for v in values)
+        f"<option value='{esc(v)}'>{esc((labels or {}).get(v, v))}</option>" for v in values
+    )
 
 
-def render_html(evals: list[EvalRun], trains: list[TrainRun], samples: list[dict[str, Any]], paper_rows: list[str],
-                accuracy_png: bool, curves: list[tuple[str, str]]) -> str:
+def render_html(
+    evals: list[EvalRun],
+    trains: list[TrainRun],
+    samples: list[dict[str, Any]],
+    paper_rows: list[str],
+    accuracy_png: bool,
+    curves: list[tuple[str, str]],
+) -> str:
     body = ["<h1>DianJin-R1 evaluation report</h1>"]
     if evals:
-        body += ["<h2>Accuracy per task</h2>",
-                 "<p class='muted'>Percent, with a 95% bootstrap confidence interval over items. Paper rows: "
-                 f"{esc(paper.SOURCE)}; averaged over the same tasks.</p>", _html_results(evals, paper_rows)]
+        body += [
+            "<h2>Accuracy per task</h2>",
+            "<p class='muted'>Percent, with a 95% bootstrap confidence interval over items. Paper rows: "
+            f"{esc(paper.SOURCE)}; averaged over the same tasks.</p>",
+            _html_results(evals, paper_rows),
+        ]
         if accuracy_png:
             body.append("<img src='accuracy.png' alt='accuracy per task with confidence intervals'>")
         for r in evals:
@@ -429,36 +480,51 @@ def render_html(evals: list[EvalRun], trains: list[TrainRun], samples: list[dict
             if ccc:
                 body += [f"<h3>{esc(r.name)}: CCC single call vs multi-agent workflow</h3>", _md_table_to_html(ccc)]
     if curves:
-        body += ["<h2>Training curves</h2>",
-                 "<p class='muted'>" + ", ".join(esc(t.name) for t in trains) + "</p>"]
+        body += ["<h2>Training curves</h2>", "<p class='muted'>" + ", ".join(esc(t.name) for t in trains) + "</p>"]
         body += [f"<img src='{esc(name)}' alt='{esc(panel)}'>" for panel, name in curves]
     if evals:
         runs = sorted({s["_run"] for s in samples})
         tasks = sorted({s["_task"] for s in samples})
-        body += ["<h2>Error browser</h2>",
-                 "<div class='filters'>"
-                 f"run <select id='f-run'>{_options(runs)}</select>"
-                 f"task <select id='f-task'>{_options(tasks, {t: paper.label(t) for t in tasks})}</select>"
-                 f"verdict <select id='f-verdict'>{_options(VERDICTS)}</select>"
-                 "search <input id='f-text' type='search' placeholder='id, 文本…'>"
-                 "<span id='f-count' class='muted'></span></div>"]
+        body += [
+            "<h2>Error browser</h2>",
+            "<div class='filters'>"
+            f"run <select id='f-run'>{_options(runs)}</select>"
+            f"task <select id='f-task'>{_options(tasks, {t: paper.label(t) for t in tasks})}</select>"
+            f"verdict <select id='f-verdict'>{_options(VERDICTS)}</select>"
+            "search <input id='f-text' type='search' placeholder='id, 文本…'>"
+            "<span id='f-count' class='muted'></span></div>",
+        ]
         body += [_sample_html(s) for s in samples] or ["<p>No wrong samples.</p>"]
     js = JS_FILTER if evals else "document.documentElement.setAttribute('data-ready', '1');"
     script = f"<script>{js}</script>"
-    return ("<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
-            f"<title>DianJin-R1 report</title>\n<style>{CSS}</style>\n<script>{JS_GUARD}</script>\n</head>\n<body>\n"
-            + "\n".join(body) + f"\n{script}\n</body>\n</html>\n")
+    return (
+        "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
+        f"<title>DianJin-R1 report</title>\n<style>{CSS}</style>\n<script>{JS_GUARD}</script>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + f"\n{script}\n</body>\n</html>\n"
+    )
 
 
 # --- Markdown ----------------------------------------------------------------------------------------------
-def render_markdown(evals: list[EvalRun], trains: list[TrainRun], samples: list[dict[str, Any]], paper_rows: list[str],
-                    accuracy_png: bool, curves: list[tuple[str, str]]) -> str:
+def render_markdown(
+    evals: list[EvalRun],
+    trains: list[TrainRun],
+    samples: list[dict[str, Any]],
+    paper_rows: list[str],
+    accuracy_png: bool,
+    curves: list[tuple[str, str]],
+) -> str:
     parts = ["# DianJin-R1 evaluation report", ""]
     if evals:
-        parts += ["## Accuracy per task", "",
-                  "Percent with a 95% bootstrap CI over items; paper rows averaged over the same tasks.", "",
-                  summarize.results_table([(r.name, r.summary) for r in evals], paper_rows), ""]
+        parts += [
+            "## Accuracy per task",
+            "",
+            "Percent with a 95% bootstrap CI over items; paper rows averaged over the same tasks.",
+            "",
+            summarize.results_table([(r.name, r.summary) for r in evals], paper_rows),
+            "",
+        ]
         if accuracy_png:
             parts += ["![accuracy per task](accuracy.png)", ""]
         for r in evals:
@@ -474,17 +540,29 @@ def render_markdown(evals: list[EvalRun], trains: list[TrainRun], samples: list[
         for s in samples:
             c = counts.setdefault((s["_run"], s["_task"]), {v: 0 for v in VERDICTS})
             c[verdict_of(s)] += 1
-        parts += ["## Samples in the error browser (index.html)", "", "| run | task | " + " | ".join(VERDICTS) + " |",
-                  "|---|---|" + "---:|" * len(VERDICTS)]
-        parts += [f"| {run} | {paper.label(task)} | " + " | ".join(str(c[v]) for v in VERDICTS) + " |"
-                  for (run, task), c in sorted(counts.items())]
+        parts += [
+            "## Samples in the error browser (index.html)",
+            "",
+            "| run | task | " + " | ".join(VERDICTS) + " |",
+            "|---|---|" + "---:|" * len(VERDICTS),
+        ]
+        parts += [
+            f"| {run} | {paper.label(task)} | " + " | ".join(str(c[v]) for v in VERDICTS) + " |"
+            for (run, task), c in sorted(counts.items())
+        ]
         parts.append("")
     return "\n".join(parts)
 
 
 # --- entry points --------------------------------------------------------------------------------------------
-def make_report(runs: list[Path], out: Path, *, paper_rows: list[str] | None = None, max_per_task: int = 500,
-                include_correct: bool = False) -> Path:
+def make_report(
+    runs: list[Path],
+    out: Path,
+    *,
+    paper_rows: list[str] | None = None,
+    max_per_task: int = 500,
+    include_correct: bool = False,
+) -> Path:
     """Write DIR/index.html, DIR/report.md and the PNG plots; returns the HTML path."""
     paper_rows = list(paper.DEFAULT_ROWS if paper_rows is None else paper_rows)
     unknown = [m for m in paper_rows if m not in paper.PAPER_ROWS]
@@ -505,15 +583,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="dianjin report", description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path, help="eval run dirs, training run dirs, or folders holding them")
     ap.add_argument("--out", type=Path, required=True, help="output folder (index.html, report.md, *.png)")
-    ap.add_argument("--paper-rows",
-                    help=f"comma-separated paper models to show (default: {','.join(paper.DEFAULT_ROWS)})")
+    ap.add_argument(
+        "--paper-rows", help=f"comma-separated paper models to show (default: {','.join(paper.DEFAULT_ROWS)})"
+    )
     ap.add_argument("--max-per-task", type=int, default=500, help="samples per task in the error browser")
     ap.add_argument("--include-correct", action="store_true", help="also list correct samples in the browser")
     args = ap.parse_args(argv)
     rows = [m.strip() for m in args.paper_rows.split(",") if m.strip()] if args.paper_rows else None
     try:
-        path = make_report(args.runs, args.out, paper_rows=rows, max_per_task=args.max_per_task,
-                           include_correct=args.include_correct)
+        path = make_report(
+            args.runs, args.out, paper_rows=rows, max_per_task=args.max_per_task, include_correct=args.include_correct
+        )
     except (FileNotFoundError, KeyError, ValueError) as e:
         print(f"dianjin report: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2

@@ -63,20 +63,22 @@ import logging
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import InitVar, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from dianjin.cache import ResponseCache
-from dianjin.client import ChatRequest, ChatResult, EndpointConfig, LLMClient, LLMError
+from dianjin.errors import DataError
 from dianjin.eval import paper, summarize
 from dianjin.eval.local import LocalEngine, check_model_dir, resolve_engine
 from dianjin.eval.specs import TASK_SPECS, EvalTask, Unit, file_sha256, resolve
-from dianjin.flow import Unfinished
-from dianjin.io import JsonlAppender, atomic_write_json, atomic_write_text, write_jsonl
-from dianjin.ledger import Ledger, Progress
+from dianjin.files import JsonlAppender, atomic_write_json, atomic_write_text, write_jsonl
+from dianjin.llm.cache import ResponseCache
+from dianjin.llm.client import ChatRequest, ChatResult, EndpointConfig, LLMClient, LLMError
+from dianjin.llm.flow import Unfinished
+from dianjin.llm.ledger import Ledger, Progress
 from dianjin.rundir import RunLock
-from dianjin.tasks.base import DataError, Example, Messages, Verdict
+from dianjin.tasks.base import Example, Messages, Verdict
 from dianjin.tasks.ccc_agents import acheck_dialogue
 
 log = logging.getLogger("dianjin.eval")
@@ -118,8 +120,9 @@ class EvalConfig:
         if out is not None:
             if self.output_dir is not None and Path(self.output_dir) != Path(out):
                 raise TypeError("EvalConfig: give output_dir or out (its deprecated alias), not both")
-            warnings.warn("EvalConfig(out=...) is deprecated: use EvalConfig(output_dir=...)", DeprecationWarning,
-                          stacklevel=3)
+            warnings.warn(
+                "EvalConfig(out=...) is deprecated: use EvalConfig(output_dir=...)", DeprecationWarning, stacklevel=3
+            )
             self.output_dir = Path(out)
         if self.output_dir is None:
             raise TypeError("EvalConfig: output_dir is required")
@@ -163,9 +166,18 @@ def _task_settings(cfg: EvalConfig, spec: EvalTask, path: Path, stored: dict[str
     else:
         model = _model_name(cfg)
         n = cfg.n if cfg.n is not None else (stored or {}).get("n", 1)
-        base = {"model": model, "system": cfg.system, **spec.sampling, "n": n, "limit": cfg.limit, "data": str(path),
-                "data_sha256": file_sha256(path), "prompt_template": spec.prompt_template, "units": spec.units,
-                "runner": spec.runner}
+        base = {
+            "model": model,
+            "system": cfg.system,
+            **spec.sampling,
+            "n": n,
+            "limit": cfg.limit,
+            "data": str(path),
+            "data_sha256": file_sha256(path),
+            "prompt_template": spec.prompt_template,
+            "units": spec.units,
+            "runner": spec.runner,
+        }
         if spec.runner == "agents":
             agents = cfg.agents or cfg.endpoint
             base["agents_model"] = agents.model if agents is not None else None
@@ -180,12 +192,18 @@ def _model_name(cfg: EvalConfig) -> str | None:
 
 
 # --- scoring ---------------------------------------------------------------------------------------------
-def _safe_score(task: _Task, row: dict[str, Any], example: Example,
-                judge_verdict: tuple[bool | None, str] | None = None) -> Verdict:
+def _safe_score(
+    task: _Task, row: dict[str, Any], example: Example, judge_verdict: tuple[bool | None, str] | None = None
+) -> Verdict:
     """The task's eval-mode verdict (by the judge's `judge_verdict` when given); never raises."""
     try:
-        return task.spec.task.score(row.get("response"), example, mode="eval", reasoning_content=row.get("reasoning"),
-                                    judge_verdict=judge_verdict)
+        return task.spec.task.score(
+            row.get("response"),
+            example,
+            mode="eval",
+            reasoning_content=row.get("reasoning"),
+            judge_verdict=judge_verdict,
+        )
     except Exception as e:  # a scorer bug: keep the run going
         return Verdict(None, None, False, f"not scored: {type(e).__name__}: {str(e)[:200]}")
 
@@ -222,9 +240,10 @@ async def _rescore(task: _Task, judge_client: LLMClient | None, examples: dict[s
     if not asks:
         return
     assert judge_client is not None
-    results = await judge_client.map([ChatRequest(m, temperature=JUDGE_TEMPERATURE, max_tokens=JUDGE_MAX_TOKENS)
-                                      for m in questions.values()],
-                                     stage=f"judge:{task.name}")
+    results = await judge_client.map(
+        [ChatRequest(m, temperature=JUDGE_TEMPERATURE, max_tokens=JUDGE_MAX_TOKENS) for m in questions.values()],
+        stage=f"judge:{task.name}",
+    )
     replies = dict(zip(questions, results))
     for r, key in asks:
         res = replies.get(key) if key is not None else None
@@ -242,17 +261,32 @@ async def _rescore(task: _Task, judge_client: LLMClient | None, examples: dict[s
 # --- generation ------------------------------------------------------------------------------------------
 def _base_row(task: _Task, unit: Unit) -> dict[str, Any]:
     ex = unit.example
-    return {"key": unit.key, "id": ex["id"], "task": task.name, "item": unit.item, "run": unit.run,
-            "sample": unit.sample, "gold": ex.get("gold"), "question": str(ex.get("question", ""))[:MAX_QUESTION_CHARS]}
+    return {
+        "key": unit.key,
+        "id": ex["id"],
+        "task": task.name,
+        "item": unit.item,
+        "run": unit.run,
+        "sample": unit.sample,
+        "gold": ex.get("gold"),
+        "question": str(ex.get("question", ""))[:MAX_QUESTION_CHARS],
+    }
 
 
 def _chat_row(task: _Task, unit: Unit, messages: Messages, res: ChatResult) -> dict[str, Any]:
     row = _base_row(task, unit)
-    row.update(prompt=messages, response=res.content, reasoning=res.reasoning_content,
-               finish_reason=res.finish_reason,
-               tokens={"prompt": res.prompt_tokens, "completion": res.completion_tokens,
-                       "reasoning": res.reasoning_tokens},
-               latency=round(res.latency, 4), attempts=res.attempts, cached=res.cached, calls=1, error=res.error)
+    row.update(
+        prompt=messages,
+        response=res.content,
+        reasoning=res.reasoning_content,
+        finish_reason=res.finish_reason,
+        tokens={"prompt": res.prompt_tokens, "completion": res.completion_tokens, "reasoning": res.reasoning_tokens},
+        latency=round(res.latency, 4),
+        attempts=res.attempts,
+        cached=res.cached,
+        calls=1,
+        error=res.error,
+    )
     _apply(row, _safe_score(task, row, unit.example))
     return row
 
@@ -263,7 +297,7 @@ def _record(task: _Task, row: dict[str, Any]) -> None:
     task.appender.write(row)
 
 
-async def _run_chat(ctx: "_Context", work: list[tuple[_Task, Unit]]) -> None:
+async def _run_chat(ctx: _Context, work: list[tuple[_Task, Unit]]) -> None:
     """All single-call units of all tasks in one bounded stream; each row is written as it arrives."""
     if not work:
         return
@@ -272,15 +306,18 @@ async def _run_chat(ctx: "_Context", work: list[tuple[_Task, Unit]]) -> None:
         m = task.spec.task.prompt(unit.example, task.settings.get("system"))
         s = task.settings
         msgs.append(m)
-        reqs.append(ChatRequest(m, sample=unit.sample, temperature=s["temperature"], top_p=s["top_p"],
-                                max_tokens=s["max_tokens"]))
+        reqs.append(
+            ChatRequest(
+                m, sample=unit.sample, temperature=s["temperature"], top_p=s["top_p"], max_tokens=s["max_tokens"]
+            )
+        )
     assert ctx.client is not None
     async for i, res in ctx.client.iter_completed(reqs, stage="eval", progress=ctx.cfg.progress):
         task, unit = work[i]
         _record(task, _chat_row(task, unit, msgs[i], res))
 
 
-async def _run_agents(ctx: "_Context", work: list[tuple[_Task, Unit]]) -> None:
+async def _run_agents(ctx: _Context, work: list[tuple[_Task, Unit]]) -> None:
     """The CCC multi-agent workflow per unit (its requests share the client's concurrency bound)."""
     if not work:
         return
@@ -294,20 +331,36 @@ async def _run_agents(ctx: "_Context", work: list[tuple[_Task, Unit]]) -> None:
         t0 = time.perf_counter()
         prog.start()
         try:
-            check = await acheck_dialogue(unit.example, client, sample=unit.sample * max_samples,
-                                          max_samples=max_samples)
+            check = await acheck_dialogue(
+                unit.example, client, sample=unit.sample * max_samples, max_samples=max_samples
+            )
         except (Unfinished, LLMError, DataError, ValueError) as e:  # a request failed for good, or bad input
-            row.update(response=None, reasoning=None, prompt=None, error=f"{type(e).__name__}: {str(e)[:500]}",
-                       calls=0, tokens={"total": 0}, latency=None, finish_reason=None)
+            row.update(
+                response=None,
+                reasoning=None,
+                prompt=None,
+                error=f"{type(e).__name__}: {str(e)[:500]}",
+                calls=0,
+                tokens={"total": 0},
+                latency=None,
+                finish_reason=None,
+            )
             prog.finish(False)
         else:
             audit = check.log[-1]
             agents = "\n\n".join(f"【{e['name']}】{e['analysis']}" for e in check.log[:-1])
-            row.update(prompt=None, response=audit["analysis"], reasoning=agents, finish_reason=None,
-                       tokens={"total": check.tokens},
-                       latency=round(time.perf_counter() - t0, 4), calls=check.calls, error=None,
-                       workflow_verdict=check.verdict,
-                       log=[{k: e.get(k) for k in ("agent", "name", "verdict", "calls", "tokens")} for e in check.log])
+            row.update(
+                prompt=None,
+                response=audit["analysis"],
+                reasoning=agents,
+                finish_reason=None,
+                tokens={"total": check.tokens},
+                latency=round(time.perf_counter() - t0, 4),
+                calls=check.calls,
+                error=None,
+                workflow_verdict=check.verdict,
+                log=[{k: e.get(k) for k in ("agent", "name", "verdict", "calls", "tokens")} for e in check.log],
+            )
             prog.finish(True)
         _apply(row, _safe_score(task, row, unit.example))
         _record(task, row)
@@ -318,7 +371,7 @@ async def _run_agents(ctx: "_Context", work: list[tuple[_Task, Unit]]) -> None:
         prog.close()
 
 
-RUNNERS: dict[str, Callable[["_Context", list[tuple[_Task, Unit]]], Any]] = {"chat": _run_chat, "agents": _run_agents}
+RUNNERS: dict[str, Callable[[_Context, list[tuple[_Task, Unit]]], Any]] = {"chat": _run_chat, "agents": _run_agents}
 
 
 @dataclass
@@ -345,22 +398,41 @@ def _load_eval_file(out: Path) -> dict[str, Any]:
 def _prepare(cfg: EvalConfig, stored: dict[str, Any]) -> list[_Task]:
     tasks = []
     for name in cfg.tasks:
-        spec = resolve(name, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
-                       judge=cfg.judge is not None)  # unknown task: a clear KeyError
+        spec = resolve(
+            name, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens, judge=cfg.judge is not None
+        )  # unknown task: a clear KeyError
         prev = stored["tasks"].get(name)
         if cfg.rescore and prev is None:
-            raise DataError(cfg.output_dir / EVAL_FILE, None, f"tasks.{name}", f"task {name} was never run in {cfg.output_dir}")
+            raise DataError(
+                cfg.output_dir / EVAL_FILE, None, f"tasks.{name}", f"task {name} was never run in {cfg.output_dir}"
+            )
         data_override = dict(cfg.data)
         if cfg.rescore and prev and name not in data_override and cfg.data_dir is None:
             data_override[name] = prev["data"]
         path = spec.data_file(cfg.data_dir, data_override)
         settings = _task_settings(cfg, spec, path, prev)
         if not cfg.rescore and prev and prev.get("fingerprint") != settings["fingerprint"]:
-            changed = [k for k in ("model", "system", "temperature", "top_p", "max_tokens", "prompt_template",
-                                   "data_sha256", "agents_model") if prev.get(k) != settings.get(k)]
-            raise DataError(cfg.output_dir / EVAL_FILE, None, f"tasks.{name}",
-                            f"this run directory was made with other settings ({', '.join(changed)} differ); "
-                            "use a new --output-dir, or `dianjin eval rescore` to re-score the saved responses")
+            changed = [
+                k
+                for k in (
+                    "model",
+                    "system",
+                    "temperature",
+                    "top_p",
+                    "max_tokens",
+                    "prompt_template",
+                    "data_sha256",
+                    "agents_model",
+                )
+                if prev.get(k) != settings.get(k)
+            ]
+            raise DataError(
+                cfg.output_dir / EVAL_FILE,
+                None,
+                f"tasks.{name}",
+                f"this run directory was made with other settings ({', '.join(changed)} differ); "
+                "use a new --output-dir, or `dianjin eval rescore` to re-score the saved responses",
+            )
         units = spec.build_units(path, settings["n"], settings["limit"])
         spath = cfg.output_dir / "samples" / f"{name}.jsonl"
         tasks.append(_Task(spec, path, units, settings, summarize.load_rows(spath), spath))
@@ -370,8 +442,9 @@ def _prepare(cfg: EvalConfig, stored: dict[str, Any]) -> list[_Task]:
 def _endpoint_for_agents(cfg: EvalConfig, settings: dict[str, Any]) -> EndpointConfig:
     base = cfg.agents or cfg.endpoint
     assert base is not None
-    return replace(base, temperature=settings["temperature"], top_p=settings["top_p"],
-                   max_tokens=settings["max_tokens"])
+    return replace(
+        base, temperature=settings["temperature"], top_p=settings["top_p"], max_tokens=settings["max_tokens"]
+    )
 
 
 async def evaluate(cfg: EvalConfig) -> dict[str, Any]:
@@ -391,8 +464,9 @@ async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
         if cfg.endpoint is not None:
             ctx.client = LLMClient(cfg.endpoint, cache=cache, ledger=ledger, progress=cfg.progress)
         elif cfg.model_dir is not None and not cfg.rescore:
-            ctx.client = LocalEngine(cfg.model_dir, engine=cfg.local_engine, batch_size=cfg.batch_size, ledger=ledger,
-                                     progress=cfg.progress)
+            ctx.client = LocalEngine(
+                cfg.model_dir, engine=cfg.local_engine, batch_size=cfg.batch_size, ledger=ledger, progress=cfg.progress
+            )
         if cfg.judge is not None:
             ctx.judge_client = LLMClient(cfg.judge, cache=cache, ledger=ledger, progress=cfg.progress)
         stored["tasks"].update({t.name: t.settings for t in tasks})
@@ -410,8 +484,9 @@ async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
                     if done is None or done.get("error"):
                         work[t.spec.runner].append((t, u))
                 if t.spec.runner == "agents" and ctx.agents_client is None:
-                    ctx.agents_client = LLMClient(_endpoint_for_agents(cfg, t.settings), cache=cache, ledger=ledger,
-                                                  progress=False)
+                    ctx.agents_client = LLMClient(
+                        _endpoint_for_agents(cfg, t.settings), cache=cache, ledger=ledger, progress=False
+                    )
             try:
                 await asyncio.gather(*(RUNNERS[r](ctx, w) for r, w in work.items()))
             finally:
@@ -445,15 +520,19 @@ def _check_sources(cfg: EvalConfig) -> None:
     if cfg.rescore:
         return
     if cfg.endpoint is None and cfg.model_dir is None:
-        raise ValueError("an endpoint (--base-url, --model) or a local model (--model-dir) is needed "
-                         "(`dianjin eval rescore` needs neither)")
+        raise ValueError(
+            "an endpoint (--base-url, --model) or a local model (--model-dir) is needed "
+            "(`dianjin eval rescore` needs neither)"
+        )
     if cfg.model_dir is not None:
         check_model_dir(cfg.model_dir)
         resolve_engine(cfg.local_engine)
         agents = [t for t in cfg.tasks if t in TASK_SPECS and TASK_SPECS[t].runner == "agents"]
         if agents and cfg.agents is None:
-            raise ValueError(f"task {agents[0]} runs its agents on an endpoint: give --agents-base-url and "
-                             "--agents-model with --model-dir")
+            raise ValueError(
+                f"task {agents[0]} runs its agents on an endpoint: give --agents-base-url and "
+                "--agents-model with --model-dir"
+            )
 
 
 def _summary(cfg: EvalConfig, tasks: list[_Task], stored: dict[str, Any]) -> dict[str, Any]:
@@ -461,8 +540,9 @@ def _summary(cfg: EvalConfig, tasks: list[_Task], stored: dict[str, Any]) -> dic
     for t in tasks:
         keys = {u.key for u in t.units}
         rows = [r for k, r in t.rows.items() if k in keys]
-        s = summarize.task_stats(rows, expected=len(t.units), n_runs=t.settings["n"],
-                                 format_applies=t.spec.format_applies, n_boot=cfg.n_boot)
+        s = summarize.task_stats(
+            rows, expected=len(t.units), n_runs=t.settings["n"], format_applies=t.spec.format_applies, n_boot=cfg.n_boot
+        )
         s["system"] = t.spec.system
         s["judged"] = bool(t.settings.get("judge_model")) and any(r.get("judge") is not None for r in rows)
         out["tasks"][t.name] = s
@@ -473,9 +553,13 @@ def _summary(cfg: EvalConfig, tasks: list[_Task], stored: dict[str, Any]) -> dic
     if agents:
         settings["agents_model"] = agents[0]
     settings["tasks"] = {t.name: t.settings for t in tasks}
-    out.update(average=avg, average_tasks=avg_tasks, settings=settings,
-               paper={m: paper.PAPER_ROWS[m] for m in paper.DEFAULT_ROWS},
-               created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    out.update(
+        average=avg,
+        average_tasks=avg_tasks,
+        settings=settings,
+        paper={m: paper.PAPER_ROWS[m] for m in paper.DEFAULT_ROWS},
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
     return out
 
 

@@ -28,12 +28,14 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from dianjin.errors import DataError
 from dianjin.tasks import get_task
-from dianjin.tasks.base import DataError, Example, Task
+from dianjin.tasks.base import Example, Task
 
 TEMPERATURE = 0.6
 TOP_P = 0.95
@@ -62,10 +64,21 @@ class TaskSpec:
 _CCC_FILES = ("ccc/test.jsonl", "ccc/test*.jsonl", "ccc/*.jsonl")
 TASK_SPECS: dict[str, TaskSpec] = {
     "cflue": TaskSpec(("cflue/knowledge.json", "cflue/knowledge*.json*", "cflue/test*.json*"), 8192),
-    "cflue_oe": TaskSpec(("cflue_oe/test*.jsonl", "cflue_oe/*.jsonl", "cflue/cflue_oe*.jsonl", "cflue/open*.jsonl"),
-                         8192, judged=True),
-    "finqa": TaskSpec(("finqa/test.json", "finqa/test*.json", "finqa/dev.json", "finqa/dev*.json",
-                       "finqa/train.json", "finqa/train*.json"), 8192, judged=True),
+    "cflue_oe": TaskSpec(
+        ("cflue_oe/test*.jsonl", "cflue_oe/*.jsonl", "cflue/cflue_oe*.jsonl", "cflue/open*.jsonl"), 8192, judged=True
+    ),
+    "finqa": TaskSpec(
+        (
+            "finqa/test.json",
+            "finqa/test*.json",
+            "finqa/dev.json",
+            "finqa/dev*.json",
+            "finqa/train.json",
+            "finqa/train*.json",
+        ),
+        8192,
+        judged=True,
+    ),
     "ccc": TaskSpec(_CCC_FILES, 8192),
     "ccc_agents": TaskSpec(_CCC_FILES, 4096, runner="agents", system=True, base="ccc"),
     "math500": TaskSpec(("math500/test.jsonl",), 16384),
@@ -104,10 +117,15 @@ def _find_data(name: str, files: tuple[str, ...], data_dir: Path | None, overrid
             return found[0]
         if len(found) > 1:
             names = ", ".join(str(p.relative_to(data_dir)) for p in found)
-            raise DataError(data_dir, None, None, f"task {name}: several files match {pattern!r} ({names}); "
-                            f"choose one with --data {name}=PATH")
-    raise DataError(data_dir, None, None, f"task {name}: no data file; looked for {', '.join(files)} "
-                    f"(or give --data {name}=PATH)")
+            raise DataError(
+                data_dir,
+                None,
+                None,
+                f"task {name}: several files match {pattern!r} ({names}); choose one with --data {name}=PATH",
+            )
+    raise DataError(
+        data_dir, None, None, f"task {name}: no data file; looked for {', '.join(files)} (or give --data {name}=PATH)"
+    )
 
 
 def file_sha256(path: Path) -> str:
@@ -188,9 +206,11 @@ def _units(kind: str, task: Task, path: Path, n: int, limit: int | None) -> list
 def sampling(name: str, temperature: float | None, top_p: float | None, max_tokens: int | None) -> dict[str, Any]:
     """The task's sampling settings after command-line overrides."""
     spec = spec_of(name)
-    return {"temperature": spec.temperature if temperature is None else temperature,
-            "top_p": spec.top_p if top_p is None else top_p,
-            "max_tokens": spec.max_tokens if max_tokens is None else max_tokens}
+    return {
+        "temperature": spec.temperature if temperature is None else temperature,
+        "top_p": spec.top_p if top_p is None else top_p,
+        "max_tokens": spec.max_tokens if max_tokens is None else max_tokens,
+    }
 
 
 # --- one task's settings, resolved once ------------------------------------------------------------
@@ -222,16 +242,44 @@ class EvalTask:
         return _units(self.units, self.task, path, n, limit)
 
 
-def resolve(name: str, *, temperature: float | None = None, top_p: float | None = None,
-            max_tokens: int | None = None, judge: bool = False) -> EvalTask:
+def resolve(
+    name: str,
+    *,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    max_tokens: int | None = None,
+    judge: bool = False,
+) -> EvalTask:
     """Task `name`'s settings after the command line's overrides; `judge`: a judge endpoint is
     configured. KeyError for a task without eval settings."""
     spec, task = spec_of(name), scoring_task(name)
     judged = spec.judged and judge
-    return EvalTask(name, task, spec.files, spec.units, spec.runner, spec.system,
-                    sampling(name, temperature, top_p, max_tokens), _prompt_template(spec, task), judged,
-                    task.judge_template() if judged else None)
+    return EvalTask(
+        name,
+        task,
+        spec.files,
+        spec.units,
+        spec.runner,
+        spec.system,
+        sampling(name, temperature, top_p, max_tokens),
+        _prompt_template(spec, task),
+        judged,
+        task.judge_template() if judged else None,
+    )
 
 
-__all__ = ["TASK_SPECS", "EvalTask", "TaskSpec", "Unit", "UNIT_BUILDERS", "build_units", "file_sha256",
-           "prompt_template", "resolve", "resolve_data", "sampling", "scoring_task", "spec_of"]
+__all__ = [
+    "TASK_SPECS",
+    "EvalTask",
+    "TaskSpec",
+    "Unit",
+    "UNIT_BUILDERS",
+    "build_units",
+    "file_sha256",
+    "prompt_template",
+    "resolve",
+    "resolve_data",
+    "sampling",
+    "scoring_task",
+    "spec_of",
+]

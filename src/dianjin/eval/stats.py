@@ -21,9 +21,9 @@ indices, in chunks so memory stays ~O(chunk * n).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from math import comb
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -77,8 +77,9 @@ def _resample_means(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.
     return out
 
 
-def bootstrap_ci(values: Sequence[float], *, n_boot: int = N_BOOT, alpha: float = 0.05,
-                 seed: int = SEED) -> tuple[float, float] | None:
+def bootstrap_ci(
+    values: Sequence[float], *, n_boot: int = N_BOOT, alpha: float = 0.05, seed: int = SEED
+) -> tuple[float, float] | None:
     """Percentile bootstrap (1 - alpha) CI of the mean of `values` (one per item); None if empty.
 
     A single item gives a zero-width interval at its value."""
@@ -109,8 +110,9 @@ class PairedDiff:
         return asdict(self)
 
 
-def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_boot: int = N_BOOT, alpha: float = 0.05,
-                     seed: int = SEED) -> PairedDiff | None:
+def paired_bootstrap(
+    a: Sequence[float], b: Sequence[float], *, n_boot: int = N_BOOT, alpha: float = 0.05, seed: int = SEED
+) -> PairedDiff | None:
     """Paired bootstrap of mean(b) - mean(a); `a[i]` and `b[i]` are the same item's scores. None if empty."""
     xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)  # (n,), (n,)
     if xa.shape != xb.shape:
@@ -128,5 +130,13 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_boot: int = N_
     return PairedDiff(int(d.size), float(xa.mean()), float(xb.mean()), diff, float(lo), float(hi), p)
 
 
-__all__ = ["N_BOOT", "PairedDiff", "bootstrap_ci", "item_means", "mean_at_k", "paired_bootstrap", "pass_at_k",
-           "pass_at_k_item"]
+__all__ = [
+    "N_BOOT",
+    "PairedDiff",
+    "bootstrap_ci",
+    "item_means",
+    "mean_at_k",
+    "paired_bootstrap",
+    "pass_at_k",
+    "pass_at_k_item",
+]

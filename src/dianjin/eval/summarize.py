@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from dianjin.eval import paper, stats
-from dianjin.io import atomic_write_json, atomic_write_text, iter_jsonl
+from dianjin.files import atomic_write_json, atomic_write_text, iter_jsonl
 
 
 def sample_score(row: dict[str, Any]) -> float:
@@ -35,8 +36,9 @@ def _mean(values: Sequence[float]) -> float | None:
     return float(statistics.fmean(values)) if values else None
 
 
-def task_stats(rows: list[dict[str, Any]], *, expected: int, n_runs: int, format_applies: bool = True,
-               n_boot: int = stats.N_BOOT) -> dict[str, Any]:
+def task_stats(
+    rows: list[dict[str, Any]], *, expected: int, n_runs: int, format_applies: bool = True, n_boot: int = stats.N_BOOT
+) -> dict[str, Any]:
     """Statistics of one task's rows (one per finished unit); `expected` is the number of units."""
     items = per_item(rows)
     means = stats.item_means(items.values())
@@ -62,10 +64,16 @@ def task_stats(rows: list[dict[str, Any]], *, expected: int, n_runs: int, format
         "format_rate": _mean([float(bool(r.get("format_ok"))) for r in rows]) if format_applies and rows else None,
         "calls_per_item": _mean([float(r.get("calls", 1)) for r in rows if not r.get("error")]),
         "tokens_per_item": _mean([float(_tokens(r)) for r in rows if not r.get("error")]),
-        "completion_tokens_per_item": _mean([float(r["tokens"]["completion"]) for r in rows
-                                             if not r.get("error") and "completion" in (r.get("tokens") or {})]),
-        "latency_mean": _mean([float(r["latency"]) for r in rows
-                               if r.get("latency") is not None and not r.get("error")]),
+        "completion_tokens_per_item": _mean(
+            [
+                float(r["tokens"]["completion"])
+                for r in rows
+                if not r.get("error") and "completion" in (r.get("tokens") or {})
+            ]
+        ),
+        "latency_mean": _mean(
+            [float(r["latency"]) for r in rows if r.get("latency") is not None and not r.get("error")]
+        ),
     }
     if n_runs > 1 and verified:
         out["mean_at_k"] = acc
@@ -139,16 +147,20 @@ def _num(x: float | None, digits: int) -> str:
 
 def details_table(summary: dict[str, Any]) -> str:
     """One line per task: n, samples, accuracy, CI, mean@k, pass@k, format rate, failures, cost."""
-    head = ("| task | items | samples | acc % | 95% CI | mean@k | pass@k | format % | unverified | errors | "
-            "truncated | missing | calls/item | tokens/item |")
+    head = (
+        "| task | items | samples | acc % | 95% CI | mean@k | pass@k | format % | unverified | errors | "
+        "truncated | missing | calls/item | tokens/item |"
+    )
     lines = [head, "|---|" + "---:|" * 13]
     for t, s in summary["tasks"].items():
         pk = s.get("pass_at_k") or {}
         pass_k = ", ".join(f"@{k} {pct(v)}" for k, v in pk.items()) or "–"
-        lines.append(f"| {paper.label(t)} | {s['n']} | {s['samples']} | {pct(s.get('accuracy'))} | "
-                     f"{_ci_cell(s)} | {pct(s.get('mean_at_k'))} | {pass_k} | "
-                     f"{pct(s.get('format_rate'), 1)} | {s['unverified']} | {s['errors']} | {s['truncated']} | "
-                     f"{s['missing']} | {_num(s.get('calls_per_item'), 2)} | {_num(s.get('tokens_per_item'), 0)} |")
+        lines.append(
+            f"| {paper.label(t)} | {s['n']} | {s['samples']} | {pct(s.get('accuracy'))} | "
+            f"{_ci_cell(s)} | {pct(s.get('mean_at_k'))} | {pass_k} | "
+            f"{pct(s.get('format_rate'), 1)} | {s['unverified']} | {s['errors']} | {s['truncated']} | "
+            f"{s['missing']} | {_num(s.get('calls_per_item'), 2)} | {_num(s.get('tokens_per_item'), 0)} |"
+        )
     return "\n".join(lines)
 
 
@@ -159,12 +171,18 @@ def ccc_table(summary: dict[str, Any]) -> str | None:
         return None
     settings = summary.get("settings", {})
     lines = ["| system | model | acc % | 95% CI | calls/item | tokens/item |", "|---|---|---:|---:|---:|---:|"]
-    for label, s, model in (("single call", single, settings.get("model")),
-                            ("multi-agent workflow", multi, settings.get("agents_model") or settings.get("model"))):
-        lines.append(f"| {label} | {model} | {pct(s.get('accuracy'))} | {_ci_cell(s)} | "
-                     f"{_num(s.get('calls_per_item'), 2)} | {_num(s.get('tokens_per_item'), 0)} |")
-    lines.append(f"\nPaper (Table 6, second-hand): the multi-agent system makes {paper.MULTI_AGENT_CALLS_PER_ITEM} "
-                 "calls per item; DianJin-R1 makes one.")
+    for label, s, model in (
+        ("single call", single, settings.get("model")),
+        ("multi-agent workflow", multi, settings.get("agents_model") or settings.get("model")),
+    ):
+        lines.append(
+            f"| {label} | {model} | {pct(s.get('accuracy'))} | {_ci_cell(s)} | "
+            f"{_num(s.get('calls_per_item'), 2)} | {_num(s.get('tokens_per_item'), 0)} |"
+        )
+    lines.append(
+        f"\nPaper (Table 6, second-hand): the multi-agent system makes {paper.MULTI_AGENT_CALLS_PER_ITEM} "
+        "calls per item; DianJin-R1 makes one."
+    )
     return "\n".join(lines)
 
 
@@ -172,21 +190,31 @@ def markdown(summary: dict[str, Any], name: str | None = None) -> str:
     """The run's `summary.md`."""
     st = summary.get("settings", {})
     name = name or st.get("model") or "model"
-    parts = [f"# Evaluation: {name}", "",
-             f"Endpoint model `{st.get('model')}`; tasks {', '.join(summary['tasks'])}; "
-             f"{summary.get('created', '')}.", "",
-             "Accuracy in percent with a 95% bootstrap confidence interval over items; the average is over "
-             "our tasks (multi-agent systems excluded), and the paper's rows are averaged over the same tasks.", "",
-             results_table([(name, summary)]), "", "## Per task", "", details_table(summary)]
+    parts = [
+        f"# Evaluation: {name}",
+        "",
+        f"Endpoint model `{st.get('model')}`; tasks {', '.join(summary['tasks'])}; {summary.get('created', '')}.",
+        "",
+        "Accuracy in percent with a 95% bootstrap confidence interval over items; the average is over "
+        "our tasks (multi-agent systems excluded), and the paper's rows are averaged over the same tasks.",
+        "",
+        results_table([(name, summary)]),
+        "",
+        "## Per task",
+        "",
+        details_table(summary),
+    ]
     ccc = ccc_table(summary)
     if ccc:
         parts += ["", "## CCC: single call vs multi-agent workflow", "", ccc]
     parts += ["", "## Settings", ""]
     for t, ts in st.get("tasks", {}).items():
-        parts.append(f"- **{paper.label(t)}**: `{ts.get('data')}` (sha256 {str(ts.get('data_sha256'))[:12]}), "
-                     f"n={ts.get('n')}, limit={ts.get('limit')}, temperature={ts.get('temperature')}, "
-                     f"top_p={ts.get('top_p')}, max_tokens={ts.get('max_tokens')}"
-                     + (f", judge `{ts['judge_model']}`" if ts.get("judge_model") else ""))
+        parts.append(
+            f"- **{paper.label(t)}**: `{ts.get('data')}` (sha256 {str(ts.get('data_sha256'))[:12]}), "
+            f"n={ts.get('n')}, limit={ts.get('limit')}, temperature={ts.get('temperature')}, "
+            f"top_p={ts.get('top_p')}, max_tokens={ts.get('max_tokens')}"
+            + (f", judge `{ts['judge_model']}`" if ts.get("judge_model") else "")
+        )
     parts += ["", f"Paper numbers: {paper.SOURCE}.", ""]
     return "\n".join(parts)
 
@@ -215,20 +243,29 @@ def compare_runs(run_a: Path, run_b: Path, *, n_boot: int = stats.N_BOOT) -> dic
         a = [sum(ia[k]) / len(ia[k]) for k in shared]
         b = [sum(ib[k]) / len(ib[k]) for k in shared]
         d = stats.paired_bootstrap(a, b, n_boot=n_boot)
-        out["tasks"][task] = {"only_a": len(set(ia) - set(ib)), "only_b": len(set(ib) - set(ia)),
-                              **(d.to_dict() if d else {"n": 0})}
+        out["tasks"][task] = {
+            "only_a": len(set(ia) - set(ib)),
+            "only_b": len(set(ib) - set(ia)),
+            **(d.to_dict() if d else {"n": 0}),
+        }
     return out
 
 
 def compare_markdown(result: dict[str, Any]) -> str:
-    lines = [f"A = `{result['a']}`, B = `{result['b']}`; B − A in points, paired bootstrap 95% CI over shared items.",
-             "", "| task | items | A % | B % | B − A | 95% CI | p |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"A = `{result['a']}`, B = `{result['b']}`; B − A in points, paired bootstrap 95% CI over shared items.",
+        "",
+        "| task | items | A % | B % | B − A | 95% CI | p |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for t, d in result["tasks"].items():
         if not d.get("n"):
             lines.append(f"| {paper.label(t)} | 0 | – | – | – | – | – |")
             continue
-        lines.append(f"| {paper.label(t)} | {d['n']} | {pct(d['mean_a'])} | {pct(d['mean_b'])} | "
-                     f"{100 * d['diff']:+.2f} | [{100 * d['lo']:+.2f}, {100 * d['hi']:+.2f}] | {d['p']:.3f} |")
+        lines.append(
+            f"| {paper.label(t)} | {d['n']} | {pct(d['mean_a'])} | {pct(d['mean_b'])} | "
+            f"{100 * d['diff']:+.2f} | [{100 * d['lo']:+.2f}, {100 * d['hi']:+.2f}] | {d['p']:.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -243,5 +280,18 @@ def write_comparison(run_a: Path, run_b: Path, out: Path | None = None) -> str:
     return text
 
 
-__all__ = ["average", "ccc_table", "compare_markdown", "compare_runs", "details_table", "load_rows", "markdown",
-           "pct", "per_item", "results_table", "sample_score", "task_stats", "write_comparison"]
+__all__ = [
+    "average",
+    "ccc_table",
+    "compare_markdown",
+    "compare_runs",
+    "details_table",
+    "load_rows",
+    "markdown",
+    "pct",
+    "per_item",
+    "results_table",
+    "sample_score",
+    "task_stats",
+    "write_comparison",
+]

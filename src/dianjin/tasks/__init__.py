@@ -1,7 +1,7 @@
 """Task registry: one module per benchmark, looked up by name (never an if/elif chain).
 
-    from dianjin.tasks import get_task
-    verdict = get_task("cflue").score(response, example)
+from dianjin.tasks import get_task
+verdict = get_task("cflue").score(response, example)
 """
 
 from __future__ import annotations

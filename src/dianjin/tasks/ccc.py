@@ -98,9 +98,16 @@ ROLES: dict[str, str] = {"客户": "客户", "customer": "客户", "客服": "�
 
 # Accepted gold labels (case-insensitive) -> normalised label.
 LABELS: dict[str, str] = {
-    "violation": VIOLATION, "违规": VIOLATION, "客服违规": VIOLATION, "non-compliant": VIOLATION,
-    "compliant": COMPLIANT, "合规": COMPLIANT, "客服未违规": COMPLIANT, "未违规": COMPLIANT,
-    "不违规": COMPLIANT, "no violation": COMPLIANT,
+    "violation": VIOLATION,
+    "违规": VIOLATION,
+    "客服违规": VIOLATION,
+    "non-compliant": VIOLATION,
+    "compliant": COMPLIANT,
+    "合规": COMPLIANT,
+    "客服未违规": COMPLIANT,
+    "未违规": COMPLIANT,
+    "不违规": COMPLIANT,
+    "no violation": COMPLIANT,
 }
 
 VERDICT_TEXT = {VIOLATION: "客服违规", COMPLIANT: "客服未违规"}
@@ -152,8 +159,10 @@ _NEG = r"(?:并未|并不|并无|从未|未|不|没有|没|无|非)"
 _ASK = r"(?:是否|有无|有没有|是不是|能否)"
 _RULE_WORD = r"(?:规定|规范|要求|规则|标准|准则)"
 # "合规" followed by these is a noun phrase (合规要求, 合规部门), not a verdict.
-_COMPLIANCE_NOUN = (r"(?!要求|规则|规定|风险|检查|审查|质检|流程|部门|管理|性|问题|培训|政策|指引|义务|条款|人员|岗"
-                    r"|专员|审核|制度|标准|经营|方面|角度|意识|与否)")
+_COMPLIANCE_NOUN = (
+    r"(?!要求|规则|规定|风险|检查|审查|质检|流程|部门|管理|性|问题|培训|政策|指引|义务|条款|人员|岗"
+    r"|专员|审核|制度|标准|经营|方面|角度|意识|与否)"
+)
 _YES, _NO = r"(?:是|有|yes)(?![否无])", r"(?:否|无|没有|不|no\b)"
 _ASKED_VIOLATE = rf"{_ASK}{_FILL}{{0,4}}违(?:规|反)[^？?：:\n。]{{0,12}}?[？?]?\s*[:：]\s*"
 _ASKED_COMPLY = rf"{_ASK}合规[？?]?\s*[:：]\s*"
@@ -171,14 +180,20 @@ _VERDICT_PATTERNS: list[tuple[str | None, str]] = [
     (None, r"(?:客服)?(?:违规|合规|未违规|不违规)\s*(?:/|或者?|还是)\s*(?:客服)?(?:违规|合规|未违规|不违规)"),
     (None, r"\bwhether\b[^.?!\n]{0,60}?(?:violat\w*|compliant|compliance)"),
     (None, r"\b(?:violation|compliant)\s*(?:/|\bor\b)\s*(?:no\s+violation|non-?compliant|compliant|violation|not)\b"),
-    (None, r"\b(?:is|was|are|does|did)\s+(?:there|the\s+agent|the\s+representative|this)\b"
-           r"[^.?!\n]{0,40}?(?:violat\w*|compliant)[^.?!\n]{0,30}\?"),
+    (
+        None,
+        r"\b(?:is|was|are|does|did)\s+(?:there|the\s+agent|the\s+representative|this)\b"
+        r"[^.?!\n]{0,40}?(?:violat\w*|compliant)[^.?!\n]{0,30}\?",
+    ),
     # compliant (negations first: they start before the 违规 they negate)
     (COMPLIANT, rf"{_NEG}{_FILL}{{0,4}}违(?:规|反)"),
     (COMPLIANT, rf"(?<![不非])符合(?:合规)?{_RULE_WORD}"),
     (COMPLIANT, rf"合规{_COMPLIANCE_NOUN}"),
-    (COMPLIANT, r"\b(?:no|without(?:\s+any)?|not\s+an?|not\s+any|zero|free\s+of(?:\s+any)?)\s+"
-                r"(?:compliance\s+|rule\s+|policy\s+)?violations?\b"),
+    (
+        COMPLIANT,
+        r"\b(?:no|without(?:\s+any)?|not\s+an?|not\s+any|zero|free\s+of(?:\s+any)?)\s+"
+        r"(?:compliance\s+|rule\s+|policy\s+)?violations?\b",
+    ),
     (COMPLIANT, r"(?:\bnot|\bnever|n't)\s+(?:(?:\w+ly|any|in\s+any\s+way)\s+)?(?:in\s+)?violat(?:e|es|ed|ing|ion)\b"),
     (COMPLIANT, r"(?<!not\s)\bin\s+compliance\b"),
     (COMPLIANT, r"(?<!non-)(?<!non\s)\bcompliant\b"),
@@ -242,7 +257,9 @@ def _list_field(path: Path, line: int, rec: dict, field: str, optional: bool) ->
     if value is None and optional:
         return []
     if not isinstance(value, list) or (not optional and not value):
-        raise DataError(path, line, field, f"expected a {'' if optional else 'non-empty '}list, got {type(value).__name__}")
+        raise DataError(
+            path, line, field, f"expected a {'' if optional else 'non-empty '}list, got {type(value).__name__}"
+        )
     for j, item in enumerate(value):
         if not isinstance(item, dict):
             raise DataError(path, line, f"{field}[{j}]", f"expected an object, got {type(item).__name__}")
@@ -254,7 +271,9 @@ def _dialogue(path: Path, line: int, rec: dict) -> list[dict[str, str]]:
     for j, turn in enumerate(_list_field(path, line, rec, "dialogue", optional=False)):
         role = _text_field(path, line, turn, "role", f"dialogue[{j}].")
         if role.lower() not in ROLES:
-            raise DataError(path, line, f"dialogue[{j}].role", f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+            raise DataError(
+                path, line, f"dialogue[{j}].role", f"unknown role {role!r}; expected one of {', '.join(ROLES)}"
+            )
         turns.append({"role": ROLES[role.lower()], "text": _text_field(path, line, turn, "text", f"dialogue[{j}].")})
     return turns
 
@@ -274,7 +293,9 @@ def _findings(path: Path, line: int, rec: dict, rules: list[dict[str, str]], lab
     for j, f in enumerate(_list_field(path, line, rec, "findings", optional=True)):
         rule_id = _text_field(path, line, f, "rule_id", f"findings[{j}].")
         if rule_id not in ids:
-            raise DataError(path, line, f"findings[{j}].rule_id", f"{rule_id!r} is not a rule id ({', '.join(sorted(ids))})")
+            raise DataError(
+                path, line, f"findings[{j}].rule_id", f"{rule_id!r} is not a rule id ({', '.join(sorted(ids))})"
+            )
         if not isinstance(f.get("triggered"), bool):
             raise DataError(path, line, f"findings[{j}].triggered", f"expected true/false, got {f.get('triggered')!r}")
         note = f.get("note", "")

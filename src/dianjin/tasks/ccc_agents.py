@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from dianjin.client import LLMClient
-from dianjin.flow import Flow, ask_many, calls_and_tokens, drive, drive_sync, fill, prompt_template, user
+from dianjin.llm.client import LLMClient
+from dianjin.llm.flow import Flow, ask_many, calls_and_tokens, drive, drive_sync, fill, prompt_template, user
 from dianjin.tasks.base import Example, Messages
 from dianjin.tasks.ccc import VERDICT_TEXT, read_verdict, render_dialogue, render_rules, rules_of
 
@@ -74,10 +74,17 @@ def findings_text(entries: list[dict[str, Any]], log_chars: int) -> str:
     return "\n\n".join(blocks)
 
 
-def auditor_messages(example: Example, rules: list[dict[str, str]], entries: list[dict[str, Any]],
-                     log_chars: int = 1500) -> Messages:
-    return user(fill("ccc_auditor", rules=render_rules(rules), dialogue=dialogue_text(example),
-                     findings=findings_text(entries, log_chars)))
+def auditor_messages(
+    example: Example, rules: list[dict[str, str]], entries: list[dict[str, Any]], log_chars: int = 1500
+) -> Messages:
+    return user(
+        fill(
+            "ccc_auditor",
+            rules=render_rules(rules),
+            dialogue=dialogue_text(example),
+            findings=findings_text(entries, log_chars),
+        )
+    )
 
 
 def _has_verdict(res: Any) -> bool:
@@ -86,37 +93,83 @@ def _has_verdict(res: Any) -> bool:
 
 def _entry(rule: dict[str, str], got: Any) -> dict[str, Any]:
     calls, tokens = calls_and_tokens(got.tries)
-    return {"agent": rule["id"], "name": rule["name"], "verdict": read_verdict(got.text) if got.result else None,
-            "analysis": got.text, "calls": calls, "tokens": tokens}
+    return {
+        "agent": rule["id"],
+        "name": rule["name"],
+        "verdict": read_verdict(got.text) if got.result else None,
+        "analysis": got.text,
+        "calls": calls,
+        "tokens": tokens,
+    }
 
 
-def workflow(example: Example, rules: list[dict[str, str]] | None = None, *, sample: int = 0, max_samples: int = 3,
-             log_chars: int = 1500, role: str = "agent", stage: str = "ccc_agents") -> Flow[CheckResult]:
+def workflow(
+    example: Example,
+    rules: list[dict[str, str]] | None = None,
+    *,
+    sample: int = 0,
+    max_samples: int = 3,
+    log_chars: int = 1500,
+    role: str = "agent",
+    stage: str = "ccc_agents",
+) -> Flow[CheckResult]:
     """The agents (in parallel), then the auditor; see the module docstring."""
     rules = rules or rules_of(example)
-    answers = yield from ask_many(role, [agent_messages(example, r) for r in rules], stage=stage, sample=sample,
-                                  max_samples=max_samples, accept=_has_verdict)
+    answers = yield from ask_many(
+        role,
+        [agent_messages(example, r) for r in rules],
+        stage=stage,
+        sample=sample,
+        max_samples=max_samples,
+        accept=_has_verdict,
+    )
     entries = [_entry(rule, got) for rule, got in zip(rules, answers)]
-    audit = yield from ask_many(role, [auditor_messages(example, rules, entries, log_chars)], stage=stage,
-                                sample=sample, max_samples=max_samples, accept=_has_verdict)
+    audit = yield from ask_many(
+        role,
+        [auditor_messages(example, rules, entries, log_chars)],
+        stage=stage,
+        sample=sample,
+        max_samples=max_samples,
+        accept=_has_verdict,
+    )
     entries.append(_entry(AUDITOR, audit[0]))
-    return CheckResult(entries[-1]["verdict"], entries, sum(e["calls"] for e in entries),
-                       sum(e["tokens"] for e in entries))
+    return CheckResult(
+        entries[-1]["verdict"], entries, sum(e["calls"] for e in entries), sum(e["tokens"] for e in entries)
+    )
 
 
-def check_dialogue(example: Example, client: Any, *, rules: list[dict[str, str]] | None = None, sample: int = 0,
-                   max_samples: int = 3) -> CheckResult:
-    """Run the workflow on one dialogue with a blocking client (`dianjin.client.SyncClient`).
+def check_dialogue(
+    example: Example, client: Any, *, rules: list[dict[str, str]] | None = None, sample: int = 0, max_samples: int = 3
+) -> CheckResult:
+    """Run the workflow on one dialogue with a blocking client (`dianjin.llm.client.SyncClient`).
 
-    Raises `dianjin.flow.Unfinished` if a request fails for good."""
+    Raises `dianjin.llm.flow.Unfinished` if a request fails for good."""
     return drive_sync(workflow(example, rules, sample=sample, max_samples=max_samples), {"agent": client})
 
 
-async def acheck_dialogue(example: Example, client: LLMClient, *, rules: list[dict[str, str]] | None = None,
-                          sample: int = 0, max_samples: int = 3) -> CheckResult:
+async def acheck_dialogue(
+    example: Example,
+    client: LLMClient,
+    *,
+    rules: list[dict[str, str]] | None = None,
+    sample: int = 0,
+    max_samples: int = 3,
+) -> CheckResult:
     """`check_dialogue` for an async `LLMClient`."""
     return await drive(workflow(example, rules, sample=sample, max_samples=max_samples), {"agent": client})
 
 
-__all__ = ["AUDITOR", "UNCLEAR", "CheckResult", "acheck_dialogue", "agent_messages", "auditor_messages",
-           "check_dialogue", "clip", "dialogue_text", "findings_text", "prompt_text", "workflow"]
+__all__ = [
+    "AUDITOR",
+    "UNCLEAR",
+    "CheckResult",
+    "acheck_dialogue",
+    "agent_messages",
+    "auditor_messages",
+    "check_dialogue",
+    "clip",
+    "dialogue_text",
+    "findings_text",
+    "prompt_text",
+    "workflow",
+]

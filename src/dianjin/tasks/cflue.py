@@ -55,7 +55,9 @@ class QType(NamedTuple):
 
 QTYPES: dict[str, QType] = {
     "单项选择题": QType("单项选择题", "注意：本题只有一个正确选项。", "所选选项的字母", "A"),
-    "多项选择题": QType("多项选择题", "注意：本题可能有一个或多个正确选项，请选出全部正确选项。", "全部正确选项的字母", "AC"),
+    "多项选择题": QType(
+        "多项选择题", "注意：本题可能有一个或多个正确选项，请选出全部正确选项。", "全部正确选项的字母", "AC"
+    ),
     "判断题": QType("判断题", "注意：请判断题目中的说法是否正确，A 表示对，B 表示错。", "所选选项的字母", "A"),
 }
 # Used when an example does not say its 题型 (e.g. a bare `dianjin score` line).
@@ -67,6 +69,7 @@ PROMPT = (
     "请先在<think></think>中逐步推理，然后在<answer></answer>中给出最终答案，"
     "并把{what}写在\\boxed{{}}中（例如 \\boxed{{{example}}}）。"
 )
+
 
 # --- answer extraction -------------------------------------------------------------------------
 def parse_choices(value: Any) -> dict[str, str]:
@@ -192,11 +195,11 @@ class CflueTask(Task):
     def load(self, path: str) -> list[Example]:
         """Read knowledge.json (or JSONL); a DataError's `line` is the 0-based record index of a
         JSON array, or the 1-based line number of a JSONL file."""
-        path = Path(path)
+        file = Path(path)
         examples: list[Example] = []
         seen: dict[str, int] = {}
-        for where, rec in _records(path):
-            ex = _example(path, where, rec)
+        for where, rec in _records(file):
+            ex = _example(file, where, rec)
             seen[ex["id"]] = n = seen.get(ex["id"], 0) + 1
             if n > 1:  # the same question twice: keep both, ids stay stable in file order
                 ex["id"] = f"{ex['id']}-{n}"

@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from dianjin import answer as fmt
-from dianjin.numbers import numbers_match, parse_number_ex
 from dianjin.tasks import register
 from dianjin.tasks.base import DataError, Example, Judge, Messages, Task, jsonl_records
+from dianjin.tasks.numeric import numbers_match, parse_number_ex
 from dianjin.tasks.text import option_letters, unwrap_latex
 
 LANGS = ("zh", "en")
@@ -51,8 +51,22 @@ PLACES = 2
 # Units: "%" (value is a percent number), "money" (元 / $), "ratio", "units" (件 / units).
 UNITS = ("%", "money", "ratio", "units")
 # What was computed; the generator has one function per kind, in this order (it checks at import).
-KINDS = ("pct_change", "cagr", "simple_interest", "compound_interest", "future_value", "present_value", "annuity_fv",
-         "loan_payment", "current_ratio", "debt_to_equity", "gross_margin", "roe", "dividend_yield", "break_even_units")
+KINDS = (
+    "pct_change",
+    "cagr",
+    "simple_interest",
+    "compound_interest",
+    "future_value",
+    "present_value",
+    "annuity_fv",
+    "loan_payment",
+    "current_ratio",
+    "debt_to_equity",
+    "gross_margin",
+    "roe",
+    "dividend_yield",
+    "break_even_units",
+)
 
 
 # --- file schema --------------------------------------------------------------------------------
@@ -80,12 +94,21 @@ def _validate(path: Path, line: int, rec: Any) -> Example:
     if "unit" in rec:
         need("unit", lambda v: v in UNITS, f"one of {UNITS}")
     if form == "mcq":
-        choices = need("choices", lambda v: isinstance(v, dict) and list(v) == list(LETTERS)
-                       and all(nonempty(t) for t in v.values()), "options A-D as {letter: text}")
+        choices = need(
+            "choices",
+            lambda v: isinstance(v, dict) and list(v) == list(LETTERS) and all(nonempty(t) for t in v.values()),
+            "options A-D as {letter: text}",
+        )
         need("gold", lambda v: v in choices, "a letter among the choices")
     else:
-        need("gold", lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
-             or (isinstance(v, str) and parse_number_ex(v) is not None), "a number")
+        need(
+            "gold",
+            lambda v: (
+                (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+                or (isinstance(v, str) and parse_number_ex(v) is not None)
+            ),
+            "a number",
+        )
     return {**rec, "task": FinCalcTask.name}
 
 
@@ -97,16 +120,25 @@ def load(path: str | Path) -> list[Example]:
 
 # --- prompt -------------------------------------------------------------------------------------
 PROMPTS: dict[tuple[str, str], str] = {
-    ("zh", "open"): "请解答下面的金融计算题。\n\n{question}\n\n请先在<think></think>中逐步推理，然后在<answer></answer>中给出答案，"
-                    "并把最终数值写在\\boxed{{}}中（只写数字，不带单位；百分比只写百分数的数值，例如 12.34% 写作 \\boxed{{12.34}}）。",
-    ("zh", "mcq"): "请解答下面的金融计算选择题（只有一个正确选项）。\n\n{question}\n{options}\n\n请先在<think></think>中逐步推理，"
-                   "然后在<answer></answer>中给出答案，并把正确选项的字母写在\\boxed{{}}中（例如 \\boxed{{A}}）。",
+    (
+        "zh",
+        "open",
+    ): "请解答下面的金融计算题。\n\n{question}\n\n请先在<think></think>中逐步推理，然后在<answer></answer>中给出答案，"
+    "并把最终数值写在\\boxed{{}}中（只写数字，不带单位；百分比只写百分数的数值，例如 12.34% 写作 \\boxed{{12.34}}）。",
+    (
+        "zh",
+        "mcq",
+    ): "请解答下面的金融计算选择题（只有一个正确选项）。\n\n{question}\n{options}\n\n请先在<think></think>中逐步推理，"
+    "然后在<answer></answer>中给出答案，并把正确选项的字母写在\\boxed{{}}中（例如 \\boxed{{A}}）。",
     ("en", "open"): "Solve the following financial calculation problem.\n\n{question}\n\nThink step by step inside "
-                    "<think></think>, then give your answer inside <answer></answer> with the final number in \\boxed{{}} "
-                    "(the number only, no units; for a percentage write the percent number, e.g. 12.34% as \\boxed{{12.34}}).",
-    ("en", "mcq"): "Solve the following financial calculation problem (exactly one option is correct).\n\n{question}\n{options}\n\n"
-                   "Think step by step inside <think></think>, then give your answer inside <answer></answer> with the "
-                   "letter of the correct option in \\boxed{{}} (e.g. \\boxed{{A}}).",
+    "<think></think>, then give your answer inside <answer></answer> with the final number in \\boxed{{}} "
+    "(the number only, no units; for a percentage write the percent number, e.g. 12.34% as \\boxed{{12.34}}).",
+    (
+        "en",
+        "mcq",
+    ): "Solve the following financial calculation problem (exactly one option is correct).\n\n{question}\n{options}\n\n"
+    "Think step by step inside <think></think>, then give your answer inside <answer></answer> with the "
+    "letter of the correct option in \\boxed{{}} (e.g. \\boxed{{A}}).",
 }
 
 
@@ -114,7 +146,9 @@ PROMPTS: dict[tuple[str, str], str] = {
 # Markdown and inline-maths delimiters around the number (LaTeX wrappers go with `unwrap_latex`).
 _STRIP = re.compile(r"[*$`]|\\[()\[\]]")
 # Answer phrases after which the number sits (free-text fallback of the open form).
-_PHRASE_NUMBER = re.compile(r"(?:最终)?答案\s*(?:是|为)?\s*[:：]?|(?:final\s+)?answer\s*(?:is|:)|\bresult\s+is", re.IGNORECASE)
+_PHRASE_NUMBER = re.compile(
+    r"(?:最终)?答案\s*(?:是|为)?\s*[:：]?|(?:final\s+)?answer\s*(?:is|:)|\bresult\s+is", re.IGNORECASE
+)
 _CLAUSE_END = re.compile(r"[。\n;；]|\.\s")
 
 
@@ -195,7 +229,7 @@ class FinCalcTask(Task):
         return load(path)
 
     def messages(self, example: Example) -> Messages:
-        lang = example.get("lang") if example.get("lang") in LANGS else "zh"
+        lang = str(example["lang"]) if example.get("lang") in LANGS else "zh"
         form = "mcq" if _is_mcq(example) else "open"
         options = "\n".join(f"{k}. {v}" for k, v in (example.get("choices") or {}).items())
         content = PROMPTS[(lang, form)].format(question=str(example.get("question", "")).strip(), options=options)
@@ -208,11 +242,15 @@ class FinCalcTask(Task):
 
     def check(self, pred: str, example: Example, judge: Judge | None = None) -> tuple[bool | None, str]:
         if _is_mcq(example):
-            gold = str(example.get("gold", "")).strip().upper()
-            if gold not in LETTERS:
+            letter = str(example.get("gold", "")).strip().upper()
+            if letter not in LETTERS:
                 return None, f"unparseable gold {example.get('gold')!r}"
-            got = extract_choice(str(pred), example.get("choices") or None)
-            return (got == gold), (f"letter {got} matches the gold" if got == gold else f"predicted {got or pred!r}, gold {gold}")
+            chosen = extract_choice(str(pred), example.get("choices") or None)
+            return (chosen == letter), (
+                f"letter {chosen} matches the gold"
+                if chosen == letter
+                else f"predicted {chosen or pred!r}, gold {letter}"
+            )
         gold = _gold_number(example)
         if gold is None:
             return None, f"unparseable gold {example.get('gold')!r}"

@@ -15,9 +15,9 @@ final number or yes/no in \\boxed{}).
 
 Checking (docs/upstream.md §9.1):
 - yes/no gold: exact match of the extracted yes/no;
-- numeric gold: `dianjin.numbers.numbers_match` (relative tolerance 1e-3, or the prediction
+- numeric gold: `dianjin.tasks.numeric.numbers_match` (relative tolerance 1e-3, or the prediction
   rounded to the gold's decimals; x, x*100 and x/100 all accepted for the percent/fraction
-  mismatch), else `dianjin.numbers.rounds_to` on the prediction as written: a prediction with
+  mismatch), else `dianjin.tasks.numeric.rounds_to` on the prediction as written: a prediction with
   fewer digits than the gold and at least two significant ones is right when the gold rounds to
   it at its precision (FinQA's own answers "56%", "1.16", "4.9" for exe_ans 0.56197, 1.15663,
   4.85514; "2" is not right for 2.4); a prediction with a percent sign is then compared with x
@@ -44,9 +44,9 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from dianjin.numbers import NumberMatch, find_number, numbers_match, rounds_to
 from dianjin.tasks import register
 from dianjin.tasks.base import DataError, Example, Judge, Messages, Task
+from dianjin.tasks.numeric import NumberMatch, find_number, numbers_match, rounds_to
 from dianjin.tasks.text import unwrap_latex
 
 REL_TOL = 1e-3
@@ -81,13 +81,31 @@ _VERDICT = re.compile(r"boxed\s*\{+\s*([01])\s*\}+")
 # How many characters at the start of a candidate are examined for a leading yes/no.
 _HEAD = 200
 # Unit names used to write a prediction back out ("12.3 million"); `find_number` reads them again.
-_SCALE_NAMES = {1e3: "thousand", 1e4: "万", 1e5: "十万", 1e6: "million", 1e7: "千万", 1e8: "亿",
-                1e9: "billion", 1e10: "百亿", 1e11: "千亿", 1e12: "trillion"}
+_SCALE_NAMES = {
+    1e3: "thousand",
+    1e4: "万",
+    1e5: "十万",
+    1e6: "million",
+    1e7: "千万",
+    1e8: "亿",
+    1e9: "billion",
+    1e10: "百亿",
+    1e11: "千亿",
+    1e12: "trillion",
+}
 # A table's unit: a plural unit word in a cell ("( in millions )", "$ in millions", "thousands of
 # barrels per day"; a singular "$ 3.6 billion" is a value, not the unit) or a Chinese "单位：万元".
 _TABLE_UNIT = re.compile(r"\b(thousands|millions|billions)\b|单位\s*[:：]?\s*(千|万|百万|千万|亿)", re.IGNORECASE)
-_TABLE_SCALES = {"thousands": 1e3, "millions": 1e6, "billions": 1e9, "千": 1e3, "万": 1e4, "百万": 1e6, "千万": 1e7,
-                 "亿": 1e8}
+_TABLE_SCALES = {
+    "thousands": 1e3,
+    "millions": 1e6,
+    "billions": 1e9,
+    "千": 1e3,
+    "万": 1e4,
+    "百万": 1e6,
+    "千万": 1e7,
+    "亿": 1e8,
+}
 # How much of the text just before the table is searched for its unit ("... ( in thousands ) :").
 _LEAD_CHARS = 160
 
@@ -102,6 +120,7 @@ def render_table(table: list[list[str]]) -> str:
     if not table:
         return ""
     width = max(len(row) for row in table)
+
     def cell(c: Any) -> str:
         return str(c).replace("|", "\\|").strip()
 
@@ -112,7 +131,12 @@ def render_table(table: list[list[str]]) -> str:
 
 def judge_messages(question: str, gold: Any, response: str) -> Messages:
     """The judge prompt: question, reference answer and the answer to grade; it replies \\boxed{1|0}."""
-    return [{"role": "user", "content": JUDGE_PROMPT.format(question=question or "(not given)", gold=gold, response=response)}]
+    return [
+        {
+            "role": "user",
+            "content": JUDGE_PROMPT.format(question=question or "(not given)", gold=gold, response=response),
+        }
+    ]
 
 
 def parse_verdict(text: str | None) -> bool | None:
@@ -244,7 +268,9 @@ class FinQA(Task):
         }
 
     def messages(self, example: Example) -> Messages:
-        return [{"role": "user", "content": PROMPT.format(context=example.get("context", ""), question=example["question"])}]
+        return [
+            {"role": "user", "content": PROMPT.format(context=example.get("context", ""), question=example["question"])}
+        ]
 
     def reference(self, example: Example) -> str:
         """The human answer ("7.88%") when it checks against exe_ans, else exe_ans itself."""
@@ -258,7 +284,7 @@ class FinQA(Task):
 
     # --- scoring ------------------------------------------------------------------------
     def extract(self, text: str, example: Example) -> str | None:
-        """"yes"/"no" when the text leads with it or states "the answer is yes"; else the last
+        """ "yes"/"no" when the text leads with it or states "the answer is yes"; else the last
         number, written back with its unit and percent sign ("12.3 million", "7.88%")."""
         head = unwrap_latex(text[:_HEAD])
         m = _LEADING_YES_NO.match(head)

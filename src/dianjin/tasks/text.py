@@ -1,7 +1,7 @@
 """Reading answers out of model text: one LaTeX unwrap and one option-letter reader for every task.
 
 Every task scores through `Task.score` (the RL reward, the data check and the evaluation), and the
-option-letter tasks (CFLUE, GPQA, FinCalc's MCQ form) and the number readers (`dianjin.numbers`,
+option-letter tasks (CFLUE, GPQA, FinCalc's MCQ form) and the number readers (`dianjin.tasks.numeric`,
 FinQA's yes/no) read answers with these functions, so "\\text{B}", "答案：B" or "Both A and C" mean
 the same everywhere.
 

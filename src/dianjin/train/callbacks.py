@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
-from dianjin.io import JsonlAppender, iter_jsonl, write_jsonl
+from dianjin.files import JsonlAppender, iter_jsonl, write_jsonl
 from dianjin.rundir import RunDir
 from dianjin.train.generate import generate, score_text
 
@@ -88,7 +88,9 @@ class MetricsCallback(TrainerCallback):
         for label, (key, spec) in PROGRESS.items():
             if isinstance(row.get(key), (int, float)):
                 parts.append(f"{label} {spec.format(row[key])}")
-        tasks = [f"{k[len('reward/'):]} {v:.2f}" for k, v in row.items() if k.startswith("reward/") and isinstance(v, float)]
+        tasks = [
+            f"{k[len('reward/') :]} {v:.2f}" for k, v in row.items() if k.startswith("reward/") and isinstance(v, float)
+        ]
         if tasks:
             parts.append("by task: " + ", ".join(tasks))
         done = step - self.step0
@@ -111,8 +113,16 @@ class SampleCallback(TrainerCallback):
     """Generate on fixed held-out prompts at the start, every `every` steps and at the end; save
     `samples/step-NNNNNN.jsonl` and log `samples/format_rate` (and `samples/accuracy` with golds)."""
 
-    def __init__(self, run: RunDir | None, items: list[dict[str, Any]], tokenizer: "PreTrainedTokenizerBase",
-                 every: int, max_new_tokens: int, temperature: float = 0.0, stage: str = "sft"):
+    def __init__(
+        self,
+        run: RunDir | None,
+        items: list[dict[str, Any]],
+        tokenizer: PreTrainedTokenizerBase,
+        every: int,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        stage: str = "sft",
+    ):
         self.run, self.items, self.tok, self.every = run, items, tokenizer, every
         self.max_new_tokens, self.temperature, self.stage = max_new_tokens, temperature, stage
         self.done: set[int] = set()
@@ -121,21 +131,43 @@ class SampleCallback(TrainerCallback):
         if step in self.done or not self.items:
             return None
         self.done.add(step)
-        gens = generate(model, self.tok, [it["prompt"] for it in self.items], max_new_tokens=self.max_new_tokens,
-                        temperature=self.temperature, top_p=1.0)
-        rows = [{"step": step, "id": it["id"], "task": it["task"], "completion": g[0].text, "tokens": g[0].tokens,
-                 "truncated": g[0].truncated, **score_text(g[0].text, it)} for it, g in zip(self.items, gens)]
+        gens = generate(
+            model,
+            self.tok,
+            [it["prompt"] for it in self.items],
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            top_p=1.0,
+        )
+        rows = [
+            {
+                "step": step,
+                "id": it["id"],
+                "task": it["task"],
+                "completion": g[0].text,
+                "tokens": g[0].tokens,
+                "truncated": g[0].truncated,
+                **score_text(g[0].text, it),
+            }
+            for it, g in zip(self.items, gens)
+        ]
         if self.run is None:
             return None
         write_jsonl(self.run.path / "samples" / f"step-{step:06d}.jsonl", rows)
-        summary: dict[str, Any] = {"step": step, "samples/format_rate": sum(r["format_ok"] for r in rows) / len(rows),
-                                   "samples/mean_tokens": sum(r["tokens"] for r in rows) / len(rows)}
+        summary: dict[str, Any] = {
+            "step": step,
+            "samples/format_rate": sum(r["format_ok"] for r in rows) / len(rows),
+            "samples/mean_tokens": sum(r["tokens"] for r in rows) / len(rows),
+        }
         graded = [r for r in rows if r["correct"] is not None]
         if graded:
             summary["samples/accuracy"] = sum(r["correct"] is True for r in graded) / len(graded)
         self.run.log(**summary)
-        print(f"[{self.stage}] samples @ step {step}: " + ", ".join(
-            f"{k[8:]} {v:.2f}" for k, v in summary.items() if k != "step"), flush=True)
+        print(
+            f"[{self.stage}] samples @ step {step}: "
+            + ", ".join(f"{k[8:]} {v:.2f}" for k, v in summary.items() if k != "step"),
+            flush=True,
+        )
         return summary
 
     def on_train_begin(self, args, state, control, model=None, **kw):
@@ -171,8 +203,12 @@ class BatchRecorder(TrainerCallback):
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         batch = self.inner(features)
-        ids = [str(f["id"]) if f.get("id") is not None else "#" + hashlib.blake2b(
-            json.dumps(f["input_ids"]).encode(), digest_size=6).hexdigest() for f in features]
+        ids = [
+            str(f["id"])
+            if f.get("id") is not None
+            else "#" + hashlib.blake2b(json.dumps(f["input_ids"]).encode(), digest_size=6).hexdigest()
+            for f in features
+        ]
         self.pending[_digest(batch["input_ids"])].append(ids)
         return batch
 
@@ -197,5 +233,3 @@ class BatchRecorder(TrainerCallback):
 def read_batches(run_dir: str | Path) -> list[dict[str, Any]]:
     p = Path(run_dir) / "batches.jsonl"
     return list(iter_jsonl(p)) if p.exists() else []
-
-

@@ -31,12 +31,12 @@ class TemplateError(ValueError):
     """The chat template cannot be used for assistant-only labels; the message says why."""
 
 
-def render(tokenizer: "PreTrainedTokenizerBase", messages: Messages, generation_prompt: bool) -> str:
+def render(tokenizer: PreTrainedTokenizerBase, messages: Messages, generation_prompt: bool) -> str:
     # tokenize=False renders to a string (transformers types the result as a union of every return form)
     return cast(str, tokenizer.apply_chat_template(messages, add_generation_prompt=generation_prompt, tokenize=False))
 
 
-def assistant_spans(tokenizer: "PreTrainedTokenizerBase", messages: Messages) -> tuple[str, list[tuple[int, int]]]:
+def assistant_spans(tokenizer: PreTrainedTokenizerBase, messages: Messages) -> tuple[str, list[tuple[int, int]]]:
     """The rendered conversation and the character span `[start, end)` of each assistant turn
     (its reply and the template's markup up to the next turn)."""
     text = render(tokenizer, messages, False)
@@ -48,15 +48,17 @@ def assistant_spans(tokenizer: "PreTrainedTokenizerBase", messages: Messages) ->
         upto = render(tokenizer, messages[: i + 1], False)
         for part, what in ((prompt, "the prompt (with the generation prompt)"), (upto, "the conversation up to it")):
             if not text.startswith(part):
-                raise TemplateError(f"assistant turn {i}: the chat template does not render {what} as a prefix of "
-                                    "the whole conversation, so the turn's tokens cannot be told apart")
+                raise TemplateError(
+                    f"assistant turn {i}: the chat template does not render {what} as a prefix of "
+                    "the whole conversation, so the turn's tokens cannot be told apart"
+                )
         if len(upto) <= len(prompt):
             raise TemplateError(f"assistant turn {i}: the chat template renders nothing for it")
         spans.append((len(prompt), len(upto)))
     return text, spans
 
 
-def _special_ids(tokenizer: "PreTrainedTokenizerBase") -> set[int]:
+def _special_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
     ids = set(tokenizer.all_special_ids)
     for tid, tok in getattr(tokenizer, "added_tokens_decoder", {}).items():
         if getattr(tok, "special", False):
@@ -64,7 +66,7 @@ def _special_ids(tokenizer: "PreTrainedTokenizerBase") -> set[int]:
     return ids
 
 
-def assistant_labels(tokenizer: "PreTrainedTokenizerBase", messages: Messages) -> tuple[list[int], list[int]]:
+def assistant_labels(tokenizer: PreTrainedTokenizerBase, messages: Messages) -> tuple[list[int], list[int]]:
     """(input_ids, labels) of a conversation: labels are the ids on every assistant reply and its
     end-of-turn token, -100 elsewhere."""
     text, spans = assistant_spans(tokenizer, messages)
@@ -85,8 +87,9 @@ def assistant_labels(tokenizer: "PreTrainedTokenizerBase", messages: Messages) -
     return ids, labels
 
 
-def tokenize_rows(tokenizer: "PreTrainedTokenizerBase", rows: list[dict[str, Any]],
-                  assistant_only: bool = True) -> list[dict[str, Any]]:
+def tokenize_rows(
+    tokenizer: PreTrainedTokenizerBase, rows: list[dict[str, Any]], assistant_only: bool = True
+) -> list[dict[str, Any]]:
     """SFT rows `{id, messages}` as TRL pre-tokenized rows `{id, input_ids, labels}`; with
     `assistant_only=False` every token is labelled (loss on the whole conversation)."""
     out = []

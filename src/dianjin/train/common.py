@@ -34,15 +34,17 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from dianjin.io import iter_jsonl, write_jsonl
-from dianjin.legacy_config import add_legacy_keys
+from dianjin.errors import DataError
+from dianjin.files import iter_jsonl, write_jsonl
+from dianjin.model.legacy_config import add_legacy_keys
 from dianjin.rundir import RunDir
 from dianjin.tasks import get_task
-from dianjin.tasks.base import DataError, jsonl_records
+from dianjin.tasks.base import jsonl_records
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -74,7 +76,9 @@ class TrainCommon:
     model: str = ""  # HF model directory (or hub id); GRPO: the SFT model to warm-start from
     data: list[str] = field(default_factory=list)  # training JSONL file(s): sft.jsonl for SFT, rl.jsonl for GRPO
     output_dir: str = ""  # the run directory: config, meta, metrics.jsonl, checkpoint-N/, final/
-    sample_data: list[str] = field(default_factory=list)  # held-out prompts for sample dumps (SFT); [] = first training rows
+    sample_data: list[str] = field(
+        default_factory=list
+    )  # held-out prompts for sample dumps (SFT); [] = first training rows
     # --- optimisation --------------------------------------------------------------------------
     learning_rate: float = 1e-5  # peak learning rate
     num_train_epochs: float = 3.0  # epochs over `data` (ignored when max_steps > 0)
@@ -94,14 +98,18 @@ class TrainCommon:
     # under bf16 autocast), "bfloat16" (pure bf16; DeepSpeed keeps fp32 master weights itself)
     attn_implementation: str | None = None  # e.g. "flash_attention_2", "sdpa"; None: transformers' default
     lora: LoraSpec | None = None  # None: full fine-tune
-    merge_lora: bool = True  # with `lora`: final/ is the merged model (adapter in adapter/); False: final/ is the adapter
+    merge_lora: bool = (
+        True  # with `lora`: final/ is the merged model (adapter in adapter/); False: final/ is the adapter
+    )
     # --- logging, samples, checkpoints -----------------------------------------------------------
     logging_steps: int = 1  # optimizer steps between metrics rows / progress lines
     sample_every: int = 0  # steps between sample dumps (SFT: generate on held-out prompts; GRPO: save rollouts); 0: off
     num_samples: int = 8  # SFT: prompts per sample dump
     sample_max_new_tokens: int = 512  # SFT: generation length of sample dumps
     sample_temperature: float = 0.0  # SFT: 0 = greedy sample dumps, else sampling temperature
-    save_strategy: Literal["steps", "epoch", "no"] | bool = "steps"  # when to write checkpoint-N/ (YAML `no` reads as false: same)
+    save_strategy: Literal["steps", "epoch", "no"] | bool = (
+        "steps"  # when to write checkpoint-N/ (YAML `no` reads as false: same)
+    )
     save_steps: int = 500  # steps between checkpoints (save_strategy "steps")
     save_total_limit: int | None = 2  # keep at most this many checkpoints (None: all)
     resume: bool = True  # resume from the last complete checkpoint in output_dir, if any
@@ -146,14 +154,29 @@ def trainer_kwargs(cfg: TrainCommon) -> dict[str, Any]:
     bf16 = cfg.bf16 if cfg.bf16 is not None else bool(cuda and torch.cuda.is_bf16_supported())
     ckpt = cfg.gradient_checkpointing if cfg.gradient_checkpointing is not None else cuda
     return dict(
-        output_dir=cfg.output_dir, learning_rate=cfg.learning_rate, num_train_epochs=cfg.num_train_epochs,
-        max_steps=cfg.max_steps, per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps, lr_scheduler_type=cfg.lr_scheduler_type,
-        warmup_steps=cfg.warmup_ratio, weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm,
-        seed=cfg.seed, data_seed=cfg.seed, bf16=bf16, use_cpu=not cuda, activation_checkpointing=ckpt,
-        deepspeed=cfg.deepspeed, logging_steps=cfg.logging_steps, save_strategy=cfg.save_strategy or "no",
-        save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit, report_to=cfg.report_to or "none",
-        disable_tqdm=True, model_init_kwargs=model_init_kwargs(cfg),
+        output_dir=cfg.output_dir,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.num_train_epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=bf16,
+        use_cpu=not cuda,
+        activation_checkpointing=ckpt,
+        deepspeed=cfg.deepspeed,
+        logging_steps=cfg.logging_steps,
+        save_strategy=cfg.save_strategy or "no",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        report_to=cfg.report_to or "none",
+        disable_tqdm=True,
+        model_init_kwargs=model_init_kwargs(cfg),
     )
 
 
@@ -169,11 +192,16 @@ def peft_config(cfg: TrainCommon) -> Any:
         return None
     from peft import LoraConfig
 
-    return LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=cfg.lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
 
 
-def load_tokenizer(path: str) -> "PreTrainedTokenizerBase":
+def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
     """The model's tokenizer, left-padded (batched generation) and with a pad token."""
     from transformers import AutoTokenizer
 
@@ -184,7 +212,7 @@ def load_tokenizer(path: str) -> "PreTrainedTokenizerBase":
     return tok
 
 
-def load_model(path: str, cfg: TrainCommon | None = None) -> "PreTrainedModel":
+def load_model(path: str, cfg: TrainCommon | None = None) -> PreTrainedModel:
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(path, **(model_init_kwargs(cfg) if cfg else {"dtype": "auto"}))
@@ -206,7 +234,9 @@ def check_messages(value: Any, path: Any, line: int, name: str) -> Messages:
     out = []
     for i, m in enumerate(value):
         if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
-            raise DataError(path, line, f"{name}[{i}]", f"expected {{role: {'|'.join(ROLES)}, content: str}}, got {str(m)[:80]}")
+            raise DataError(
+                path, line, f"{name}[{i}]", f"expected {{role: {'|'.join(ROLES)}, content: str}}, got {str(m)[:80]}"
+            )
         out.append({"role": m["role"], "content": m["content"]})
     return out
 
@@ -246,8 +276,13 @@ def prompt_item(obj: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
             raise DataError(path, line, "extra", "expected a mapping of task fields")
         _task_or_error(obj.get("task"), path, line)
         example = {**extra, **{k: obj[k] for k in ("task", "gold") if k in obj}, "id": rid}
-        return {"id": rid, "task": str(obj["task"]), "prompt": prompt, "attempts": obj.get("attempts", 0),
-                "example": example if obj.get("gold") is not None else None}
+        return {
+            "id": rid,
+            "task": str(obj["task"]),
+            "prompt": prompt,
+            "attempts": obj.get("attempts", 0),
+            "example": example if obj.get("gold") is not None else None,
+        }
     if "messages" in obj:  # sft.jsonl: the prompt is everything before the last assistant turn
         msgs = check_messages(obj["messages"], path, line, "messages")
         prompt = msgs[:-1] if msgs[-1]["role"] == "assistant" else msgs
@@ -265,8 +300,14 @@ def prompt_item(obj: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
 def rl_row(item: dict[str, Any]) -> dict[str, Any]:
     """The rl.jsonl row of a prompt item that has a gold answer."""
     ex = item["example"]
-    return {"id": item["id"], "task": item["task"], "prompt": item["prompt"], "gold": ex["gold"],
-            "attempts": item.get("attempts", 0), "extra": {k: v for k, v in ex.items() if k not in RL_TOP}}
+    return {
+        "id": item["id"],
+        "task": item["task"],
+        "prompt": item["prompt"],
+        "gold": ex["gold"],
+        "attempts": item.get("attempts", 0),
+        "extra": {k: v for k, v in ex.items() if k not in RL_TOP},
+    }
 
 
 def load_prompt_items(paths: Iterable[str], need_gold: bool = False) -> list[dict[str, Any]]:
@@ -282,13 +323,14 @@ def load_prompt_items(paths: Iterable[str], need_gold: bool = False) -> list[dic
     return items
 
 
-def prompt_length(tokenizer: "PreTrainedTokenizerBase", prompt: Messages) -> int:
+def prompt_length(tokenizer: PreTrainedTokenizerBase, prompt: Messages) -> int:
     ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=False)
     return len(ids)
 
 
-def drop_long_prompts(items: list[dict[str, Any]], tokenizer: "PreTrainedTokenizerBase",
-                      max_tokens: int | None) -> tuple[list[dict[str, Any]], list[str]]:
+def drop_long_prompts(
+    items: list[dict[str, Any]], tokenizer: PreTrainedTokenizerBase, max_tokens: int | None
+) -> tuple[list[dict[str, Any]], list[str]]:
     """(kept, dropped ids): prompts over `max_tokens` go, as verl's `filter_overlong_prompts=True` does."""
     if not max_tokens:
         return items, []
@@ -299,7 +341,7 @@ def drop_long_prompts(items: list[dict[str, Any]], tokenizer: "PreTrainedTokeniz
     return kept, [it["id"] for it in dropped]
 
 
-def sft_dataset(rows: list[dict[str, Any]], tokenizer: "PreTrainedTokenizerBase", assistant_only: bool = True) -> "Dataset":
+def sft_dataset(rows: list[dict[str, Any]], tokenizer: PreTrainedTokenizerBase, assistant_only: bool = True) -> Dataset:
     """TRL pre-tokenized rows `{id, input_ids, labels}`: labels on the assistant turns only (any chat
     template, `dianjin.train.chat`), or on every token with `assistant_only=False`."""
     from datasets import Dataset
@@ -359,8 +401,12 @@ def start_run(cfg: TrainCommon, stage: str, where: str) -> tuple[RunDir | None, 
     out = Path(cfg.output_dir)
     ckpt = last_checkpoint(out) if out.is_dir() else None
     if ckpt is not None and not cfg.resume:
-        raise DataError(where, None, "resume", f"{out} already holds {ckpt.name}; set resume=true to continue "
-                        "it or choose a new output_dir")
+        raise DataError(
+            where,
+            None,
+            "resume",
+            f"{out} already holds {ckpt.name}; set resume=true to continue it or choose a new output_dir",
+        )
     if not is_main_process():
         return None, ckpt
     data = file_fingerprint(cfg.data)
@@ -368,17 +414,22 @@ def start_run(cfg: TrainCommon, stage: str, where: str) -> tuple[RunDir | None, 
     if ckpt is not None and old.exists():
         before = json.loads(old.read_text()).get("data", {}).get("sha256")
         if before and before != data["sha256"]:
-            log.warning("%s: the training data changed since this run started (sha256 %s -> %s)", out,
-                        before[:12], data["sha256"][:12])
-    run = RunDir.create(out, cfg, stage=stage, data=data, world_size=world_size(),
-                        resumed_from=str(ckpt) if ckpt else None)
+            log.warning(
+                "%s: the training data changed since this run started (sha256 %s -> %s)",
+                out,
+                before[:12],
+                data["sha256"][:12],
+            )
+    run = RunDir.create(
+        out, cfg, stage=stage, data=data, world_size=world_size(), resumed_from=str(ckpt) if ckpt else None
+    )
     trim_logs(out, int(ckpt.name.split("-")[1]) if ckpt else 0)
     if ckpt:
         print(f"[{stage}] resuming from {ckpt}", flush=True)
     return run, ckpt
 
 
-def save_final(trainer: Any, tokenizer: "PreTrainedTokenizerBase", cfg: TrainCommon, stage: str) -> Path:
+def save_final(trainer: Any, tokenizer: PreTrainedTokenizerBase, cfg: TrainCommon, stage: str) -> Path:
     """Save `output_dir/final` (merged with LoRA, the adapter then in `adapter/`); return its path."""
     out = Path(cfg.output_dir)
     final = out / "final"
@@ -387,7 +438,7 @@ def save_final(trainer: Any, tokenizer: "PreTrainedTokenizerBase", cfg: TrainCom
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
         if merge:
-            from dianjin.merge import merge_lora
+            from dianjin.model.merge import merge_lora
 
             tokenizer.save_pretrained(out / "adapter")
             merge_lora(out / "adapter", cfg.model, final, force=True, say=lambda m: print(f"[{stage}] {m}", flush=True))
@@ -401,8 +452,9 @@ def save_final(trainer: Any, tokenizer: "PreTrainedTokenizerBase", cfg: TrainCom
 
 
 # --- command line --------------------------------------------------------------------------------
-def config_main(name: str, cls: type, run: Callable[[Any, str], Any], what: str, example: str,
-                argv: list[str] | None) -> int:
+def config_main(
+    name: str, cls: type, run: Callable[[Any, str], Any], what: str, example: str, argv: list[str] | None
+) -> int:
     """`dianjin NAME CONFIG.yaml [key=value ...]`: load `cls` from the YAML and overrides, then `run`
     it; a config or data error is one line on stderr and exit status 2."""
     p = argparse.ArgumentParser(prog=f"dianjin {name}", description=f"{what} (see {run.__module__})")

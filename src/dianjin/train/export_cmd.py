@@ -57,8 +57,9 @@ from typing import Any
 import yaml
 
 import dianjin
-from dianjin.io import atomic_write_json, atomic_write_text
-from dianjin.tasks.base import DataError, jsonl_records
+from dianjin.errors import DataError
+from dianjin.files import atomic_write_json, atomic_write_text
+from dianjin.tasks.base import jsonl_records
 from dianjin.verl_reward import ENTRY_POINTS, MATH_VERIFY_FOR_VERL
 
 Row = dict[str, Any]
@@ -159,8 +160,14 @@ DS_Z3_CONFIG: dict[str, Any] = {
     "gradient_accumulation_steps": "auto",
     "gradient_clipping": "auto",
     "zero_allow_untested_optimizer": True,
-    "fp16": {"enabled": "auto", "loss_scale": 0, "loss_scale_window": 1000, "initial_scale_power": 16,
-             "hysteresis": 2, "min_loss_scale": 1},
+    "fp16": {
+        "enabled": "auto",
+        "loss_scale": 0,
+        "loss_scale_window": 1000,
+        "initial_scale_power": 16,
+        "hysteresis": 2,
+        "min_loss_scale": 1,
+    },
     "bf16": {"enabled": "auto"},
     "zero_optimization": {
         "stage": 3,
@@ -205,17 +212,23 @@ def check_verl_batches(o: VerlOptions, n_train: int) -> list[str]:
     world = o.n_gpus * o.nnodes
     problems = []
     if o.train_batch_size % o.mini_batch_size:
-        problems.append(f"--train-batch-size {o.train_batch_size} is not a multiple of --mini-batch-size {o.mini_batch_size}")
+        problems.append(
+            f"--train-batch-size {o.train_batch_size} is not a multiple of --mini-batch-size {o.mini_batch_size}"
+        )
     if (o.mini_batch_size * o.n) % world:
         problems.append(f"--mini-batch-size x n = {o.mini_batch_size * o.n} responses do not split over {world} GPUs")
     elif (o.mini_batch_size * o.n // world) % o.micro_batch_size:
-        problems.append(f"{o.mini_batch_size * o.n // world} responses per GPU per update are not a multiple of "
-                        f"--micro-batch-size {o.micro_batch_size}")
+        problems.append(
+            f"{o.mini_batch_size * o.n // world} responses per GPU per update are not a multiple of "
+            f"--micro-batch-size {o.micro_batch_size}"
+        )
     if o.n_gpus % o.tp:
         problems.append(f"--n-gpus {o.n_gpus} is not a multiple of --tp {o.tp}")
     if n_train < o.train_batch_size:
-        problems.append(f"train.parquet has {n_train} rows, fewer than --train-batch-size {o.train_batch_size}: verl drops "
-                        "the incomplete last batch and would train 0 steps (lower --train-batch-size and --mini-batch-size)")
+        problems.append(
+            f"train.parquet has {n_train} rows, fewer than --train-batch-size {o.train_batch_size}: verl drops "
+            "the incomplete last batch and would train 0 steps (lower --train-batch-size and --mini-batch-size)"
+        )
     return problems
 
 
@@ -239,13 +252,13 @@ def grpo_flags(o: VerlOptions) -> list[tuple[str, str]]:
     return [(renames.get(k, k), v.format(**values) if v.startswith("{") else v) for k, v in GRPO_FLAGS]
 
 
-REWARD_CHECK = r'''import importlib.util, sys
+REWARD_CHECK = r"""import importlib.util, sys
 # Load the reward the way verl does (by path), then score one row per data_source through the entry point.
 spec = importlib.util.spec_from_file_location("custom_module", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 sys.modules["custom_module"] = module
 spec.loader.exec_module(module)
-sys.exit(module.preflight(sys.argv[2], sys.argv[4:], style=sys.argv[3]))'''
+sys.exit(module.preflight(sys.argv[2], sys.argv[4:], style=sys.argv[3]))"""
 
 
 def grpo_script(o: VerlOptions, model: str, reward_path: str, has_val: bool) -> str:
@@ -257,7 +270,7 @@ def grpo_script(o: VerlOptions, model: str, reward_path: str, has_val: bool) -> 
         "# Run it in verl's own environment, where `import dianjin.verl_reward` works (docs/training.md), with",
         f"# verl {'0.3.x (upstream: 0.3.0.post1)' if o.style == 'upstream' else '>= 0.4.1'} and, for MATH-500 rows,",
         f"# `pip install '{MATH_VERIFY_FOR_VERL}'` (antlr 4.9.3, Hydra's: the antlr4_13_2 extra makes OmegaConf fail",
-        "# with \"Could not deserialize ATN\"):",
+        '# with "Could not deserialize ATN"):',
         "#   bash run_grpo.sh [more Hydra overrides, e.g. trainer.val_before_train=False]",
         "#   nohup bash run_grpo.sh > /dev/null 2>&1 &       # in the background, as upstream (log: $LOG_DIR)",
         "# Several nodes: start Ray first (head: `ray start --head --port 6379`; every other node:",
@@ -275,21 +288,28 @@ def grpo_script(o: VerlOptions, model: str, reward_path: str, has_val: bool) -> 
         'CKPT_DIR="${CKPT_DIR:-$HERE/experiments/checkpoints/$EXPERIMENT_NAME}"',
         'LOG_DIR="${LOG_DIR:-$HERE/experiments/logs}"',
         # no val split (too few rows per task): validate on the training file, as a smoke check
-        'VAL_FILE="${VAL_FILE:-$DATA_DIR/val.parquet}"' if has_val else 'VAL_FILE="${VAL_FILE:-$DATA_DIR/train.parquet}"  # no val split was written',
-        *[f'{default(k, v)}; export {k}' for k, v in env.items()],
+        'VAL_FILE="${VAL_FILE:-$DATA_DIR/val.parquet}"'
+        if has_val
+        else 'VAL_FILE="${VAL_FILE:-$DATA_DIR/train.parquet}"  # no val split was written',
+        *[f"{default(k, v)}; export {k}" for k, v in env.items()],
         "",
         "# verl imports the reward by path in this Python: check it imports and scores a row of each data_source",
         'if [ ! -f "$REWARD_PATH" ]; then',
         '  REWARD_PATH="$("$PYTHON" -c \'import dianjin.verl_reward as m; print(m.__file__)\')"',
         "fi",
-        f"\"$PYTHON\" - \"$REWARD_PATH\" {ENTRY_POINTS[o.style]} {o.style} \"$DATA_DIR/train.parquet\" \"$VAL_FILE\" <<'PY'",
+        f'"$PYTHON" - "$REWARD_PATH" {ENTRY_POINTS[o.style]} {o.style} "$DATA_DIR/train.parquet" "$VAL_FILE" <<\'PY\'',
         REWARD_CHECK,
         "PY",
-        *([] if o.style != "current" else [
-            "# the reward function's Hydra key for this verl: reward.custom_reward_function from 0.7.1 (only it from 0.9.0)",
-            'if [ -z "${REWARD_KEY:-}" ]; then',
-            '  REWARD_KEY="$("$PYTHON" -c \'from dianjin.verl_reward import reward_key; print(reward_key())\')"',
-            "fi"]),
+        *(
+            []
+            if o.style != "current"
+            else [
+                "# the reward function's Hydra key for this verl: reward.custom_reward_function from 0.7.1 (only it from 0.9.0)",
+                'if [ -z "${REWARD_KEY:-}" ]; then',
+                '  REWARD_KEY="$("$PYTHON" -c \'from dianjin.verl_reward import reward_key; print(reward_key())\')"',
+                "fi",
+            ]
+        ),
         "",
         'mkdir -p "$LOG_DIR" "$CKPT_DIR"',
         '"$PYTHON" -m verl.trainer.main_ppo \\',
@@ -301,27 +321,29 @@ def grpo_script(o: VerlOptions, model: str, reward_path: str, has_val: bool) -> 
 
 
 def sft_script(n_gpus: int, nnodes: int, config_name: str) -> str:
-    return "\n".join([
-        "#!/usr/bin/env bash",
-        "# DianJin-R1 SFT with LLaMA-Factory: upstream's DianJin-R1/src/sft/sft.sh for this export",
-        f"# (written by `dianjin export llamafactory`, dianjin {dianjin.__version__}). Run it in LLaMA-Factory's own",
-        "# environment (docs/training.md):",
-        "#   bash sft.sh [key=value overrides of the yaml]",
-        "#   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 bash sft.sh    # on every node, NODE_RANK = 0 .. NNODES-1",
-        f"# gradient_accumulation_steps in {config_name} keeps 128 sequences per step on {n_gpus} GPUs x {nnodes} node(s);",
-        "# with other counts pass gradient_accumulation_steps=128/(GPUs in all) too.",
-        "set -euo pipefail",
-        'cd "$(dirname "${BASH_SOURCE[0]}")"',
-        f'N_GPUS="${{N_GPUS:-{n_gpus}}}"',
-        f'NNODES="${{NNODES:-{nnodes}}}"',
-        'export CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES:-$(seq -s, 0 $((N_GPUS - 1)))}"',
-        'if [ "$NNODES" -gt 1 ]; then',
-        '  : "${NODE_RANK:?set NODE_RANK (0 .. NNODES-1) on each node}" "${MASTER_ADDR:?set MASTER_ADDR to node 0}"',
-        '  export FORCE_TORCHRUN=1 NNODES NODE_RANK MASTER_ADDR MASTER_PORT="${MASTER_PORT:-29500}"',
-        "fi",
-        f'llamafactory-cli train {config_name} "$@"',
-        "",
-    ])
+    return "\n".join(
+        [
+            "#!/usr/bin/env bash",
+            "# DianJin-R1 SFT with LLaMA-Factory: upstream's DianJin-R1/src/sft/sft.sh for this export",
+            f"# (written by `dianjin export llamafactory`, dianjin {dianjin.__version__}). Run it in LLaMA-Factory's own",
+            "# environment (docs/training.md):",
+            "#   bash sft.sh [key=value overrides of the yaml]",
+            "#   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 bash sft.sh    # on every node, NODE_RANK = 0 .. NNODES-1",
+            f"# gradient_accumulation_steps in {config_name} keeps 128 sequences per step on {n_gpus} GPUs x {nnodes} node(s);",
+            "# with other counts pass gradient_accumulation_steps=128/(GPUs in all) too.",
+            "set -euo pipefail",
+            'cd "$(dirname "${BASH_SOURCE[0]}")"',
+            f'N_GPUS="${{N_GPUS:-{n_gpus}}}"',
+            f'NNODES="${{NNODES:-{nnodes}}}"',
+            'export CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES:-$(seq -s, 0 $((N_GPUS - 1)))}"',
+            'if [ "$NNODES" -gt 1 ]; then',
+            '  : "${NODE_RANK:?set NODE_RANK (0 .. NNODES-1) on each node}" "${MASTER_ADDR:?set MASTER_ADDR to node 0}"',
+            '  export FORCE_TORCHRUN=1 NNODES NODE_RANK MASTER_ADDR MASTER_PORT="${MASTER_PORT:-29500}"',
+            "fi",
+            f'llamafactory-cli train {config_name} "$@"',
+            "",
+        ]
+    )
 
 
 # --- reading the input ----------------------------------------------------------------------------------------
@@ -382,15 +404,36 @@ def reward_file() -> Path:
 
 # --- the two targets ------------------------------------------------------------------------------------------
 def export_verl(args: argparse.Namespace) -> dict[str, Path]:
-    o = VerlOptions(n_gpus=args.n_gpus, nnodes=args.nnodes, tp=args.tp, train_batch_size=args.train_batch_size,
-                    mini_batch_size=args.mini_batch_size, micro_batch_size=args.micro_batch_size, n=args.n,
-                    epochs=args.epochs, save_freq=args.save_freq, test_freq=args.test_freq,
-                    max_response_length=args.max_response_length, gpu_memory_utilization=args.gpu_memory_utilization,
-                    experiment_name=args.experiment_name, style=args.verl_style)
+    o = VerlOptions(
+        n_gpus=args.n_gpus,
+        nnodes=args.nnodes,
+        tp=args.tp,
+        train_batch_size=args.train_batch_size,
+        mini_batch_size=args.mini_batch_size,
+        micro_batch_size=args.micro_batch_size,
+        n=args.n,
+        epochs=args.epochs,
+        save_freq=args.save_freq,
+        test_freq=args.test_freq,
+        max_response_length=args.max_response_length,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+        experiment_name=args.experiment_name,
+        style=args.verl_style,
+    )
     out = Path(args.out)
     rows, where = read_rows(resolve_data(args.data, "rl.jsonl"))
-    paths = run_export(out, [], rows, where, formats=["verl"], system=args.system, val_fraction=args.val_fraction,
-                       seed=args.seed, check_rewards=not args.no_reward_check, verl_style=args.verl_style)
+    paths = run_export(
+        out,
+        [],
+        rows,
+        where,
+        formats=["verl"],
+        system=args.system,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        check_rewards=not args.no_reward_check,
+        verl_style=args.verl_style,
+    )
     import pyarrow.parquet as pq
 
     n_train = pq.read_metadata(paths["verl_train"]).num_rows
@@ -406,21 +449,31 @@ def export_verl(args: argparse.Namespace) -> dict[str, Path]:
 def export_llamafactory(args: argparse.Namespace) -> dict[str, Path]:
     world = args.n_gpus * args.nnodes
     if LF_GLOBAL_BATCH % world:
-        raise DataError("--n-gpus/--nnodes", None, None, f"{world} GPUs do not divide upstream's batch of {LF_GLOBAL_BATCH}")
+        raise DataError(
+            "--n-gpus/--nnodes", None, None, f"{world} GPUs do not divide upstream's batch of {LF_GLOBAL_BATCH}"
+        )
     out = Path(args.out)
     rows, where = read_rows(resolve_data(args.data, "sft.jsonl"))
     paths = run_export(out, rows, [], where, formats=["llamafactory"], system=args.system)
     datasets = list(json.loads(paths["llamafactory"].read_text(encoding="utf-8")))
     model = model_ref(args.model)
     name = args.output_name or f"{Path(model).name or 'model'}-R1"
-    cfg = {**LF_SFT, "model_name_or_path": model, "dataset": ",".join(datasets),
-           "output_dir": f"experiments/checkpoints/{name}", "gradient_accumulation_steps": LF_GLOBAL_BATCH // world}
-    header = (f"# DianJin-R1 SFT for LLaMA-Factory: upstream's qwen2.5_sft.yaml with this export's model and data\n"
-              f"# (dianjin export llamafactory, dianjin {dianjin.__version__}). Paths are relative to this folder: "
-              f"run sft.sh.\n# Effective batch {LF_GLOBAL_BATCH} = 1 per device x {LF_GLOBAL_BATCH // world} accumulation "
-              f"x {args.n_gpus} GPUs x {args.nnodes} node(s).\n")
-    paths["qwen2.5_sft.yaml"] = atomic_write_text(out / "qwen2.5_sft.yaml", header + yaml.safe_dump(
-        cfg, sort_keys=False, allow_unicode=True))
+    cfg = {
+        **LF_SFT,
+        "model_name_or_path": model,
+        "dataset": ",".join(datasets),
+        "output_dir": f"experiments/checkpoints/{name}",
+        "gradient_accumulation_steps": LF_GLOBAL_BATCH // world,
+    }
+    header = (
+        f"# DianJin-R1 SFT for LLaMA-Factory: upstream's qwen2.5_sft.yaml with this export's model and data\n"
+        f"# (dianjin export llamafactory, dianjin {dianjin.__version__}). Paths are relative to this folder: "
+        f"run sft.sh.\n# Effective batch {LF_GLOBAL_BATCH} = 1 per device x {LF_GLOBAL_BATCH // world} accumulation "
+        f"x {args.n_gpus} GPUs x {args.nnodes} node(s).\n"
+    )
+    paths["qwen2.5_sft.yaml"] = atomic_write_text(
+        out / "qwen2.5_sft.yaml", header + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)
+    )
     paths["ds_z3_config.json"] = atomic_write_json(out / "ds_z3_config.json", DS_Z3_CONFIG)
     paths["sft.sh"] = atomic_write_text(out / "sft.sh", sft_script(args.n_gpus, args.nnodes, "qwen2.5_sft.yaml"))
     paths["sft.sh"].chmod(0o755)
@@ -441,33 +494,61 @@ def build_parser() -> argparse.ArgumentParser:
     for target, (_, help_) in TARGETS.items():
         s = sub.add_parser(target, help=help_, description=help_)
         default = "rl.jsonl" if target == "verl" else "sft.jsonl"
-        s.add_argument("--data", nargs="+", required=True, help=f"JSONL file(s), or a data build's output_dir (its {default})")
-        s.add_argument("--model", required=True, help=("the SFT model GRPO starts from" if target == "verl" else
-                                                        "the base model (e.g. Qwen/Qwen2.5-7B-Instruct)"))
+        s.add_argument(
+            "--data", nargs="+", required=True, help=f"JSONL file(s), or a data build's output_dir (its {default})"
+        )
+        s.add_argument(
+            "--model",
+            required=True,
+            help=(
+                "the SFT model GRPO starts from"
+                if target == "verl"
+                else "the base model (e.g. Qwen/Qwen2.5-7B-Instruct)"
+            ),
+        )
         s.add_argument("--out", required=True, help="output directory")
         s.add_argument("--n-gpus", type=int, default=d.n_gpus, help="GPUs per node (default %(default)s)")
         s.add_argument("--nnodes", type=int, default=d.nnodes, help="nodes (default %(default)s)")
         s.add_argument("--system", default=None, help="replace every row's system message ('' removes it)")
         if target == "verl":
             s.add_argument("--tp", type=int, default=d.tp, help="vLLM tensor parallel size (default %(default)s)")
-            s.add_argument("--train-batch-size", type=int, default=d.train_batch_size, help="prompts per step (%(default)s)")
-            s.add_argument("--mini-batch-size", type=int, default=d.mini_batch_size, help="prompts per update (%(default)s)")
-            s.add_argument("--micro-batch-size", type=int, default=d.micro_batch_size,
-                           help="sequences per GPU per forward (%(default)s)")
+            s.add_argument(
+                "--train-batch-size", type=int, default=d.train_batch_size, help="prompts per step (%(default)s)"
+            )
+            s.add_argument(
+                "--mini-batch-size", type=int, default=d.mini_batch_size, help="prompts per update (%(default)s)"
+            )
+            s.add_argument(
+                "--micro-batch-size",
+                type=int,
+                default=d.micro_batch_size,
+                help="sequences per GPU per forward (%(default)s)",
+            )
             s.add_argument("--n", type=int, default=d.n, help="rollouts per prompt (%(default)s)")
             s.add_argument("--epochs", type=int, default=d.epochs, help="epochs (%(default)s)")
             s.add_argument("--save-freq", type=int, default=d.save_freq, help="steps between checkpoints (%(default)s)")
             s.add_argument("--test-freq", type=int, default=d.test_freq, help="steps between validations (%(default)s)")
             s.add_argument("--max-response-length", type=int, default=d.max_response_length, help="(%(default)s)")
-            s.add_argument("--gpu-memory-utilization", type=float, default=d.gpu_memory_utilization, help="vLLM (%(default)s)")
+            s.add_argument(
+                "--gpu-memory-utilization", type=float, default=d.gpu_memory_utilization, help="vLLM (%(default)s)"
+            )
             s.add_argument("--experiment-name", default=d.experiment_name, help="log and checkpoint name (%(default)s)")
-            s.add_argument("--verl-style", choices=["upstream", "current"], default=d.style,
-                           help=("upstream: upstream's keys and a float reward, for verl 0.3.x (upstream's 0.3.0.post1); "
-                                 "current: the renamed keys and the dict reward of verl >= 0.4.1"))
+            s.add_argument(
+                "--verl-style",
+                choices=["upstream", "current"],
+                default=d.style,
+                help=(
+                    "upstream: upstream's keys and a float reward, for verl 0.3.x (upstream's 0.3.0.post1); "
+                    "current: the renamed keys and the dict reward of verl >= 0.4.1"
+                ),
+            )
             s.add_argument("--val-fraction", type=float, default=0.05, help="share of each task held out (%(default)s)")
             s.add_argument("--seed", type=int, default=0, help="validation draw (%(default)s)")
-            s.add_argument("--no-reward-check", action="store_true",
-                           help="keep rows whose reference answer does not score 1.0 (default: leave them out)")
+            s.add_argument(
+                "--no-reward-check",
+                action="store_true",
+                help="keep rows whose reference answer does not score 1.0 (default: leave them out)",
+            )
         else:
             s.add_argument("--output-name", default=None, help="checkpoint folder name (default: MODEL-R1)")
     return p

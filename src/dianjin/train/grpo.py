@@ -37,10 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from dianjin.io import JsonlAppender, atomic_write_json, write_jsonl
+from dianjin.errors import DataError
+from dianjin.files import JsonlAppender, atomic_write_json, write_jsonl
 from dianjin.rewards import REWARDS, completion_text, get_reward
 from dianjin.rundir import RunDir
-from dianjin.tasks.base import DataError
 from dianjin.train.common import (
     TrainCommon,
     check_common,
@@ -79,11 +79,15 @@ class GRPORunConfig(TrainCommon):
     top_p: float = 0.95  # rollout top_p (upstream 0.95)
     max_prompt_length: int | None = 1024  # prompts with more tokens are dropped (upstream filter_overlong_prompts)
     max_completion_length: int = 4096  # rollout length cap (upstream max_response_length)
-    prompts_per_generation: int | None = 1024  # prompts per rollout batch over all processes (upstream train_batch_size);
+    prompts_per_generation: int | None = (
+        1024  # prompts per rollout batch over all processes (upstream train_batch_size);
+    )
     # None: TRL's steps_per_generation below
     prompts_per_update: int | None = 256  # prompts per optimizer step (upstream ppo_mini_batch_size);
     # None: use gradient_accumulation_steps
-    steps_per_generation: int | None = None  # TRL micro-steps per rollout batch, used when prompts_per_generation is None
+    steps_per_generation: int | None = (
+        None  # TRL micro-steps per rollout batch, used when prompts_per_generation is None
+    )
     # --- loss ------------------------------------------------------------------------------------
     beta: float = 0.001  # KL coefficient in the loss, k3 estimator (upstream kl_loss_coef, low_var_kl); 0: no ref model
     loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"] = "bnpo"  # TRL loss
@@ -132,8 +136,15 @@ class RolloutRecorder:
         for row, comp in zip(rows, completions):
             text = completion_text(comp)[0]
             item = {"id": row.get("id"), "task": row.get("task"), "example": row}
-            out.append({"step": step, "id": row.get("id"), "task": row.get("task"), "completion": text,
-                        **score_text(text, item)})
+            out.append(
+                {
+                    "step": step,
+                    "id": row.get("id"),
+                    "task": row.get("task"),
+                    "completion": text,
+                    **score_text(text, item),
+                }
+            )
         write_jsonl(self.run.path / "samples" / f"step-{step:06d}.jsonl", out)
 
 
@@ -146,8 +157,15 @@ class RewardAdapter:
     def __init__(self, name: str, recorder: RolloutRecorder | None = None):
         self.fn, self.__name__, self.recorder = get_reward(name), name, recorder
 
-    def __call__(self, completions: list[Any], example_json: list[str], trainer_state: Any = None,
-                 log_extra: Any = None, log_metric: Any = None, **_: Any) -> list[float | None]:
+    def __call__(
+        self,
+        completions: list[Any],
+        example_json: list[str],
+        trainer_state: Any = None,
+        log_extra: Any = None,
+        log_metric: Any = None,
+        **_: Any,
+    ) -> list[float | None]:
         rows = [json.loads(s) for s in example_json]
         out: list[float | None] = []
         for comp, row in zip(completions, rows):
@@ -162,8 +180,17 @@ class RewardAdapter:
 def rl_dataset(items: list[dict[str, Any]]) -> Any:
     from datasets import Dataset
 
-    return Dataset.from_list([{"prompt": it["prompt"], "id": it["id"], "task": it["task"],
-                               "example_json": json.dumps(it["example"], ensure_ascii=False)} for it in items])
+    return Dataset.from_list(
+        [
+            {
+                "prompt": it["prompt"],
+                "id": it["id"],
+                "task": it["task"],
+                "example_json": json.dumps(it["example"], ensure_ascii=False),
+            }
+            for it in items
+        ]
+    )
 
 
 def batch_geometry(cfg: GRPORunConfig, processes: int, where: str = "config") -> dict[str, int | None]:
@@ -194,16 +221,36 @@ def grpo_args(cfg: GRPORunConfig, where: str = "config") -> Any:
 
     plan = reward_plan(cfg, where)
     use_vllm = vllm_wanted(cfg)
-    vllm = {"vllm_mode": cfg.vllm_mode, "vllm_gpu_memory_utilization": cfg.vllm_gpu_memory_utilization,
-            "vllm_tensor_parallel_size": cfg.vllm_tensor_parallel_size} if use_vllm else {}
-    return GRPOConfig(**{
-        **trainer_kwargs(cfg), **batch_geometry(cfg, world_size(), where),
-        "num_generations": cfg.num_generations, "temperature": cfg.temperature, "top_p": cfg.top_p,
-        "max_completion_length": cfg.max_completion_length, "beta": cfg.beta, "loss_type": cfg.loss_type,
-        "scale_rewards": cfg.scale_rewards, "mask_truncated_completions": cfg.mask_truncated_completions,
-        "epsilon": cfg.epsilon, "epsilon_high": cfg.epsilon_high, "num_iterations": cfg.num_iterations,
-        "reward_weights": [w for _, w in plan], "use_vllm": use_vllm, **vllm, **cfg.trainer_args,
-    })
+    vllm = (
+        {
+            "vllm_mode": cfg.vllm_mode,
+            "vllm_gpu_memory_utilization": cfg.vllm_gpu_memory_utilization,
+            "vllm_tensor_parallel_size": cfg.vllm_tensor_parallel_size,
+        }
+        if use_vllm
+        else {}
+    )
+    return GRPOConfig(
+        **{
+            **trainer_kwargs(cfg),
+            **batch_geometry(cfg, world_size(), where),
+            "num_generations": cfg.num_generations,
+            "temperature": cfg.temperature,
+            "top_p": cfg.top_p,
+            "max_completion_length": cfg.max_completion_length,
+            "beta": cfg.beta,
+            "loss_type": cfg.loss_type,
+            "scale_rewards": cfg.scale_rewards,
+            "mask_truncated_completions": cfg.mask_truncated_completions,
+            "epsilon": cfg.epsilon,
+            "epsilon_high": cfg.epsilon_high,
+            "num_iterations": cfg.num_iterations,
+            "reward_weights": [w for _, w in plan],
+            "use_vllm": use_vllm,
+            **vllm,
+            **cfg.trainer_args,
+        }
+    )
 
 
 # --- run ------------------------------------------------------------------------------------------
@@ -229,8 +276,14 @@ def run(cfg: GRPORunConfig, where: str = "config") -> Path:
     recorder = RolloutRecorder(run_dir, cfg.sample_every)
     funcs = [RewardAdapter(name, recorder if i == 0 else None) for i, (name, _) in enumerate(reward_plan(cfg, where))]
     # list(funcs): a list[RewardAdapter] is not a list of TRL's reward-function union (list is invariant)
-    trainer = GRPOTrainer(model=cfg.model, reward_funcs=list(funcs), args=args, train_dataset=rl_dataset(items),
-                          processing_class=tok, peft_config=peft_config(cfg))
+    trainer = GRPOTrainer(
+        model=cfg.model,
+        reward_funcs=list(funcs),
+        args=args,
+        train_dataset=rl_dataset(items),
+        processing_class=tok,
+        peft_config=peft_config(cfg),
+    )
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(MetricsCallback(run_dir, "grpo"))
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
@@ -238,7 +291,9 @@ def run(cfg: GRPORunConfig, where: str = "config") -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return config_main("grpo", GRPORunConfig, run, "GRPO with TRL on rl.jsonl", "max_steps=10 rewards={format: 1, accuracy: 1}", argv)
+    return config_main(
+        "grpo", GRPORunConfig, run, "GRPO with TRL on rl.jsonl", "max_steps=10 rewards={format: 1, accuracy: 1}", argv
+    )
 
 
 if __name__ == "__main__":

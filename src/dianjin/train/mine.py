@@ -12,7 +12,7 @@ times, `dianjin.data`): upstream picked ~4,096 CFLUE MCQ prompts "ideally hard o
 
 Sampling: in-process with `dianjin.eval.local.generate_chat` (HF `generate` in batches, left padding,
 `num_return_sequences=k`, seeded per batch; vLLM when it imports and a GPU is there), or any
-OpenAI-compatible endpoint through `dianjin.client` when `base_url` is set (cached, so a re-run
+OpenAI-compatible endpoint through `dianjin.llm.client` when `base_url` is set (cached, so a re-run
 pays nothing twice). Defaults match the GRPO rollouts (temperature 0.6, top_p 0.95) so the pass
 rates are the ones GRPO will see.
 
@@ -28,14 +28,15 @@ import hashlib
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from dianjin.io import JsonlAppender, atomic_write_json, iter_jsonl, write_jsonl
+from dianjin.errors import DataError
+from dianjin.files import JsonlAppender, atomic_write_json, iter_jsonl, write_jsonl
 from dianjin.rundir import RunDir
 from dianjin.tasks import get_task
-from dianjin.tasks.base import DataError
 from dianjin.train.common import (
     config_main,
     drop_long_prompts,
@@ -63,7 +64,9 @@ class MineConfig:
     temperature: float = 0.6  # sampling temperature (> 0; upstream rollout temperature)
     top_p: float = 0.95  # nucleus sampling (upstream rollout top_p)
     max_new_tokens: int = 4096  # answer length cap (upstream max_response_length); a truncated answer fails
-    max_prompt_length: int | None = 1024  # local model only: longer prompts are skipped, as GRPO drops them (None: keep)
+    max_prompt_length: int | None = (
+        1024  # local model only: longer prompts are skipped, as GRPO drops them (None: keep)
+    )
     limit: int | None = None  # mine at most this many candidates, in file order (None: all)
     batch_size: int = 8  # questions per step: one HF generate call, or k * batch_size endpoint requests
     seed: int = 0  # sampling seed (HF: per batch, from this and the batch's ids)
@@ -82,7 +85,9 @@ def check(cfg: MineConfig, where: str) -> None:
     if cfg.k < 1 or cfg.batch_size < 1:
         raise DataError(where, None, "k" if cfg.k < 1 else "batch_size", "must be >= 1")
     if not 0.0 <= cfg.min_pass < cfg.max_pass <= 1.0:
-        raise DataError(where, None, "min_pass", f"need 0 <= min_pass < max_pass <= 1, got {cfg.min_pass}, {cfg.max_pass}")
+        raise DataError(
+            where, None, "min_pass", f"need 0 <= min_pass < max_pass <= 1, got {cfg.min_pass}, {cfg.max_pass}"
+        )
     if cfg.temperature <= 0:
         raise DataError(where, None, "temperature", "must be > 0: k greedy answers would all be the same")
     for f in cfg.data:
@@ -103,20 +108,36 @@ def hf_sampler(cfg: MineConfig) -> Sampler:
 
     def sample(items: list[dict[str, Any]]) -> list[Answers | None]:
         key = hashlib.sha256(f"{cfg.seed}:{','.join(it['id'] for it in items)}".encode()).digest()
-        gens = generate_chat(model, [it["prompt"] for it in items], k=cfg.k, temperature=cfg.temperature,
-                             top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, batch_size=len(items),
-                             seed=int.from_bytes(key[:8], "little"))
+        gens = generate_chat(
+            model,
+            [it["prompt"] for it in items],
+            k=cfg.k,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            max_new_tokens=cfg.max_new_tokens,
+            batch_size=len(items),
+            seed=int.from_bytes(key[:8], "little"),
+        )
         return [[(g.text, None, g.truncated) for g in group] for group in gens]
 
     return sample
 
 
 def endpoint_sampler(cfg: MineConfig) -> tuple[Sampler, Callable[[], None]]:
-    from dianjin.client import ChatRequest, EndpointConfig, SyncClient
+    from dianjin.llm.client import ChatRequest, EndpointConfig, SyncClient
 
-    ep = EndpointConfig.from_dict({"base_url": cfg.base_url, "model": cfg.model, "api_key_env": cfg.api_key_env,
-                                   "concurrency": cfg.concurrency, "temperature": cfg.temperature,
-                                   "top_p": cfg.top_p, "max_tokens": cfg.max_new_tokens}, "mine config")
+    ep = EndpointConfig.from_dict(
+        {
+            "base_url": cfg.base_url,
+            "model": cfg.model,
+            "api_key_env": cfg.api_key_env,
+            "concurrency": cfg.concurrency,
+            "temperature": cfg.temperature,
+            "top_p": cfg.top_p,
+            "max_tokens": cfg.max_new_tokens,
+        },
+        "mine config",
+    )
     client = SyncClient(ep, cache=cfg.cache or str(Path(cfg.output_dir) / "cache.sqlite"), stage="mine")
 
     def sample(items: list[dict[str, Any]]) -> list[Answers | None]:
@@ -125,8 +146,11 @@ def endpoint_sampler(cfg: MineConfig) -> tuple[Sampler, Callable[[], None]]:
         out: list[Answers | None] = []
         for i in range(len(items)):
             group = res[i * cfg.k : (i + 1) * cfg.k]
-            out.append(None if any(r.error for r in group) else
-                       [(r.content or "", r.reasoning_content, r.truncated) for r in group])
+            out.append(
+                None
+                if any(r.error for r in group)
+                else [(r.content or "", r.reasoning_content, r.truncated) for r in group]
+            )
         return out
 
     return sample, client.close
@@ -138,13 +162,26 @@ def score_item(item: dict[str, Any], answers: Answers) -> dict[str, Any]:
     task = get_task(item["task"])
     verdicts = [task.score(c, item["example"], mode="reward", reasoning_content=r) for c, r, _ in answers]
     passes = sum(v.reward for v in verdicts)
-    return {"id": item["id"], "task": item["task"], "k": len(answers), "passes": int(passes),
-            "pass_rate": passes / len(answers), "format_rate": sum(v.format_ok for v in verdicts) / len(answers),
-            "truncated": sum(t for _, _, t in answers), "preds": [v.pred for v in verdicts]}
+    return {
+        "id": item["id"],
+        "task": item["task"],
+        "k": len(answers),
+        "passes": int(passes),
+        "pass_rate": passes / len(answers),
+        "format_rate": sum(v.format_ok for v in verdicts) / len(answers),
+        "truncated": sum(t for _, _, t in answers),
+        "preds": [v.pred for v in verdicts],
+    }
 
 
-def summarize(items: list[dict[str, Any]], log: dict[str, dict[str, Any]], cfg: MineConfig,
-              skipped: list[str], errors: int, seconds: float) -> dict[str, Any]:
+def summarize(
+    items: list[dict[str, Any]],
+    log: dict[str, dict[str, Any]],
+    cfg: MineConfig,
+    skipped: list[str],
+    errors: int,
+    seconds: float,
+) -> dict[str, Any]:
     scored = [log[it["id"]] for it in items if it["id"] in log]
     kept = [r for r in scored if in_band(r["pass_rate"], cfg.min_pass, cfg.max_pass)]
     per_task: dict[str, Counter] = defaultdict(Counter)
@@ -152,13 +189,23 @@ def summarize(items: list[dict[str, Any]], log: dict[str, dict[str, Any]], cfg: 
         per_task[r["task"]]["scored"] += 1
         per_task[r["task"]]["kept"] += in_band(r["pass_rate"], cfg.min_pass, cfg.max_pass)
     hist = Counter(f"{r['passes']}/{r['k']}" for r in scored)
-    return {"candidates": len(items) + len(skipped), "scored": len(scored), "kept": len(kept),
-            "all_pass": sum(r["pass_rate"] == 1.0 for r in scored), "all_fail": sum(r["pass_rate"] == 0.0 for r in scored),
-            "skipped_overlong": len(skipped), "sampling_errors": errors, "band": [cfg.min_pass, cfg.max_pass],
-            "k": cfg.k, "model": cfg.model, "base_url": cfg.base_url,
-            "pass_histogram": dict(sorted(hist.items(), key=lambda kv: int(kv[0].split("/")[0]))),
-            "mean_pass_rate": sum(r["pass_rate"] for r in scored) / len(scored) if scored else None,
-            "per_task": {t: dict(c) for t, c in sorted(per_task.items())}, "seconds": round(seconds, 2)}
+    return {
+        "candidates": len(items) + len(skipped),
+        "scored": len(scored),
+        "kept": len(kept),
+        "all_pass": sum(r["pass_rate"] == 1.0 for r in scored),
+        "all_fail": sum(r["pass_rate"] == 0.0 for r in scored),
+        "skipped_overlong": len(skipped),
+        "sampling_errors": errors,
+        "band": [cfg.min_pass, cfg.max_pass],
+        "k": cfg.k,
+        "model": cfg.model,
+        "base_url": cfg.base_url,
+        "pass_histogram": dict(sorted(hist.items(), key=lambda kv: int(kv[0].split("/")[0]))),
+        "mean_pass_rate": sum(r["pass_rate"] for r in scored) / len(scored) if scored else None,
+        "per_task": {t: dict(c) for t, c in sorted(per_task.items())},
+        "seconds": round(seconds, 2),
+    }
 
 
 def _nothing() -> None:
@@ -181,8 +228,11 @@ def run(cfg: MineConfig, where: str = "config", sampler: Sampler | None = None) 
     close: Callable[[], None] = _nothing
     if sampler is None and todo:
         sampler, close = endpoint_sampler(cfg) if cfg.base_url else (hf_sampler(cfg), close)
-    print(f"[mine] {len(items)} candidates, {len(items) - len(todo)} already scored, k={cfg.k}, "
-          f"band ({cfg.min_pass}, {cfg.max_pass})", flush=True)
+    print(
+        f"[mine] {len(items)} candidates, {len(items) - len(todo)} already scored, k={cfg.k}, "
+        f"band ({cfg.min_pass}, {cfg.max_pass})",
+        flush=True,
+    )
     errors = 0
     try:
         with JsonlAppender(log_path) as f:
@@ -202,18 +252,28 @@ def run(cfg: MineConfig, where: str = "config", sampler: Sampler | None = None) 
     for it in items:
         logged = log.get(it["id"])
         if logged is not None and in_band(logged["pass_rate"], cfg.min_pass, cfg.max_pass):
-            kept.append({**rl_row(it), "pass_rate": logged["pass_rate"],
-                         "mined": {k: logged[k] for k in ("k", "passes", "format_rate", "truncated")}})
+            kept.append(
+                {
+                    **rl_row(it),
+                    "pass_rate": logged["pass_rate"],
+                    "mined": {k: logged[k] for k in ("k", "passes", "format_rate", "truncated")},
+                }
+            )
     write_jsonl(out / "rl_mined.jsonl", kept)
     summary = summarize(items, log, cfg, skipped, errors, time.perf_counter() - t0)
     atomic_write_json(out / "summary.json", summary)
-    print(f"[mine] kept {summary['kept']}/{summary['scored']} (all pass {summary['all_pass']}, all fail "
-          f"{summary['all_fail']}, skipped {len(skipped)}, errors {errors}) -> {out / 'rl_mined.jsonl'}", flush=True)
+    print(
+        f"[mine] kept {summary['kept']}/{summary['scored']} (all pass {summary['all_pass']}, all fail "
+        f"{summary['all_fail']}, skipped {len(skipped)}, errors {errors}) -> {out / 'rl_mined.jsonl'}",
+        flush=True,
+    )
     return summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    return config_main("mine", MineConfig, run, "hard-item mining for RL", "k=16 base_url=http://127.0.0.1:8000/v1", argv)
+    return config_main(
+        "mine", MineConfig, run, "hard-item mining for RL", "k=16 base_url=http://127.0.0.1:8000/v1", argv
+    )
 
 
 if __name__ == "__main__":

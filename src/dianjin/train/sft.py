@@ -69,8 +69,10 @@ def sample_items(cfg: SFTRunConfig, rows: list[dict]) -> list[dict]:
     """Prompts for sample dumps: `sample_data` if given, else the first training rows."""
     if cfg.sample_data:
         return load_prompt_items(cfg.sample_data)[: cfg.num_samples]
-    return [{"id": r["id"], "task": r["task"], "prompt": r["messages"][:-1], "example": None}
-            for r in rows[: cfg.num_samples]]
+    return [
+        {"id": r["id"], "task": r["task"], "prompt": r["messages"][:-1], "example": None}
+        for r in rows[: cfg.num_samples]
+    ]
 
 
 def run(cfg: SFTRunConfig, where: str = "config") -> Path:
@@ -88,15 +90,24 @@ def run(cfg: SFTRunConfig, where: str = "config") -> Path:
 
     tok = load_tokenizer(cfg.model)
     rows = load_sft_rows(cfg.data)
-    args = SFTConfig(**{
-        **trainer_kwargs(cfg), "gradient_accumulation_steps": ga, "max_length": cfg.max_length,
-        "packing": cfg.packing, "assistant_only_loss": False,  # labels come with the rows (sft_dataset)
-        "remove_unused_columns": False,  # keep `id` for batches.jsonl; TRL's collator ignores it
-        **cfg.trainer_args,
-    })
-    trainer = SFTTrainer(model=cfg.model, args=args, train_dataset=sft_dataset(rows, tok, cfg.assistant_only_loss),
-                         processing_class=tok,
-                         peft_config=peft_config(cfg))  # tokenises on the main process first (TRL does that)
+    args = SFTConfig(
+        **{
+            **trainer_kwargs(cfg),
+            "gradient_accumulation_steps": ga,
+            "max_length": cfg.max_length,
+            "packing": cfg.packing,
+            "assistant_only_loss": False,  # labels come with the rows (sft_dataset)
+            "remove_unused_columns": False,  # keep `id` for batches.jsonl; TRL's collator ignores it
+            **cfg.trainer_args,
+        }
+    )
+    trainer = SFTTrainer(
+        model=cfg.model,
+        args=args,
+        train_dataset=sft_dataset(rows, tok, cfg.assistant_only_loss),
+        processing_class=tok,
+        peft_config=peft_config(cfg),
+    )  # tokenises on the main process first (TRL does that)
     if cfg.record_batches:
         recorder = BatchRecorder(run_dir, trainer.data_collator)
         trainer.data_collator = recorder
@@ -105,8 +116,17 @@ def run(cfg: SFTRunConfig, where: str = "config") -> Path:
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(MetricsCallback(run_dir, "sft"))
     if cfg.sample_every > 0:
-        trainer.add_callback(SampleCallback(run_dir, sample_items(cfg, rows), tok, cfg.sample_every,
-                                            cfg.sample_max_new_tokens, cfg.sample_temperature, "sft"))
+        trainer.add_callback(
+            SampleCallback(
+                run_dir,
+                sample_items(cfg, rows),
+                tok,
+                cfg.sample_every,
+                cfg.sample_max_new_tokens,
+                cfg.sample_temperature,
+                "sft",
+            )
+        )
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     return save_final(trainer, tok, cfg, "sft")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dianjin.data.synthetic.common import Record, check_n, load_table
-from dianjin.io import write_jsonl
+from dianjin.files import write_jsonl
 from dianjin.tasks.ccc import COMPLIANT, DEFAULT_RULES, VIOLATION
 
 Turns = list[tuple[str, str]]  # (role, text)
@@ -66,7 +66,11 @@ class Scenario:
 
 def _complaint_opener(rng: random.Random, v: dict[str, Any], trigger: str) -> Turns:
     """Customer states an issue, the agent stalls, the customer says `trigger`."""
-    return [("客户", rng.choice(ISSUES).format(**v)), ("客服", rng.choice(FIRST_REPLIES)), ("客户", trigger.format(**v))]
+    return [
+        ("客户", rng.choice(ISSUES).format(**v)),
+        ("客服", rng.choice(FIRST_REPLIES)),
+        ("客户", trigger.format(**v)),
+    ]
 
 
 def _sales_opener(rng: random.Random, v: dict[str, Any], trigger: str) -> Turns:
@@ -85,8 +89,11 @@ def _relative_opener(rng: random.Random, v: dict[str, Any], trigger: str) -> Tur
 
 def _repeat_opener(rng: random.Random, v: dict[str, Any], trigger: str) -> Turns:
     phrases = _OPENING["repeat"]
-    return [("客户", rng.choice(ISSUES).format(**v)), ("客服", phrases["agent"].format(**v)),
-            ("客户", rng.choice(phrases["customer"]))]
+    return [
+        ("客户", rng.choice(ISSUES).format(**v)),
+        ("客服", phrases["agent"].format(**v)),
+        ("客户", rng.choice(phrases["customer"])),
+    ]
 
 
 # opener name (a scenario's "opener" in tables/ccc.json) -> fn(rng, values, trigger) -> turns
@@ -105,8 +112,9 @@ def _replies(items: list[dict[str, Any]]) -> tuple[Reply, ...]:
 
 
 def _scenario(d: dict[str, Any]) -> Scenario:
-    return Scenario(d["opener"], _replies(d["compliant"]), _replies(d["violation"]), _CLOSINGS[d["closings"]],
-                    d.get("trigger", ""))
+    return Scenario(
+        d["opener"], _replies(d["compliant"]), _replies(d["violation"]), _CLOSINGS[d["closings"]], d.get("trigger", "")
+    )
 
 
 CCC_SCENARIOS: dict[str, Scenario] = {name: _scenario(d) for name, d in _TABLES["scenarios"].items()}
@@ -114,12 +122,20 @@ CCC_SCENARIOS: dict[str, Scenario] = {name: _scenario(d) for name, d in _TABLES[
 
 def _ccc_values(rng: random.Random) -> dict[str, Any]:
     return {
-        "bank": rng.choice(BANKS), "amt": rng.randrange(50, 5001, 10), "days": rng.randint(3, 30),
-        "n": rng.randint(1, 5), "ticket": f"TS{rng.randrange(10**9, 10**10)}", "regulator": rng.choice(REGULATORS),
-        "platform": rng.choice(PLATFORMS), "legal": rng.choice(LEGAL_ACTIONS), "wan": rng.randrange(5, 201, 5),
+        "bank": rng.choice(BANKS),
+        "amt": rng.randrange(50, 5001, 10),
+        "days": rng.randint(3, 30),
+        "n": rng.randint(1, 5),
+        "ticket": f"TS{rng.randrange(10**9, 10**10)}",
+        "regulator": rng.choice(REGULATORS),
+        "platform": rng.choice(PLATFORMS),
+        "legal": rng.choice(LEGAL_ACTIONS),
+        "wan": rng.randrange(5, 201, 5),
         "tail": f"{rng.randrange(10_000):04d}",
-        "product": rng.choice(PRODUCTS).format(k=rng.randint(1, 30)), "risk": rng.choice(("R2", "R3", "R4")),
-        "rate": f"{rng.randrange(250, 601, 5) / 100:.2f}", "high": f"{rng.randrange(800, 2001, 10) / 100:.1f}",
+        "product": rng.choice(PRODUCTS).format(k=rng.randint(1, 30)),
+        "risk": rng.choice(("R2", "R3", "R4")),
+        "rate": f"{rng.randrange(250, 601, 5) / 100:.2f}",
+        "high": f"{rng.randrange(800, 2001, 10) / 100:.1f}",
     }
 
 
@@ -135,16 +151,24 @@ def _ccc_record(i: int, seed: int, scenario: str, label: str, rng: random.Random
     elif rng.random() < 0.6:
         turns.append(("客户", rng.choice(CLOSINGS_BAD)))
     findings = [{"rule_id": rule, "triggered": hit, "note": note.format(**v)} for rule, hit, note in reply.findings]
-    return {"id": f"ccc-syn-{seed}-{i:04d}", "dialogue": [{"role": r, "text": t} for r, t in turns],
-            "label": label, "findings": findings}
+    return {
+        "id": f"ccc-syn-{seed}-{i:04d}",
+        "dialogue": [{"role": r, "text": t} for r, t in turns],
+        "label": label,
+        "findings": findings,
+    }
 
 
 def ccc_style(n: int, seed: int) -> list[Record]:
     """`n` CCC dialogues: even i violation, odd i compliant; each scenario gets both labels in turn."""
     check_n(n, "ccc_style")
     names = list(CCC_SCENARIOS)
-    return [_ccc_record(i, seed, names[(i // 2) % len(names)], (VIOLATION, COMPLIANT)[i % 2],
-                        random.Random(f"ccc:{seed}:{i}")) for i in range(n)]
+    return [
+        _ccc_record(
+            i, seed, names[(i // 2) % len(names)], (VIOLATION, COMPLIANT)[i % 2], random.Random(f"ccc:{seed}:{i}")
+        )
+        for i in range(n)
+    ]
 
 
 def _check_scenarios() -> None:

@@ -115,13 +115,20 @@ def _calc_simple_interest(rng: random.Random, lang: str) -> Calc:
     v = simple_interest(p, r, t)
     return Calc(
         "银行从业资格",
-        tr(lang, f"某客户将{p}元存入银行{t}年期定期存款，年利率为{num(r)}%，按单利计息。",
-           f"A customer deposits ${p} in a {t}-year time deposit at a simple annual interest rate of {num(r)}%."),
+        tr(
+            lang,
+            f"某客户将{p}元存入银行{t}年期定期存款，年利率为{num(r)}%，按单利计息。",
+            f"A customer deposits ${p} in a {t}-year time deposit at a simple annual interest rate of {num(r)}%.",
+        ),
         tr(lang, "到期时该客户可获得的利息为（ ）元。", "The interest received at maturity is ____ dollars."),
         tr(lang, "到期时该客户可获得的利息为{value}元。", "The interest received at maturity is {value} dollars."),
-        v, False, simple_interest_mistakes(p, r, t),
-        (tr(lang, "单利利息 = 本金 × 年利率 × 年数。", "Simple interest = principal × annual rate × years."),
-         f"{p} × {num(r)}% × {t} = {f2(v)}" + tr(lang, "（元）。", " dollars.")),
+        v,
+        False,
+        simple_interest_mistakes(p, r, t),
+        (
+            tr(lang, "单利利息 = 本金 × 年利率 × 年数。", "Simple interest = principal × annual rate × years."),
+            f"{p} × {num(r)}% × {t} = {f2(v)}" + tr(lang, "（元）。", " dollars."),
+        ),
     )
 
 
@@ -131,13 +138,28 @@ def _calc_real_rate(rng: random.Random, lang: str) -> Calc:
     v = i - pi
     return Calc(
         "经济师（金融专业）",
-        tr(lang, f"某年一年期存款的名义利率为{num(i)}%，同期通货膨胀率为{num(pi)}%。",
-           f"The nominal one-year deposit rate is {num(i)}% and inflation over the same year is {num(pi)}%."),
-        tr(lang, "按近似公式计算，实际利率为（ ）。", "Using the approximation formula, the real interest rate is ____."),
-        tr(lang, "按近似公式计算，实际利率为{value}。", "Using the approximation formula, the real interest rate is {value}."),
-        v, True, (i + pi, pi - i, i),
-        (tr(lang, "实际利率 ≈ 名义利率 − 通货膨胀率。", "Real rate ≈ nominal rate − inflation rate."),
-         f"{num(i)}% − {num(pi)}% = {f2(v)}%" + tr(lang, "。", ".")),
+        tr(
+            lang,
+            f"某年一年期存款的名义利率为{num(i)}%，同期通货膨胀率为{num(pi)}%。",
+            f"The nominal one-year deposit rate is {num(i)}% and inflation over the same year is {num(pi)}%.",
+        ),
+        tr(
+            lang,
+            "按近似公式计算，实际利率为（ ）。",
+            "Using the approximation formula, the real interest rate is ____.",
+        ),
+        tr(
+            lang,
+            "按近似公式计算，实际利率为{value}。",
+            "Using the approximation formula, the real interest rate is {value}.",
+        ),
+        v,
+        True,
+        (i + pi, pi - i, i),
+        (
+            tr(lang, "实际利率 ≈ 名义利率 − 通货膨胀率。", "Real rate ≈ nominal rate − inflation rate."),
+            f"{num(i)}% − {num(pi)}% = {f2(v)}%" + tr(lang, "。", "."),
+        ),
     )
 
 
@@ -146,18 +168,35 @@ def _calc_deposit_creation(rng: random.Random, lang: str) -> Calc:
     v = d / (rr / 100)
     return Calc(
         "经济师（金融专业）",
-        tr(lang, f"某商业银行吸收原始存款{d}万元，法定存款准备金率为{num(rr)}%，不考虑超额准备金和现金漏损。",
-           f"A bank takes in an original deposit of ${d} thousand. The required reserve ratio is {num(rr)}%; "
-           "ignore excess reserves and cash leakage."),
-        tr(lang, "银行体系最多能创造的存款总额（含原始存款）为（ ）万元。",
-           "The maximum total deposits the banking system can create, including the original deposit, is ____ "
-           "thousand dollars."),
-        tr(lang, "银行体系最多能创造的存款总额（含原始存款）为{value}万元。",
-           "The maximum total deposits the banking system can create, including the original deposit, is {value} "
-           "thousand dollars."),
-        v, False, (d * rr / 100, v - d, d * (1 + rr / 100)),
-        (tr(lang, "存款总额 = 原始存款 ÷ 法定存款准备金率。", "Total deposits = original deposit ÷ required reserve ratio."),
-         f"{d} ÷ {num(rr)}% = {f2(v)}" + tr(lang, "（万元）。", ".")),
+        tr(
+            lang,
+            f"某商业银行吸收原始存款{d}万元，法定存款准备金率为{num(rr)}%，不考虑超额准备金和现金漏损。",
+            f"A bank takes in an original deposit of ${d} thousand. The required reserve ratio is {num(rr)}%; "
+            "ignore excess reserves and cash leakage.",
+        ),
+        tr(
+            lang,
+            "银行体系最多能创造的存款总额（含原始存款）为（ ）万元。",
+            "The maximum total deposits the banking system can create, including the original deposit, is ____ "
+            "thousand dollars.",
+        ),
+        tr(
+            lang,
+            "银行体系最多能创造的存款总额（含原始存款）为{value}万元。",
+            "The maximum total deposits the banking system can create, including the original deposit, is {value} "
+            "thousand dollars.",
+        ),
+        v,
+        False,
+        (d * rr / 100, v - d, d * (1 + rr / 100)),
+        (
+            tr(
+                lang,
+                "存款总额 = 原始存款 ÷ 法定存款准备金率。",
+                "Total deposits = original deposit ÷ required reserve ratio.",
+            ),
+            f"{d} ÷ {num(rr)}% = {f2(v)}" + tr(lang, "（万元）。", "."),
+        ),
     )
 
 
@@ -168,14 +207,25 @@ def _calc_quick_ratio(rng: random.Random, lang: str) -> Calc:
     v = (ca - inv) / cl
     return Calc(
         "注册会计师",
-        tr(lang, f"某公司年末流动资产为{ca}万元，其中存货{inv}万元，流动负债为{cl}万元。",
-           f"At year end a company has current assets of ${ca} thousand, of which inventories are ${inv} thousand, "
-           f"and current liabilities of ${cl} thousand."),
+        tr(
+            lang,
+            f"某公司年末流动资产为{ca}万元，其中存货{inv}万元，流动负债为{cl}万元。",
+            f"At year end a company has current assets of ${ca} thousand, of which inventories are ${inv} thousand, "
+            f"and current liabilities of ${cl} thousand.",
+        ),
         tr(lang, "该公司的速动比率为（ ）。", "The company's quick ratio is ____."),
         tr(lang, "该公司的速动比率为{value}。", "The company's quick ratio is {value}."),
-        v, False, (ca / cl, inv / cl, cl / (ca - inv)),
-        (tr(lang, "速动比率 = （流动资产 − 存货）÷ 流动负债。", "Quick ratio = (current assets − inventories) ÷ current liabilities."),
-         f"({ca} − {inv}) ÷ {cl} = {ca - inv} ÷ {cl} = {f2(v)}" + tr(lang, "。", ".")),
+        v,
+        False,
+        (ca / cl, inv / cl, cl / (ca - inv)),
+        (
+            tr(
+                lang,
+                "速动比率 = （流动资产 − 存货）÷ 流动负债。",
+                "Quick ratio = (current assets − inventories) ÷ current liabilities.",
+            ),
+            f"({ca} − {inv}) ÷ {cl} = {ca - inv} ÷ {cl} = {f2(v)}" + tr(lang, "。", "."),
+        ),
     )
 
 
@@ -186,16 +236,34 @@ def _calc_equity_after(rng: random.Random, lang: str) -> Calc:
     v = a - liab
     return Calc(
         "初级会计职称",
-        tr(lang, f"某企业月初资产总额为{a}万元，负债总额为{liab}万元。本月以银行存款偿还短期借款{x}万元。",
-           f"At the start of the month a company has total assets of ${a} thousand and total liabilities of ${liab} "
-           f"thousand. During the month it repays a ${x} thousand short-term loan from its bank deposits."),
-        tr(lang, "月末该企业的所有者权益总额为（ ）万元。", "Owners' equity at the end of the month is ____ thousand dollars."),
-        tr(lang, "月末该企业的所有者权益总额为{value}万元。", "Owners' equity at the end of the month is {value} thousand dollars."),
-        v, False, (a - liab - x, a - liab + x, a - x),
-        (tr(lang, "所有者权益 = 资产 − 负债；以存款还借款使资产和负债同时减少，所有者权益不变。",
-            "Equity = assets − liabilities; repaying a loan from deposits lowers assets and liabilities equally, "
-            "so equity does not change."),
-         f"({a} − {x}) − ({liab} − {x}) = {a} − {liab} = {f2(v)}" + tr(lang, "（万元）。", ".")),
+        tr(
+            lang,
+            f"某企业月初资产总额为{a}万元，负债总额为{liab}万元。本月以银行存款偿还短期借款{x}万元。",
+            f"At the start of the month a company has total assets of ${a} thousand and total liabilities of ${liab} "
+            f"thousand. During the month it repays a ${x} thousand short-term loan from its bank deposits.",
+        ),
+        tr(
+            lang,
+            "月末该企业的所有者权益总额为（ ）万元。",
+            "Owners' equity at the end of the month is ____ thousand dollars.",
+        ),
+        tr(
+            lang,
+            "月末该企业的所有者权益总额为{value}万元。",
+            "Owners' equity at the end of the month is {value} thousand dollars.",
+        ),
+        v,
+        False,
+        (a - liab - x, a - liab + x, a - x),
+        (
+            tr(
+                lang,
+                "所有者权益 = 资产 − 负债；以存款还借款使资产和负债同时减少，所有者权益不变。",
+                "Equity = assets − liabilities; repaying a loan from deposits lowers assets and liabilities equally, "
+                "so equity does not change.",
+            ),
+            f"({a} − {x}) − ({liab} − {x}) = {a} − {liab} = {f2(v)}" + tr(lang, "（万元）。", "."),
+        ),
     )
 
 
@@ -205,13 +273,20 @@ def _calc_current_yield(rng: random.Random, lang: str) -> Calc:
     v = c * 100 / price
     return Calc(
         "证券从业资格",
-        tr(lang, f"某债券面值为100元，票面利率为{num(c)}%，每年付息一次，当前市场价格为{num(price)}元。",
-           f"A bond with a face value of $100 pays an annual coupon of {num(c)}% and trades at ${num(price)}."),
+        tr(
+            lang,
+            f"某债券面值为100元，票面利率为{num(c)}%，每年付息一次，当前市场价格为{num(price)}元。",
+            f"A bond with a face value of $100 pays an annual coupon of {num(c)}% and trades at ${num(price)}.",
+        ),
         tr(lang, "该债券的当期收益率为（ ）。", "The bond's current yield is ____."),
         tr(lang, "该债券的当期收益率为{value}。", "The bond's current yield is {value}."),
-        v, True, (c, (c + 100 - price) / price * 100, c * price / 100),
-        (tr(lang, "当期收益率 = 年利息 ÷ 市场价格。", "Current yield = annual coupon ÷ market price."),
-         f"100 × {num(c)}% ÷ {num(price)} = {num(c)} ÷ {num(price)} = {f2(v)}%" + tr(lang, "。", ".")),
+        v,
+        True,
+        (c, (c + 100 - price) / price * 100, c * price / 100),
+        (
+            tr(lang, "当期收益率 = 年利息 ÷ 市场价格。", "Current yield = annual coupon ÷ market price."),
+            f"100 × {num(c)}% ÷ {num(price)} = {num(c)} ÷ {num(price)} = {f2(v)}%" + tr(lang, "。", "."),
+        ),
     )
 
 
@@ -221,15 +296,25 @@ def _calc_vat(rng: random.Random, lang: str) -> Calc:
     v = s * 0.13 - x
     return Calc(
         "税务师",
-        tr(lang, f"某增值税一般纳税人本月销售货物取得不含税销售额{s}万元，适用税率13%，本月取得合规的可抵扣进项税额{num(x)}万元。",
-           f"A general VAT taxpayer's sales this month are ${s} thousand excluding VAT, taxed at 13%, and its deductible "
-           f"input VAT is ${num(x)} thousand."),
+        tr(
+            lang,
+            f"某增值税一般纳税人本月销售货物取得不含税销售额{s}万元，适用税率13%，本月取得合规的可抵扣进项税额{num(x)}万元。",
+            f"A general VAT taxpayer's sales this month are ${s} thousand excluding VAT, taxed at 13%, and its deductible "
+            f"input VAT is ${num(x)} thousand.",
+        ),
         tr(lang, "该纳税人本月应缴纳增值税（ ）万元。", "VAT payable for the month is ____ thousand dollars."),
         tr(lang, "该纳税人本月应缴纳增值税{value}万元。", "VAT payable for the month is {value} thousand dollars."),
-        v, False, (s * 0.13, s / 1.13 * 0.13 - x, s * 0.13 + x),
-        (tr(lang, "应纳税额 = 销项税额 − 进项税额，销项税额 = 不含税销售额 × 税率。",
-            "VAT payable = output VAT − input VAT, with output VAT = sales excluding VAT × rate."),
-         f"{s} × 13% − {num(x)} = {f2(s * 0.13)} − {num(x)} = {f2(v)}" + tr(lang, "（万元）。", ".")),
+        v,
+        False,
+        (s * 0.13, s / 1.13 * 0.13 - x, s * 0.13 + x),
+        (
+            tr(
+                lang,
+                "应纳税额 = 销项税额 − 进项税额，销项税额 = 不含税销售额 × 税率。",
+                "VAT payable = output VAT − input VAT, with output VAT = sales excluding VAT × rate.",
+            ),
+            f"{s} × 13% − {num(x)} = {f2(s * 0.13)} − {num(x)} = {f2(v)}" + tr(lang, "（万元）。", "."),
+        ),
     )
 
 
@@ -238,15 +323,25 @@ def _calc_bill_discount(rng: random.Random, lang: str) -> Calc:
     v = f * d / 100 * days / 360
     return Calc(
         "银行从业资格",
-        tr(lang, f"某企业持一张面额{f}元的银行承兑汇票到银行贴现，距到期日还有{days}天，年贴现率为{num(d)}%（一年按360天计）。",
-           f"A company discounts a ${f} banker's acceptance with {days} days to maturity at an annual discount rate of "
-           f"{num(d)}% (360-day year)."),
+        tr(
+            lang,
+            f"某企业持一张面额{f}元的银行承兑汇票到银行贴现，距到期日还有{days}天，年贴现率为{num(d)}%（一年按360天计）。",
+            f"A company discounts a ${f} banker's acceptance with {days} days to maturity at an annual discount rate of "
+            f"{num(d)}% (360-day year).",
+        ),
         tr(lang, "银行应扣除的贴现利息为（ ）元。", "The discount interest deducted by the bank is ____ dollars."),
         tr(lang, "银行应扣除的贴现利息为{value}元。", "The discount interest deducted by the bank is {value} dollars."),
-        v, False, (f * d / 100 * days / 365, f * d / 100, f - v),
-        (tr(lang, "贴现利息 = 票面金额 × 年贴现率 × 贴现天数 ÷ 360。",
-            "Discount interest = face value × annual discount rate × days ÷ 360."),
-         f"{f} × {num(d)}% × {days} ÷ 360 = {f2(v)}" + tr(lang, "（元）。", ".")),
+        v,
+        False,
+        (f * d / 100 * days / 365, f * d / 100, f - v),
+        (
+            tr(
+                lang,
+                "贴现利息 = 票面金额 × 年贴现率 × 贴现天数 ÷ 360。",
+                "Discount interest = face value × annual discount rate × days ÷ 360.",
+            ),
+            f"{f} × {num(d)}% × {days} ÷ 360 = {f2(v)}" + tr(lang, "（元）。", "."),
+        ),
     )
 
 
@@ -267,8 +362,14 @@ def _cflue_record(exam: str, qtype: str, question: str, options: list[str], corr
     """The CFLUE record; `options` already in display order, `correct` their indices."""
     choices = {LETTERS[k]: text for k, text in enumerate(options)}
     answer = "".join(LETTERS[k] for k in sorted(correct))
-    return {"名称": exam, "task": qtype, "question": question, "choices": repr(choices), "answer": answer,
-            "analysis": analysis}
+    return {
+        "名称": exam,
+        "task": qtype,
+        "question": question,
+        "choices": repr(choices),
+        "answer": answer,
+        "analysis": analysis,
+    }
 
 
 def _conclude(lang: str, answer: str) -> str:
@@ -296,8 +397,13 @@ def _member_lines(lang: str, tax: Taxonomy, options: list[tuple[int, int]]) -> s
     parts = []
     for k, (g, m) in enumerate(options):
         group, text = tax.groups[g], tax.groups[g].members[m][0 if lang == "zh" else 1]
-        parts.append(tr(lang, f"{LETTERS[k]}项{_quote(lang, text)}属于{group.zh}",
-                        f"({LETTERS[k]}) {_quote(lang, text)} falls under {group.en}"))
+        parts.append(
+            tr(
+                lang,
+                f"{LETTERS[k]}项{_quote(lang, text)}属于{group.zh}",
+                f"({LETTERS[k]}) {_quote(lang, text)} falls under {group.en}",
+            )
+        )
     return tr(lang, "；".join(parts) + "。", "; ".join(parts) + ".")
 
 
@@ -309,7 +415,10 @@ def _group_intro(lang: str, group: Group) -> str:
 def _classify(rng: random.Random, lang: str, negate: bool = False, multi: bool = False) -> Record:
     """Options drawn from the groups of one taxonomy; the answer is membership (or its absence)."""
     tax, g = _pick_taxonomy(rng, min_members=3 if (negate or multi) else 1)
-    group, others = tax.groups[g], [(h, m) for h, grp in enumerate(tax.groups) if h != g for m in range(len(grp.members))]
+    group, others = (
+        tax.groups[g],
+        [(h, m) for h, grp in enumerate(tax.groups) if h != g for m in range(len(grp.members))],
+    )
     inside = [(g, m) for m in range(len(group.members))]
     if multi:
         n_opts = rng.choice((4, 5)) if len(others) >= 3 else 4
@@ -326,12 +435,18 @@ def _classify(rng: random.Random, lang: str, negate: bool = False, multi: bool =
     noun_zh, noun_en = tax.noun_zh, tax.noun_en
     if multi:
         qtype = MULTI
-        q = tr(lang, f"下列{noun_zh}中，属于{group.zh}的有（ ）。",
-               f"Which of the following {noun_en} belong to {group.en}? (Select all that apply.)")
+        q = tr(
+            lang,
+            f"下列{noun_zh}中，属于{group.zh}的有（ ）。",
+            f"Which of the following {noun_en} belong to {group.en}? (Select all that apply.)",
+        )
     else:
         qtype = SINGLE
-        q = tr(lang, f"下列{noun_zh}中，{'不' if negate else ''}属于{group.zh}的是（ ）。",
-               f"Which of the following {noun_en} {'does NOT belong' if negate else 'belongs'} to {group.en}?")
+        q = tr(
+            lang,
+            f"下列{noun_zh}中，{'不' if negate else ''}属于{group.zh}的是（ ）。",
+            f"Which of the following {noun_en} {'does NOT belong' if negate else 'belongs'} to {group.en}?",
+        )
     answer = "".join(LETTERS[k] for k in sorted(correct))
     analysis = _join(lang, _group_intro(lang, group), _member_lines(lang, tax, picked), _conclude(lang, answer))
     return _cflue_record(tax.exam, qtype, q, options, correct, analysis)
@@ -348,18 +463,28 @@ def _classify_tf(rng: random.Random, lang: str) -> Record:
         m = rng.randrange(len(tax.groups[h].members))
     text = tax.groups[h].members[m][0 if lang == "zh" else 1]
     q = tr(lang, f"{text}属于{group.zh}。（ ）", f"The category of {group.en} includes {text}. (True or False?)")
-    fact = tr(lang, f"{_quote(lang, text)}属于{tax.groups[h].zh}",
-              f"The category of {tax.groups[h].en} includes {_quote(lang, text)}")
-    verdict = tr(lang, f"，题目说法{'正确' if true else '错误'}。", f", so the statement is {'true' if true else 'false'}.")
+    fact = tr(
+        lang,
+        f"{_quote(lang, text)}属于{tax.groups[h].zh}",
+        f"The category of {tax.groups[h].en} includes {_quote(lang, text)}",
+    )
+    verdict = tr(
+        lang, f"，题目说法{'正确' if true else '错误'}。", f", so the statement is {'true' if true else 'false'}."
+    )
     answer = "A" if true else "B"
     analysis = _join(lang, _group_intro(lang, group), fact + verdict, _conclude(lang, answer))
     return _cflue_record(tax.exam, TF, q, list(TF_CHOICES[lang].values()), {0 if true else 1}, analysis)
 
 
 def _statement_lines(lang: str, facts: list[Fact], truths: list[bool]) -> str:
-    parts = [tr(lang, f"{LETTERS[k]}项{'正确' if ok else '错误'}：{f.why(lang)}",
-                f"({LETTERS[k]}) is {'correct' if ok else 'incorrect'}: {f.why(lang)}")
-             for k, (f, ok) in enumerate(zip(facts, truths))]
+    parts = [
+        tr(
+            lang,
+            f"{LETTERS[k]}项{'正确' if ok else '错误'}：{f.why(lang)}",
+            f"({LETTERS[k]}) is {'correct' if ok else 'incorrect'}: {f.why(lang)}",
+        )
+        for k, (f, ok) in enumerate(zip(facts, truths))
+    ]
     return "\n".join(parts)
 
 
@@ -382,12 +507,18 @@ def _statements(rng: random.Random, lang: str, multi: bool = False) -> Record:
     correct = {k for k, ok in enumerate(truths) if ok == want}
     if multi:
         qtype = MULTI
-        q = tr(lang, f"关于{topic.zh}，下列说法中正确的有（ ）。",
-               f"Regarding {topic.en}, which of the following statements are correct? (Select all that apply.)")
+        q = tr(
+            lang,
+            f"关于{topic.zh}，下列说法中正确的有（ ）。",
+            f"Regarding {topic.en}, which of the following statements are correct? (Select all that apply.)",
+        )
     else:
         qtype = SINGLE
-        q = tr(lang, f"关于{topic.zh}，下列说法{'正确' if want else '错误'}的是（ ）。",
-               f"Regarding {topic.en}, which of the following statements is {'correct' if want else 'INCORRECT'}?")
+        q = tr(
+            lang,
+            f"关于{topic.zh}，下列说法{'正确' if want else '错误'}的是（ ）。",
+            f"Regarding {topic.en}, which of the following statements is {'correct' if want else 'INCORRECT'}?",
+        )
     answer = "".join(LETTERS[k] for k in sorted(correct))
     analysis = _statement_lines(lang, facts, truths) + "\n" + _conclude(lang, answer)
     return _cflue_record(topic.exam, qtype, q, options, correct, analysis)
@@ -432,8 +563,11 @@ def _calc_tf(rng: random.Random, lang: str) -> Record:
     shown = values[0] if true else values[1]
     claim = calc.claim.format(value=shown)
     q = _join(lang, calc.context, claim + tr(lang, "（ ）", " (True or False?)"))
-    verdict = tr(lang, f"正确结果为{values[0]}，题目说法{'正确' if true else '错误'}。",
-                 f"The correct result is {values[0]}, so the statement is {'true' if true else 'false'}.")
+    verdict = tr(
+        lang,
+        f"正确结果为{values[0]}，题目说法{'正确' if true else '错误'}。",
+        f"The correct result is {values[0]}, so the statement is {'true' if true else 'false'}.",
+    )
     answer = "A" if true else "B"
     analysis = _join(lang, *calc.steps, verdict, _conclude(lang, answer))
     return _cflue_record(calc.exam, TF, q, list(TF_CHOICES[lang].values()), {0 if true else 1}, analysis)

@@ -11,8 +11,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dianjin.io import atomic_write_text
-from dianjin.numbers import round_half_up
+from dianjin.files import atomic_write_text
+from dianjin.tasks.numeric import round_half_up
 
 Record = dict[str, Any]
 

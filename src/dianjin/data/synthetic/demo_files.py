@@ -21,8 +21,9 @@ DEMO_FILES: dict[str, tuple[str, Callable[[int, int], list[Record]], Callable[[l
 }
 
 
-def write_demo_sets(out_dir: str | Path, n_cflue: int = 200, n_finqa: int = 100, n_ccc: int = 100,
-                    seed: int = 0) -> dict[str, Path]:
+def write_demo_sets(
+    out_dir: str | Path, n_cflue: int = 200, n_finqa: int = 100, n_ccc: int = 100, seed: int = 0
+) -> dict[str, Path]:
     """Write the three sets under `out_dir` in the layout of ../shared/data; task -> path.
 
     A count of 0 skips that task (no file written, no key returned).
@@ -37,8 +38,10 @@ def write_demo_sets(out_dir: str | Path, n_cflue: int = 200, n_finqa: int = 100,
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m dianjin.data.synthetic",
-                                 description="Small synthetic CFLUE-, FinQA- and CCC-style sets (the CPU demo's data).")
+    ap = argparse.ArgumentParser(
+        prog="python -m dianjin.data.synthetic",
+        description="Small synthetic CFLUE-, FinQA- and CCC-style sets (the CPU demo's data).",
+    )
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--n-cflue", type=int, default=200)
     ap.add_argument("--n-finqa", type=int, default=100)

@@ -6,7 +6,7 @@ lower-case, spaced style with "$ 1,234" cells; company names, regions and the po
 are package data (tables/finqa.json). Questions (`FINQA_TEMPLATES`): percentage change,
 difference, ratio, share of a total, change in a share, table_sum, table_average, greater (yes/no,
 across years and across rows), margins, working capital / current ratio, and two from the text
-(share repurchase cost, annual dividend). `exe_ans` is `dianjin.finqa_program.execute(program,
+(share repurchase cost, annual dividend). `exe_ans` is `dianjin.tasks.finqa_program.execute(program,
 table)`, so it matches by construction; `answer` (the human answer) is exe_ans written with the
 fewest decimals within 0.05%.
 """
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dianjin.data.synthetic.common import Record, check_n, load_table, num, write_json
-from dianjin.finqa_program import execute
-from dianjin.numbers import round_half_up
+from dianjin.tasks.finqa_program import execute
+from dianjin.tasks.numeric import round_half_up
 
 _TABLES = load_table("finqa")
 COMPANIES: tuple[tuple[str, str, str], ...] = tuple(tuple(c) for c in _TABLES["companies"])  # (name, ticker, industry)
@@ -28,7 +28,8 @@ SEGMENTS: tuple[str, ...] = tuple(_TABLES["segments"])
 _REASONS = {k: (tuple(d["up"]), tuple(d["down"])) for k, d in _TABLES["reasons"].items()}
 # table kind -> (the row post_text discusses, (reasons it rose, reasons it fell))
 POST_TEXT: dict[str, tuple[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
-    kind: (d["row"], _REASONS[d["reasons"]]) for kind, d in _TABLES["post_text"].items()}
+    kind: (d["row"], _REASONS[d["reasons"]]) for kind, d in _TABLES["post_text"].items()
+}
 
 
 @dataclass
@@ -89,11 +90,25 @@ def _income_table(rng: random.Random, decimals: int) -> FinTable:
     opex = [round(r * (opex_ratio + rng.uniform(-0.02, 0.02)), decimals) for r in rev]
     op = [round(g - o, decimals) for g, o in zip(gross, opex)]
     net = [round(o * rng.uniform(0.55, 0.8), decimals) for o in op]
-    rows = [("net revenue", rev), ("cost of sales", cost), ("gross profit", gross), ("operating expenses", opex),
-            ("operating income", op), ("net income", net)]
+    rows = [
+        ("net revenue", rev),
+        ("cost of sales", cost),
+        ("gross profit", gross),
+        ("operating expenses", opex),
+        ("operating income", op),
+        ("net income", net),
+    ]
     parts = [(["cost of sales", "gross profit", "operating expenses", "operating income", "net income"], "net revenue")]
-    return FinTable("income", "consolidated results of operations", "( in millions )", years, rows, parts,
-                    frozenset({"net revenue", "net income"}), decimals)
+    return FinTable(
+        "income",
+        "consolidated results of operations",
+        "( in millions )",
+        years,
+        rows,
+        parts,
+        frozenset({"net revenue", "net income"}),
+        decimals,
+    )
 
 
 def _segment_table(rng: random.Random, decimals: int) -> FinTable:
@@ -102,22 +117,44 @@ def _segment_table(rng: random.Random, decimals: int) -> FinTable:
     rows = [(s, _series(rng, rng.uniform(150, 6000), 3, decimals, 0.2)) for s in segs]
     total = [round(sum(v[j] for _, v in rows), decimals) for j in range(3)]
     rows.append(("total net sales", total))
-    return FinTable("segments", "net sales by geographic region", "( in millions )", years, rows,
-                    [(segs, "total net sales")], frozenset({segs[0], "total net sales"}), decimals)
+    return FinTable(
+        "segments",
+        "net sales by geographic region",
+        "( in millions )",
+        years,
+        rows,
+        [(segs, "total net sales")],
+        frozenset({segs[0], "total net sales"}),
+        decimals,
+    )
 
 
 def _balance_table(rng: random.Random, decimals: int) -> FinTable:
     years = _years(rng, 2)
-    assets = [(name, _series(rng, rng.uniform(lo, hi), 2, decimals, 0.2)) for name, lo, hi in (
-        ("cash and cash equivalents", 100, 3000), ("accounts receivable", 200, 4000), ("inventories", 150, 3500),
-        ("other current assets", 50, 600))]
-    liabs = [(name, _series(rng, rng.uniform(lo, hi), 2, decimals, 0.2)) for name, lo, hi in (
-        ("accounts payable", 150, 2500), ("accrued liabilities", 80, 1200), ("short-term debt", 50, 1500))]
+    assets = [
+        (name, _series(rng, rng.uniform(lo, hi), 2, decimals, 0.2))
+        for name, lo, hi in (
+            ("cash and cash equivalents", 100, 3000),
+            ("accounts receivable", 200, 4000),
+            ("inventories", 150, 3500),
+            ("other current assets", 50, 600),
+        )
+    ]
+    liabs = [
+        (name, _series(rng, rng.uniform(lo, hi), 2, decimals, 0.2))
+        for name, lo, hi in (
+            ("accounts payable", 150, 2500),
+            ("accrued liabilities", 80, 1200),
+            ("short-term debt", 50, 1500),
+        )
+    ]
     tca = [round(sum(v[j] for _, v in assets), decimals) for j in range(2)]
     tcl = [round(sum(v[j] for _, v in liabs), decimals) for j in range(2)]
     rows = assets + [("total current assets", tca)] + liabs + [("total current liabilities", tcl)]
     parts = [([n for n, _ in assets], "total current assets"), ([n for n, _ in liabs], "total current liabilities")]
-    money = frozenset({"cash and cash equivalents", "total current assets", "accounts payable", "total current liabilities"})
+    money = frozenset(
+        {"cash and cash equivalents", "total current assets", "accounts payable", "total current liabilities"}
+    )
     return FinTable("balance", "selected balance sheet data", "december 31", years, rows, parts, money, decimals)
 
 
@@ -134,8 +171,16 @@ def _rollforward_table(rng: random.Random, decimals: int) -> FinTable:
     cols.reverse()
     names = ("balance at beginning of year", "additions", "reductions", "balance at end of year")
     rows = [(name, [c[r] for c in cols]) for r, name in enumerate(names)]
-    return FinTable("rollforward", "changes in the allowance for doubtful accounts", "( in millions )", years, rows, [],
-                    frozenset({names[0], names[3]}), decimals)
+    return FinTable(
+        "rollforward",
+        "changes in the allowance for doubtful accounts",
+        "( in millions )",
+        years,
+        rows,
+        [],
+        frozenset({names[0], names[3]}),
+        decimals,
+    )
 
 
 TABLES: dict[str, Callable[[random.Random, int], FinTable]] = {
@@ -177,72 +222,115 @@ def _two_years(rng: random.Random, t: FinTable) -> tuple[int, int]:
 def _q_pct_change(rng: random.Random, t: FinTable, f: TextFacts) -> Question:
     row, (a, b) = rng.choice(t.rows)[0], _two_years(rng, t)
     new, old = num(t.value(row, a)), num(t.value(row, b))
-    return Question(f"what was the percentage change in {row} from {t.years[b]} to {t.years[a]}?",
-                    f"subtract({new}, {old}), divide(#0, {old})", "pct", (row,))
+    return Question(
+        f"what was the percentage change in {row} from {t.years[b]} to {t.years[a]}?",
+        f"subtract({new}, {old}), divide(#0, {old})",
+        "pct",
+        (row,),
+    )
 
 
 def _q_difference(rng: random.Random, t: FinTable, f: TextFacts) -> Question:
     row, (a, b) = rng.choice(t.rows)[0], _two_years(rng, t)
-    return Question(f"what was the change in {row} between {t.years[b]} and {t.years[a]} , in millions?",
-                    f"subtract({num(t.value(row, a))}, {num(t.value(row, b))})", "num", (row,))
+    return Question(
+        f"what was the change in {row} between {t.years[b]} and {t.years[a]} , in millions?",
+        f"subtract({num(t.value(row, a))}, {num(t.value(row, b))})",
+        "num",
+        (row,),
+    )
 
 
 def _q_ratio(rng: random.Random, t: FinTable, f: TextFacts) -> Question:
     (r1, _), (r2, _) = rng.sample(t.rows, 2)
     c = rng.randrange(len(t.years))
-    return Question(f"what was the ratio of {r1} to {r2} in {t.years[c]}?",
-                    f"divide({num(t.value(r1, c))}, {num(t.value(r2, c))})", "num", (r1, r2))
+    return Question(
+        f"what was the ratio of {r1} to {r2} in {t.years[c]}?",
+        f"divide({num(t.value(r1, c))}, {num(t.value(r2, c))})",
+        "num",
+        (r1, r2),
+    )
 
 
 def _q_share(rng: random.Random, t: FinTable, f: TextFacts) -> Question:
     parts, whole = rng.choice(t.parts)
     part, c = rng.choice(parts), rng.randrange(len(t.years))
-    return Question(f"what percentage of {whole} in {t.years[c]} was {part}?",
-                    f"divide({num(t.value(part, c))}, {num(t.value(whole, c))})", "pct", (part, whole))
+    return Question(
+        f"what percentage of {whole} in {t.years[c]} was {part}?",
+        f"divide({num(t.value(part, c))}, {num(t.value(whole, c))})",
+        "pct",
+        (part, whole),
+    )
 
 
 def _q_share_change(rng: random.Random, t: FinTable, f: TextFacts) -> Question:
     parts, whole = rng.choice(t.parts)
     part, (a, b) = rng.choice(parts), _two_years(rng, t)
     v = {k: (num(t.value(part, k)), num(t.value(whole, k))) for k in (a, b)}
-    return Question(f"what was the change in {part} as a percentage of {whole} from {t.years[b]} to {t.years[a]}?",
-                    f"divide({v[a][0]}, {v[a][1]}), divide({v[b][0]}, {v[b][1]}), subtract(#0, #1)", "pct", (part, whole))
+    return Question(
+        f"what was the change in {part} as a percentage of {whole} from {t.years[b]} to {t.years[a]}?",
+        f"divide({v[a][0]}, {v[a][1]}), divide({v[b][0]}, {v[b][1]}), subtract(#0, #1)",
+        "pct",
+        (part, whole),
+    )
 
 
 def _q_sum(rng: random.Random, t: FinTable, f: TextFacts) -> Question:
     row = rng.choice(t.rows)[0]
-    return Question(f"what was the total {row} for {' , '.join(t.years[::-1])} combined , in millions?",
-                    f"table_sum({row}, none)", "num", (row,))
+    return Question(
+        f"what was the total {row} for {' , '.join(t.years[::-1])} combined , in millions?",
+        f"table_sum({row}, none)",
+        "num",
+        (row,),
+    )
 
 
 def _q_average(rng: random.Random, t: FinTable, f: TextFacts) -> Question:
     row = rng.choice(t.rows)[0]
-    return Question(f"what was the average {row} from {t.years[-1]} to {t.years[0]} , in millions?",
-                    f"table_average({row}, none)", "num", (row,))
+    return Question(
+        f"what was the average {row} from {t.years[-1]} to {t.years[0]} , in millions?",
+        f"table_average({row}, none)",
+        "num",
+        (row,),
+    )
 
 
 def _q_greater_years(rng: random.Random, t: FinTable, f: TextFacts) -> Question:
     row, (a, b) = rng.choice(t.rows)[0], _two_years(rng, t)
-    return Question(f"was {row} in {t.years[a]} greater than in {t.years[b]}?",
-                    f"greater({num(t.value(row, a))}, {num(t.value(row, b))})", "yesno", (row,))
+    return Question(
+        f"was {row} in {t.years[a]} greater than in {t.years[b]}?",
+        f"greater({num(t.value(row, a))}, {num(t.value(row, b))})",
+        "yesno",
+        (row,),
+    )
 
 
 def _q_greater_rows(rng: random.Random, t: FinTable, f: TextFacts) -> Question:
     (r1, _), (r2, _) = rng.sample(t.rows, 2)
     c = rng.randrange(len(t.years))
-    return Question(f"in {t.years[c]} , was {r1} greater than {r2}?",
-                    f"greater({num(t.value(r1, c))}, {num(t.value(r2, c))})", "yesno", (r1, r2))
+    return Question(
+        f"in {t.years[c]} , was {r1} greater than {r2}?",
+        f"greater({num(t.value(r1, c))}, {num(t.value(r2, c))})",
+        "yesno",
+        (r1, r2),
+    )
 
 
 def _q_margin(rng: random.Random, t: FinTable, f: TextFacts) -> Question:
     c = rng.randrange(len(t.years))
     rev, y = num(t.value("net revenue", c)), t.years[c]
     if rng.random() < 0.5:
-        return Question(f"what was the gross margin in {y}?",
-                        f"subtract({rev}, {num(t.value('cost of sales', c))}), divide(#0, {rev})", "pct",
-                        ("net revenue", "cost of sales"))
-    return Question(f"what was the operating margin in {y}?", f"divide({num(t.value('operating income', c))}, {rev})",
-                    "pct", ("operating income", "net revenue"))
+        return Question(
+            f"what was the gross margin in {y}?",
+            f"subtract({rev}, {num(t.value('cost of sales', c))}), divide(#0, {rev})",
+            "pct",
+            ("net revenue", "cost of sales"),
+        )
+    return Question(
+        f"what was the operating margin in {y}?",
+        f"divide({num(t.value('operating income', c))}, {rev})",
+        "pct",
+        ("operating income", "net revenue"),
+    )
 
 
 def _q_liquidity(rng: random.Random, t: FinTable, f: TextFacts) -> Question:
@@ -250,19 +338,31 @@ def _q_liquidity(rng: random.Random, t: FinTable, f: TextFacts) -> Question:
     tca, tcl = num(t.value("total current assets", c)), num(t.value("total current liabilities", c))
     rows = ("total current assets", "total current liabilities")
     if rng.random() < 0.5:
-        return Question(f"what was the working capital at december 31 , {t.years[c]} , in millions?",
-                        f"subtract({tca}, {tcl})", "num", rows)
+        return Question(
+            f"what was the working capital at december 31 , {t.years[c]} , in millions?",
+            f"subtract({tca}, {tcl})",
+            "num",
+            rows,
+        )
     return Question(f"what was the current ratio at december 31 , {t.years[c]}?", f"divide({tca}, {tcl})", "num", rows)
 
 
 def _q_repurchase(rng: random.Random, t: FinTable, f: TextFacts) -> Question:
-    return Question(f"what was the total cost of the shares repurchased in {f.year} , in millions?",
-                    f"multiply({num(f.shares)}, {num(f.price)})", "num", texts=(f.repurchase_index,))
+    return Question(
+        f"what was the total cost of the shares repurchased in {f.year} , in millions?",
+        f"multiply({num(f.shares)}, {num(f.price)})",
+        "num",
+        texts=(f.repurchase_index,),
+    )
 
 
 def _q_dividend(rng: random.Random, t: FinTable, f: TextFacts) -> Question:
-    return Question(f"what was the total annual dividend per share declared in {f.year}?",
-                    f"multiply({num(f.dividend)}, const_4)", "num", texts=(f.dividend_index,))
+    return Question(
+        f"what was the total annual dividend per share declared in {f.year}?",
+        f"multiply({num(f.dividend)}, const_4)",
+        "num",
+        texts=(f.dividend_index,),
+    )
 
 
 @dataclass(frozen=True)
@@ -294,10 +394,14 @@ def _text_facts(rng: random.Random, company: tuple[str, str, str], t: FinTable) 
     year = t.years[0]
     shares, price, div = round(rng.uniform(0.5, 12), 1), round(rng.uniform(12, 180), 2), round(rng.uniform(0.1, 1.5), 2)
     sentences = [
-        (f"{name} is {'an' if industry[0] in 'aeiou' else 'a'} {industry} company . the following discussion should "
-         f"be read together with the consolidated financial statements ."),
-        (f"during {year} , we repurchased {num(shares)} million shares of our common stock at an average price of "
-         f"$ {price:.2f} per share ."),
+        (
+            f"{name} is {'an' if industry[0] in 'aeiou' else 'a'} {industry} company . the following discussion should "
+            f"be read together with the consolidated financial statements ."
+        ),
+        (
+            f"during {year} , we repurchased {num(shares)} million shares of our common stock at an average price of "
+            f"$ {price:.2f} per share ."
+        ),
         f"in {year} , our board of directors declared a quarterly cash dividend of $ {div:.2f} per share .",
         f"the following table presents the {t.title} for the years indicated :",
     ]
@@ -307,8 +411,10 @@ def _text_facts(rng: random.Random, company: tuple[str, str, str], t: FinTable) 
 def _post_text(rng: random.Random, t: FinTable) -> list[str]:
     row, (ups, downs) = POST_TEXT[t.kind]
     up = t.value(row, 0) >= t.value(row, 1)
-    change = (f"{row} {'increased' if up else 'decreased'} in {t.years[0]} compared with {t.years[1]} primarily due to "
-              f"{rng.choice(ups if up else downs)} .")
+    change = (
+        f"{row} {'increased' if up else 'decreased'} in {t.years[0]} compared with {t.years[1]} primarily due to "
+        f"{rng.choice(ups if up else downs)} ."
+    )
     return [change, "amounts may not add due to rounding ."]
 
 

@@ -2,7 +2,7 @@
 (`model_world_size_{W}_rank_{r}.pt`: DTensors with Shard/Replicate placements, or plain tensors) and
 torch.distributed.checkpoint (DCP) directories. `open_checkpoint(path)` detects the layout and reads
 metadata only; `Source.pieces(key)` yields each piece of one tensor, memory-mapped, for
-`dianjin.merge` to copy into place. Loading is safe: `torch.load(weights_only=True)`, and DCP's
+`dianjin.model.merge` to copy into place. Loading is safe: `torch.load(weights_only=True)`, and DCP's
 `.metadata` goes through an allow-list unpickler.
 """
 
@@ -17,9 +17,9 @@ import mmap
 import pickle
 import re
 import sys
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class Spec:
 
     key: str
     shape: tuple[int, ...]
-    dtype: "torch.dtype"
+    dtype: torch.dtype
     where: str  # the file(s) it comes from, for error messages
 
     @property
@@ -77,9 +77,7 @@ def open_checkpoint(path: str | Path) -> Source:
         return DcpSource(path)
     if _rank_files(path) or (path / "fsdp_config.json").exists():
         return RankFileSource(path)
-    raise MergeError(
-        f"{path}: no checkpoint found (expected model_world_size_W_rank_R.pt files or a DCP .metadata)"
-    )
+    raise MergeError(f"{path}: no checkpoint found (expected model_world_size_W_rank_R.pt files or a DCP .metadata)")
 
 
 def _rank_files(d: Path) -> dict[tuple[int, int], Path]:
@@ -367,7 +365,7 @@ if _libc is not None:
     _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 
 
-def _release(t: "torch.Tensor") -> None:
+def _release(t: torch.Tensor) -> None:
     """Drop the pages of a memory-mapped, read-only tensor from this process (Linux; no-op elsewhere).
 
     The rank files are mapped MAP_PRIVATE and never written, so the kernel re-reads the file if a page

@@ -1,5 +1,5 @@
 """An OpenAI-compatible endpoint as configured (`EndpointConfig`, checked on load) and the error a
-request that fails for good raises (`LLMError`). Used by `dianjin.client` and by every stage that
+request that fails for good raises (`LLMError`). Used by `dianjin.llm.client` and by every stage that
 calls a teacher, a judge or a served model (data build, mine, eval, demo).
 
 Keys: `api_key_env` names the environment variable; the key itself is read only by `api_key()`,
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from dianjin.tasks.base import DataError
+from dianjin.errors import DataError
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorization"}
@@ -27,10 +27,24 @@ class LLMError(RuntimeError):
     body: an excerpt of the last response body; attempts: HTTP attempts made.
     """
 
-    def __init__(self, message: str, *, endpoint: str, status: int | None = None, body: str = "",
-                 attempts: int = 0, retryable: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        status: int | None = None,
+        body: str = "",
+        attempts: int = 0,
+        retryable: bool = False,
+    ):
         super().__init__(message)
-        self.endpoint, self.status, self.body, self.attempts, self.retryable = endpoint, status, body, attempts, retryable
+        self.endpoint, self.status, self.body, self.attempts, self.retryable = (
+            endpoint,
+            status,
+            body,
+            attempts,
+            retryable,
+        )
 
 
 # --- configuration --------------------------------------------------------------------------------
@@ -69,15 +83,20 @@ class EndpointConfig:
         object.__setattr__(self, "base_url", url)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "endpoint config") -> "EndpointConfig":
+    def from_dict(cls, data: dict[str, Any], where: str = "endpoint config") -> EndpointConfig:
         """Build from a config mapping; errors name `where` and the field."""
         if not isinstance(data, dict):
             raise DataError(where, None, None, f"expected a mapping, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         for name in data:
             if name in ("api_key", "key", "token"):
-                raise DataError(where, None, name, "never put an API key in a config: export it and name the "
-                                "variable with api_key_env (e.g. api_key_env: DEEPSEEK_API_KEY)")
+                raise DataError(
+                    where,
+                    None,
+                    name,
+                    "never put an API key in a config: export it and name the "
+                    "variable with api_key_env (e.g. api_key_env: DEEPSEEK_API_KEY)",
+                )
             if name not in known:
                 raise DataError(where, None, name, f"unknown key; known keys: {', '.join(sorted(known))}")
         for name in ("base_url", "model"):
@@ -94,8 +113,10 @@ class EndpointConfig:
             return None
         key = os.environ.get(self.api_key_env, "")
         if not key:
-            raise LLMError(f"{self.base_url}: environment variable {self.api_key_env} (api_key_env) is not set",
-                           endpoint=self.base_url)
+            raise LLMError(
+                f"{self.base_url}: environment variable {self.api_key_env} (api_key_env) is not set",
+                endpoint=self.base_url,
+            )
         return key
 
 
@@ -130,8 +151,10 @@ def _check_headers(v: Any) -> str | None:
 
 # field -> check returning a problem string or None
 _CHECKS: dict[str, Callable[[Any], str | None]] = {
-    "base_url": _check(lambda v: isinstance(v, str) and re.match(r"^https?://[^/\s]+", v) is not None,
-                       "an http:// or https:// URL such as http://127.0.0.1:8000/v1"),
+    "base_url": _check(
+        lambda v: isinstance(v, str) and re.match(r"^https?://[^/\s]+", v) is not None,
+        "an http:// or https:// URL such as http://127.0.0.1:8000/v1",
+    ),
     "model": _check(lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string"),
     "api_key_env": _check_env,
     "concurrency": _check(lambda v: _int(v) and v >= 1, "an integer >= 1"),
@@ -147,8 +170,9 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "price_in": _check(lambda v: _num(v) and v >= 0, "a number >= 0 (price per 1M tokens)"),
     "price_out": _check(lambda v: _num(v) and v >= 0, "a number >= 0 (price per 1M tokens)"),
     "extra_body": _check(lambda v: isinstance(v, dict), "a mapping"),
-    "auth_header": _check(lambda v: isinstance(v, str) and re.match(r"^[A-Za-z0-9-]+$", v) is not None,
-                          "an HTTP header name"),
+    "auth_header": _check(
+        lambda v: isinstance(v, str) and re.match(r"^[A-Za-z0-9-]+$", v) is not None, "an HTTP header name"
+    ),
     "headers": _check_headers,
     "cache_salt": _check(lambda v: v is None or isinstance(v, str), "null or a string"),
     "max_response_bytes": _check(lambda v: _int(v) and v >= 1024, "an integer >= 1024 (bytes)"),

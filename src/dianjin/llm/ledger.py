@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
-from dianjin.io import atomic_write_json
+from dianjin.files import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class LedgerRow:
     cost: float = 0.0  # estimated, in the config's currency (USD by convention)
     latency: float = 0.0  # summed seconds of successful attempts
 
-    def add(self, other: "LedgerRow") -> None:
+    def add(self, other: LedgerRow) -> None:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
@@ -56,9 +56,21 @@ class Ledger:
         self._lock = threading.Lock()
         self._saved = time.monotonic()
 
-    def record(self, stage: str, model: str, *, cached: bool = False, failed: bool = False,
-               truncated: bool = False, attempts: int = 1, prompt_tokens: int = 0, completion_tokens: int = 0,
-               latency: float = 0.0, price_in: float = 0.0, price_out: float = 0.0) -> None:
+    def record(
+        self,
+        stage: str,
+        model: str,
+        *,
+        cached: bool = False,
+        failed: bool = False,
+        truncated: bool = False,
+        attempts: int = 1,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        latency: float = 0.0,
+        price_in: float = 0.0,
+        price_out: float = 0.0,
+    ) -> None:
         paid = not cached and not failed
         with self._lock:
             row = self.rows.get((stage, model))
@@ -100,7 +112,7 @@ class Ledger:
         return target
 
     @classmethod
-    def load(cls, path: str | Path) -> "Ledger":
+    def load(cls, path: str | Path) -> Ledger:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         led = cls()
         names = {f.name for f in fields(LedgerRow)}
@@ -109,7 +121,7 @@ class Ledger:
         return led
 
     @classmethod
-    def resume(cls, path: str | Path, autosave_every: float = 5.0) -> "Ledger":
+    def resume(cls, path: str | Path, autosave_every: float = 5.0) -> Ledger:
         """A ledger saving to `path` that starts from the totals already saved there (by an earlier run,
         maybe killed); an unreadable file is moved aside to `path.unreadable` (with a warning)."""
         led = cls(path, autosave_every)
@@ -128,11 +140,36 @@ class Ledger:
         head = ["stage", "model", "calls", "cached", "failed", "trunc", "retries", "prompt_tok", "compl_tok", "cost"]
         with self._lock:
             items = sorted(self.rows.items())
-        body = [[s, m, r.calls, r.cached, r.failed, r.truncated, r.retries, r.prompt_tokens, r.completion_tokens,
-                 f"{r.cost:.4f}"] for (s, m), r in items]
+        body = [
+            [
+                s,
+                m,
+                r.calls,
+                r.cached,
+                r.failed,
+                r.truncated,
+                r.retries,
+                r.prompt_tokens,
+                r.completion_tokens,
+                f"{r.cost:.4f}",
+            ]
+            for (s, m), r in items
+        ]
         t = self.total()
-        body.append(["TOTAL", "", t.calls, t.cached, t.failed, t.truncated, t.retries, t.prompt_tokens,
-                     t.completion_tokens, f"{t.cost:.4f}"])
+        body.append(
+            [
+                "TOTAL",
+                "",
+                t.calls,
+                t.cached,
+                t.failed,
+                t.truncated,
+                t.retries,
+                t.prompt_tokens,
+                t.completion_tokens,
+                f"{t.cost:.4f}",
+            ]
+        )
         cells = [head] + [[str(c) for c in row] for row in body]
         widths = [max(len(row[i]) for row in cells) for i in range(len(head))]
 
@@ -152,8 +189,15 @@ class Progress:
     """A throttled one-line progress report; `start()`/`finish(ok, cached)` around each item. An answer
     cut at max_tokens is done (it is an answer) and also counted as truncated; `failed` is an error."""
 
-    def __init__(self, total: int, desc: str = "llm", stream: IO[str] | None = None, enabled: bool | None = None,
-                 min_interval: float = 0.25, line_interval: float = 10.0):
+    def __init__(
+        self,
+        total: int,
+        desc: str = "llm",
+        stream: IO[str] | None = None,
+        enabled: bool | None = None,
+        min_interval: float = 0.25,
+        line_interval: float = 10.0,
+    ):
         self.total, self.desc = total, desc
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -185,8 +229,10 @@ class Progress:
         rate = finished / elapsed
         eta = _hms((self.total - finished) / rate) if rate > 0 and finished < self.total else "-"
         cut = f" ({self.truncated} truncated)" if self.truncated else ""
-        return (f"{self.desc}: {self.done}/{self.total} done{cut}, {self.failed} failed, {self.inflight} in flight, "
-                f"{self.cached} cached, {rate:.1f}/s, ETA {eta}")
+        return (
+            f"{self.desc}: {self.done}/{self.total} done{cut}, {self.failed} failed, {self.inflight} in flight, "
+            f"{self.cached} cached, {rate:.1f}/s, ETA {eta}"
+        )
 
     def _maybe_render(self, force: bool = False) -> None:
         if not self.enabled or self._closed:

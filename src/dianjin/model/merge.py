@@ -43,12 +43,13 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from dianjin.legacy_config import add_legacy_keys
-from dianjin.merge_sources import MergeError, Source, Spec, open_checkpoint
+from dianjin.model.checkpoints import MergeError, Source, Spec, open_checkpoint
+from dianjin.model.legacy_config import add_legacy_keys
 
 if TYPE_CHECKING:
     import torch
@@ -72,7 +73,7 @@ SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10
 @dataclass(frozen=True)
 class Item:
     spec: Spec
-    dtype: "torch.dtype"  # output dtype
+    dtype: torch.dtype  # output dtype
 
 
 @dataclass
@@ -104,7 +105,7 @@ def expected_tensors(base: Path) -> tuple[dict[str, tuple[int, ...]], list[list[
     return shapes, [g for g in groups.values() if len(g) > 1]
 
 
-def make_plan(src: Source, base: Path, out_dtype: "torch.dtype | None", max_shard_bytes: int) -> Plan:
+def make_plan(src: Source, base: Path, out_dtype: torch.dtype | None, max_shard_bytes: int) -> Plan:
     specs = {s.key: s for s in src.specs()}
     shapes, tied = expected_tensors(base)
     for s in specs.values():
@@ -160,7 +161,7 @@ def _same_values(src: Source, a: str, b: str) -> bool:
     return torch.equal(assemble(src, a, dtype), assemble(src, b, dtype))
 
 
-def assemble(src: Source, key: str, dtype: "torch.dtype") -> "torch.Tensor":
+def assemble(src: Source, key: str, dtype: torch.dtype) -> torch.Tensor:
     """The full tensor `key` in `dtype`, built piece by piece (peak: the result plus one piece)."""
     import torch
 
@@ -214,7 +215,7 @@ def write_shards(src: Source, plan: Plan, out_dir: Path, progress: Callable[[str
     return total
 
 
-def save_companions(base: Path, out_dir: Path, dtype: "torch.dtype | None") -> None:
+def save_companions(base: Path, out_dir: Path, dtype: torch.dtype | None) -> None:
     """config.json (dtype updated), generation_config.json and the tokenizer, from the base model."""
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
@@ -286,15 +287,17 @@ def verify(out_dir: Path, src: Source | None = None, plan: Plan | None = None, r
         say(f"verify: greedy generation: {greedy_sample(out_dir)!r}")
 
 
-def _bitwise_equal(a: "torch.Tensor", b: "torch.Tensor") -> bool:
+def _bitwise_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
     import torch
 
-    return a.shape == b.shape and a.dtype == b.dtype and torch.equal(
-        a.contiguous().reshape(-1).view(torch.uint8), b.contiguous().reshape(-1).view(torch.uint8)
+    return (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and torch.equal(a.contiguous().reshape(-1).view(torch.uint8), b.contiguous().reshape(-1).view(torch.uint8))
     )
 
 
-def _read_hf_weights(d: Path) -> dict[str, Callable[[], "torch.Tensor"]]:
+def _read_hf_weights(d: Path) -> dict[str, Callable[[], torch.Tensor]]:
     """{key: loader} over a HF model directory's safetensors files (lazy: one tensor at a time)."""
     from safetensors import safe_open
 
@@ -309,7 +312,7 @@ def _read_hf_weights(d: Path) -> dict[str, Callable[[], "torch.Tensor"]]:
     return out
 
 
-def _get(p: Path, k: str) -> "torch.Tensor":
+def _get(p: Path, k: str) -> torch.Tensor:
     from safetensors import safe_open
 
     with safe_open(p, framework="pt") as f:
@@ -327,7 +330,7 @@ def greedy_sample(model_dir: Path, prompt: str = "What is 2 + 2?", max_new_token
                                                       return_tensors="pt", return_dict=True))  # fmt: skip
     with torch.no_grad():
         out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False)
-    return str(tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=False))
+    return str(tok.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=False))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -359,7 +362,7 @@ def staged_dir(out: Path, force: bool) -> Iterator[Path]:
         old.unlink(missing_ok=True)
 
 
-def resolve_dtype(name: str | None, base: Path) -> "torch.dtype | None":
+def resolve_dtype(name: str | None, base: Path) -> torch.dtype | None:
     """`auto`/None: the base config's dtype (None if it has none: keep the stored dtypes)."""
     import torch
 

@@ -5,7 +5,7 @@ transformers 5 writes the rotary embedding settings only as `rope_parameters: {r
 (None, or a dict with `type`/`rope_type` and the type's parameters), and ignores `rope_parameters`, so
 a 4.x reader of our models would silently use the wrong RoPE base (SmolLM2: 100000, read as 10000).
 
-    from dianjin.legacy_config import add_legacy_keys, legacy_view
+    from dianjin.model.legacy_config import add_legacy_keys, legacy_view
     add_legacy_keys(model_dir)                     # after every save_pretrained of a config
     legacy_view(json.loads(cfg_text))              # {"rope_theta": ..., "rope_scaling": ...} as 4.x sees it
 

@@ -21,7 +21,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, NamedTuple, TypeVar
 
-from dianjin.client import ChatRequest, ChatResult, LLMClient, LLMError
+from dianjin.llm.client import ChatRequest, ChatResult, LLMClient, LLMError
 from dianjin.tasks.base import Messages
 
 T = TypeVar("T")
@@ -73,13 +73,24 @@ class Answer(NamedTuple):
 
 def usage(res: ChatResult) -> dict[str, Any]:
     """What the logs keep of one answer (never its latency or cache flag: logs must be reproducible)."""
-    return {"finish_reason": res.finish_reason, "prompt_tokens": res.prompt_tokens,
-            "completion_tokens": res.completion_tokens, "reasoning_tokens": res.reasoning_tokens}
+    return {
+        "finish_reason": res.finish_reason,
+        "prompt_tokens": res.prompt_tokens,
+        "completion_tokens": res.completion_tokens,
+        "reasoning_tokens": res.reasoning_tokens,
+    }
 
 
-def ask_many(role: str, questions: list[Messages], *, stage: str, sample: int = 0, max_samples: int = 3,
-             accept: Callable[[ChatResult], bool] | None = None, extra: dict[str, Any] | None = None
-             ) -> Flow[list[Answer]]:
+def ask_many(
+    role: str,
+    questions: list[Messages],
+    *,
+    stage: str,
+    sample: int = 0,
+    max_samples: int = 3,
+    accept: Callable[[ChatResult], bool] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Flow[list[Answer]]:
     """Ask several questions in parallel; a truncated or unaccepted answer is asked again with the
     next sample index, up to `max_samples` rounds."""
     done: list[ChatResult | None] = [None] * len(questions)
@@ -126,8 +137,9 @@ async def drive(flow: Flow[T], clients: Mapping[str, LLMClient]) -> T:
         step = next(flow)
         while True:
             client = clients[step.role]
-            results = await asyncio.gather(*(_one(client, r, step.stage) for r in step.requests),
-                                           return_exceptions=True)
+            results = await asyncio.gather(
+                *(_one(client, r, step.stage) for r in step.requests), return_exceptions=True
+            )
             for r in results:
                 if isinstance(r, BaseException):
                     raise r
@@ -139,7 +151,7 @@ async def drive(flow: Flow[T], clients: Mapping[str, LLMClient]) -> T:
 
 
 def drive_sync(flow: Flow[T], clients: Mapping[str, Any]) -> T:
-    """Run a flow on blocking clients (`dianjin.client.SyncClient`, role -> client)."""
+    """Run a flow on blocking clients (`dianjin.llm.client.SyncClient`, role -> client)."""
     try:
         step = next(flow)
         while True:
@@ -154,5 +166,18 @@ def drive_sync(flow: Flow[T], clients: Mapping[str, Any]) -> T:
         flow.close()
 
 
-__all__ = ["Answer", "Flow", "Step", "Unfinished", "ask", "ask_many", "calls_and_tokens", "drive", "drive_sync", "fill",
-           "prompt_template", "usage", "user"]
+__all__ = [
+    "Answer",
+    "Flow",
+    "Step",
+    "Unfinished",
+    "ask",
+    "ask_many",
+    "calls_and_tokens",
+    "drive",
+    "drive_sync",
+    "fill",
+    "prompt_template",
+    "usage",
+    "user",
+]

@@ -48,9 +48,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ class Server:
         self.output = output
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         check_port_free(self.opts.host, self.opts.port)
         cmd = ENGINES[self.opts.engine][0](self.opts)
         log.info("starting %s", " ".join(cmd))
@@ -219,8 +220,10 @@ class Server:
         owner = listener_session(self.opts.port)
         if owner is not None and owner != self.proc.pid:
             self.stop()
-            raise ServeError(f"port {self.opts.port} answers /health but is held by another process (session "
-                             f"{owner}), not our {self.opts.engine} server; choose another --port")
+            raise ServeError(
+                f"port {self.opts.port} answers /health but is held by another process (session "
+                f"{owner}), not our {self.opts.engine} server; choose another --port"
+            )
 
     def send(self, signum: int) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -249,8 +252,10 @@ def check_port_free(host: str, port: int) -> None:
         try:
             s.bind((host, port))
         except OSError as e:
-            raise ServeError(f"port {port} on {host} is already in use ({e.strerror}); another server there would "
-                             "answer for ours: stop it or choose another --port") from None
+            raise ServeError(
+                f"port {port} on {host} is already in use ({e.strerror}); another server there would "
+                "answer for ours: stop it or choose another --port"
+            ) from None
 
 
 def _listening_inodes(port: int) -> set[str]:

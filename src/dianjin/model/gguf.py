@@ -20,7 +20,7 @@ reloaded and its next-token logits on a short chat prompt must match the GGUF mo
 its tokenizer must encode that prompt as the GGUF tokenizer does. A dequantized model is only as good as
 the quantized file: the model card says so. An existing non-empty DIR is refused without --force.
 
-    from dianjin.model_import import convert_gguf, convert_smollm2
+    from dianjin.model.gguf import convert_gguf, convert_smollm2
     convert_smollm2("models/smollm2-135m")             # ~30 s on 2 CPU cores
 
 Errors (missing file, not a GGUF, existing DIR) are one line naming the path, exit status 2.
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from dianjin.legacy_config import add_legacy_keys
+from dianjin.model.legacy_config import add_legacy_keys
 
 if TYPE_CHECKING:
     from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
@@ -56,10 +56,23 @@ VERIFY_PROMPT = "What is 2 + 2?"
 TOLERANCE = {"float32": (1e-4, 1e-4), "bfloat16": (1e-2, 5e-2)}
 UNQUANTIZED = {"F32", "F16", "BF16", "F64"}
 # GGUF metadata copied into the model card (general.* keys, when present and short).
-CARD_KEYS = ("general.name", "general.organization", "general.basename", "general.finetune", "general.size_label",
-             "general.version", "general.license", "general.license.name", "general.license.link",
-             "general.source.url", "general.source.huggingface.repository", "general.base_model.0.name",
-             "general.base_model.0.organization", "general.base_model.0.repo_url", "general.languages")
+CARD_KEYS = (
+    "general.name",
+    "general.organization",
+    "general.basename",
+    "general.finetune",
+    "general.size_label",
+    "general.version",
+    "general.license",
+    "general.license.name",
+    "general.license.link",
+    "general.source.url",
+    "general.source.huggingface.repository",
+    "general.base_model.0.name",
+    "general.base_model.0.organization",
+    "general.base_model.0.repo_url",
+    "general.languages",
+)
 
 
 class ModelImportError(Exception):
@@ -148,8 +161,7 @@ def read_gguf_info(path: str | Path) -> GGUFInfo:
         quant = [t for t in tensor_types if t not in UNQUANTIZED]
         file_type = quant[0] if quant else next(iter(tensor_types), "unknown")
     meta = {k: v for k in CARD_KEYS if (v := value(k)) not in (None, "", [])}
-    return GGUFInfo(p, sha256_file(p), p.stat().st_size, value("general.architecture"), file_type,
-                    tensor_types, meta)
+    return GGUFInfo(p, sha256_file(p), p.stat().st_size, value("general.architecture"), file_type, tensor_types, meta)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -238,10 +250,14 @@ def verify(out_dir: Path, ref: PreTrainedModel, ref_tok: PreTrainedTokenizerBase
     model = AutoModelForCausalLM.from_pretrained(out_dir).eval()
     msgs = [{"role": "user", "content": VERIFY_PROMPT}]
     # return_dict=True gives a BatchEncoding (transformers types the result as a union of every return form)
-    ids = cast("BatchEncoding", tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt",
-                                                         return_dict=True))
-    want = cast("BatchEncoding", ref_tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt",
-                                                             return_dict=True))
+    ids = cast(
+        "BatchEncoding",
+        tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True),
+    )
+    want = cast(
+        "BatchEncoding",
+        ref_tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True),
+    )
     if ids["input_ids"].tolist() != want["input_ids"].tolist():
         raise ModelImportError(f"{out_dir}: the saved tokenizer encodes the chat prompt differently from the "
                                "GGUF tokenizer", code=1)  # fmt: skip
@@ -272,8 +288,11 @@ def model_card(info: GGUFInfo, model: PreTrainedModel, dtype: str, check: Check)
              "tags:", "- gguf", "- dequantized" if info.quantized else "- converted", "---", ""]  # fmt: skip
     name = info.metadata.get("general.name") or info.path.stem
     types = ", ".join(f"{n} {t}" for t, n in info.tensor_types.items())
-    how = (f"dequantized from the GGUF's **{info.file_type}** quantization" if info.quantized
-           else f"converted from the GGUF's unquantized {info.file_type} tensors")
+    how = (
+        f"dequantized from the GGUF's **{info.file_type}** quantization"
+        if info.quantized
+        else f"converted from the GGUF's unquantized {info.file_type} tensors"
+    )
     lines = [
         f"# {name}",
         "",
@@ -281,12 +300,16 @@ def model_card(info: GGUFInfo, model: PreTrainedModel, dtype: str, check: Check)
         "",
         f"* Source file: `{info.path.name}` ({info.size:,} bytes), sha256 `{info.sha256}`.",
         f"* Weights: {how} (tensors: {types}) by transformers {transformers.__version__}, saved as {dtype}.",
-        (f"* Architecture: {info.architecture} -> `{type(model).__name__}`: {cfg.num_hidden_layers} layers, "
-         f"hidden size {cfg.hidden_size}, vocabulary {cfg.vocab_size}."),
+        (
+            f"* Architecture: {info.architecture} -> `{type(model).__name__}`: {cfg.num_hidden_layers} layers, "
+            f"hidden size {cfg.hidden_size}, vocabulary {cfg.vocab_size}."
+        ),
         "* Tokenizer and chat template: from the GGUF metadata (`tokenizer.ggml.*`, `tokenizer.chat_template`).",
         f"* Licence: {lic} (GGUF metadata)." if lic else "* Licence: not stated in the GGUF metadata.",
-        (f"* Verified: the next-token logits of this directory match the GGUF model's on a chat prompt "
-         f"(max |diff| {check.max_abs_diff:.2g}); greedy answer to {VERIFY_PROMPT!r}: {check.sample.strip()!r}."),
+        (
+            f"* Verified: the next-token logits of this directory match the GGUF model's on a chat prompt "
+            f"(max |diff| {check.max_abs_diff:.2g}); greedy answer to {VERIFY_PROMPT!r}: {check.sample.strip()!r}."
+        ),
     ]
     if info.quantized:
         lines += ["", (f"Dequantizing does not restore precision: this model is exactly as good as the "
@@ -318,9 +341,9 @@ def check_out(out: Path, force: bool) -> None:
 
 @contextmanager
 def staged_dir(out: Path, force: bool) -> Iterator[Path]:
-    """`dianjin.merge.staged_dir` (a temporary sibling renamed into place) after our own check:
+    """`dianjin.model.merge.staged_dir` (a temporary sibling renamed into place) after our own check:
     an existing empty directory is accepted without --force."""
-    from dianjin.merge import staged_dir as merge_staged_dir
+    from dianjin.model.merge import staged_dir as merge_staged_dir
 
     check_out(out, force)
     with merge_staged_dir(out, force=True) as tmp:
@@ -350,8 +373,10 @@ def convert_gguf(path: str | Path, out: str | Path, *, dtype: str = "float32", f
         del model
         check = verify(tmp, ref, tok, dtype)
         (tmp / "README.md").write_text(model_card(info, ref, dtype, check), encoding="utf-8")
-    say(f"model: verified: next-token logits match the GGUF model (max |diff| {check.max_abs_diff:.2g}, "
-        f"next token {check.next_token!r}); greedy answer to {VERIFY_PROMPT!r}: {check.sample.strip()!r}")
+    say(
+        f"model: verified: next-token logits match the GGUF model (max |diff| {check.max_abs_diff:.2g}, "
+        f"next token {check.next_token!r}); greedy answer to {VERIFY_PROMPT!r}: {check.sample.strip()!r}"
+    )
     say(f"model: done: {out} ({time.perf_counter() - t0:.1f} s)")
     return out
 

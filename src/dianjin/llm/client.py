@@ -13,7 +13,7 @@ What it does for every request:
 - retries with exponential backoff and jitter on 408/409/425/429/5xx, timeouts, connection errors and
   malformed bodies, waiting at least what Retry-After / retry-after-ms asks; any other 4xx raises
   `LLMError` at once, naming the endpoint, the status and an excerpt of the body;
-- the SQLite cache (`dianjin.cache`): looked up first, each answer committed as it arrives and
+- the SQLite cache (`dianjin.llm.cache`): looked up first, each answer committed as it arrives and
   before it is reported, so a re-run never pays twice; identical requests in flight at the same
   time are sent once;
 - bounded responses: the body is read as a stream and decoded here, and an attempt whose decoded
@@ -23,7 +23,7 @@ What it does for every request:
 - a structured `ChatResult` (content, reasoning_content from `message.reasoning_content` or
   `message.reasoning`, finish_reason, tokens, latency, attempts, cached). A truncated answer
   (finish_reason "length") is returned with `truncated=True`, `ok=False`: callers treat it as failed;
-- the ledger and the progress line (`dianjin.ledger`).
+- the ledger and the progress line (`dianjin.llm.ledger`).
 
 `map()` returns results in input order and never raises for one item: a failure is a ChatResult
 with `error` set. `iter_completed()` yields `(index, result)` as they finish, for pipelines that
@@ -55,17 +55,18 @@ import random
 import threading
 import time
 import zlib
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import httpx2
 
-from dianjin.cache import ResponseCache
-from dianjin.endpoint import EndpointConfig, LLMError, _num
-from dianjin.ledger import Ledger, Progress
+from dianjin.llm.cache import ResponseCache
+from dianjin.llm.endpoint import EndpointConfig, LLMError, _num
+from dianjin.llm.ledger import Ledger, Progress
 
-log = logging.getLogger("dianjin.client")
+log = logging.getLogger("dianjin.llm.client")
 
 Messages = list[dict[str, Any]]
 RETRY_STATUSES = frozenset({408, 409, 425, 429})  # plus every 5xx
@@ -165,9 +166,13 @@ def parse_completion(text: str | bytes) -> dict[str, Any]:
     reasoning = msg.get("reasoning_content")
     if reasoning is None:
         reasoning = msg.get("reasoning")
-    if content is None and choices[0].get("finish_reason") != "length":  # a glitch, not an answer: retried, never cached
+    if (
+        content is None and choices[0].get("finish_reason") != "length"
+    ):  # a glitch, not an answer: retried, never cached
         raise _Malformed(f"message content is null (finish_reason {choices[0].get('finish_reason')!r})")
-    if (content is not None and not isinstance(content, str)) or (reasoning is not None and not isinstance(reasoning, str)):
+    if (content is not None and not isinstance(content, str)) or (
+        reasoning is not None and not isinstance(reasoning, str)
+    ):
         raise _Malformed("message content is not a string")
     usage = data.get("usage")
     if not isinstance(usage, dict):
@@ -176,9 +181,15 @@ def parse_completion(text: str | bytes) -> dict[str, Any]:
     if not isinstance(details, dict):
         details = {}
     as_int = lambda v: int(v) if _num(v) and math.isfinite(v) else 0  # noqa: E731
-    return {"content": content, "reasoning_content": reasoning, "finish_reason": choices[0].get("finish_reason"),
-            "prompt_tokens": as_int(usage.get("prompt_tokens")), "completion_tokens": as_int(usage.get("completion_tokens")),
-            "reasoning_tokens": as_int(details.get("reasoning_tokens")), "model": str(data.get("model") or "")}
+    return {
+        "content": content,
+        "reasoning_content": reasoning,
+        "finish_reason": choices[0].get("finish_reason"),
+        "prompt_tokens": as_int(usage.get("prompt_tokens")),
+        "completion_tokens": as_int(usage.get("completion_tokens")),
+        "reasoning_tokens": as_int(details.get("reasoning_tokens")),
+        "model": str(data.get("model") or ""),
+    }
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
@@ -235,8 +246,11 @@ _BUCKETS: dict[tuple[str, float, int], TokenBucket] = {}
 
 
 _DECOMPRESSORS: dict[str, Callable[[], Any]] = {
-    "gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS), "x-gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
-    "deflate": lambda: zlib.decompressobj(), "identity": lambda: None}
+    "gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+    "x-gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+    "deflate": lambda: zlib.decompressobj(),
+    "identity": lambda: None,
+}
 
 
 class _TooLarge(ValueError):
@@ -279,14 +293,21 @@ class LLMClient:
     every 10 s and one at the end), False hides it.
     """
 
-    def __init__(self, config: EndpointConfig, *, cache: ResponseCache | str | Path | None = None,
-                 ledger: Ledger | None = None, progress: bool | None = None,
-                 transport: httpx2.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        config: EndpointConfig,
+        *,
+        cache: ResponseCache | str | Path | None = None,
+        ledger: Ledger | None = None,
+        progress: bool | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ):
         self.config = config
         self._key = config.api_key()
         self._own_cache = cache is not None and not isinstance(cache, ResponseCache)
-        self.cache: ResponseCache | None = (cache if cache is None or isinstance(cache, ResponseCache)
-                                            else ResponseCache(cache))
+        self.cache: ResponseCache | None = (
+            cache if cache is None or isinstance(cache, ResponseCache) else ResponseCache(cache)
+        )
         self.ledger = ledger if ledger is not None else Ledger()
         self.progress = progress
         self.url = config.base_url + "/chat/completions"
@@ -297,8 +318,9 @@ class LLMClient:
         self._inflight: dict[str, asyncio.Future] = {}
         self._bucket = None
         if config.rps is not None:
-            self._bucket = _BUCKETS.setdefault((config.base_url, float(config.rps), config.burst),
-                                               TokenBucket(config.rps, config.burst))
+            self._bucket = _BUCKETS.setdefault(
+                (config.base_url, float(config.rps), config.burst), TokenBucket(config.rps, config.burst)
+            )
         self._headers = {"Content-Type": "application/json", "Accept-Encoding": "gzip, deflate", **config.headers}
         if self._key:
             auth = config.auth_header
@@ -316,8 +338,11 @@ class LLMClient:
             self._inflight = {}
             n = self.config.concurrency
             self._http = httpx2.AsyncClient(
-                transport=self._transport, timeout=httpx2.Timeout(self.config.timeout), follow_redirects=False,
-                limits=httpx2.Limits(max_connections=n, max_keepalive_connections=n))
+                transport=self._transport,
+                timeout=httpx2.Timeout(self.config.timeout),
+                follow_redirects=False,
+                limits=httpx2.Limits(max_connections=n, max_keepalive_connections=n),
+            )
         return self._http
 
     async def aclose(self) -> None:
@@ -330,7 +355,7 @@ class LLMClient:
             self.cache.close()
             self.cache = None
 
-    async def __aenter__(self) -> "LLMClient":
+    async def __aenter__(self) -> LLMClient:
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -349,8 +374,11 @@ class LLMClient:
         """One request; raises LLMError when it fails for good. `params` set ChatRequest fields
         (sample, temperature, top_p, max_tokens, extra, tag) for a bare message list."""
         if params:
-            request = ChatRequest(messages=request, **params) if not isinstance(request, ChatRequest) else \
-                ChatRequest(**{**asdict(request), **params})
+            request = (
+                ChatRequest(messages=request, **params)
+                if not isinstance(request, ChatRequest)
+                else ChatRequest(**{**asdict(request), **params})
+            )
         return await self._run(self.prepare(request), stage, None)
 
     async def _run(self, prepared: tuple[ChatRequest, str, str], stage: str, progress: Progress | None) -> ChatResult:
@@ -381,9 +409,17 @@ class LLMClient:
             res = self._result(parsed, key, latency, attempts, False, req.tag)
             if self.cache is not None:
                 self.cache.put(key, cfg.model, body, text, latency, attempts)
-            self.ledger.record(stage, cfg.model, truncated=res.truncated, attempts=attempts,
-                               prompt_tokens=res.prompt_tokens, completion_tokens=res.completion_tokens,
-                               latency=latency, price_in=cfg.price_in, price_out=cfg.price_out)
+            self.ledger.record(
+                stage,
+                cfg.model,
+                truncated=res.truncated,
+                attempts=attempts,
+                prompt_tokens=res.prompt_tokens,
+                completion_tokens=res.completion_tokens,
+                latency=latency,
+                price_in=cfg.price_in,
+                price_out=cfg.price_out,
+            )
             fut.set_result(res)
             if progress:
                 progress.finish(res.error is None, truncated=res.truncated)
@@ -430,8 +466,13 @@ class LLMClient:
                         return text, parse_completion(text), latency, attempt  # _Malformed -> retry
                     excerpt = text[:300].replace("\n", " ")
                     if status not in RETRY_STATUSES and status < 500:
-                        raise LLMError(f"{self.url} ({cfg.model}): HTTP {status}, not retried: {excerpt}",
-                                       endpoint=self.url, status=status, body=excerpt, attempts=attempt)
+                        raise LLMError(
+                            f"{self.url} ({cfg.model}): HTTP {status}, not retried: {excerpt}",
+                            endpoint=self.url,
+                            status=status,
+                            body=excerpt,
+                            attempts=attempt,
+                        )
                     after = retry_after(resp.headers)
                     why = f"HTTP {status}: {excerpt[:120]}"
                 except TimeoutError:
@@ -441,15 +482,22 @@ class LLMClient:
                 except (_Malformed, _TooLarge, httpx2.DecodingError) as e:
                     why = f"malformed response: {e}"
             if attempt > cfg.max_retries:
-                raise LLMError(f"{self.url} ({cfg.model}): gave up after {attempt} attempts; last: {why}",
-                               endpoint=self.url, status=status, body=excerpt, attempts=attempt, retryable=True)
+                raise LLMError(
+                    f"{self.url} ({cfg.model}): gave up after {attempt} attempts; last: {why}",
+                    endpoint=self.url,
+                    status=status,
+                    body=excerpt,
+                    attempts=attempt,
+                    retryable=True,
+                )
             delay = backoff(cfg, attempt, after)
             log.info("%s attempt %d failed (%s); retrying in %.2fs", self.url, attempt, why, delay)
             await asyncio.sleep(delay)
 
     # batches -----------------------------------------------------------------------------------
-    async def iter_completed(self, requests: Iterable[ChatRequest | Messages], *, stage: str = "default",
-                             progress: bool | None = None) -> AsyncIterator[tuple[int, ChatResult]]:
+    async def iter_completed(
+        self, requests: Iterable[ChatRequest | Messages], *, stage: str = "default", progress: bool | None = None
+    ) -> AsyncIterator[tuple[int, ChatResult]]:
         """Yield (index, result) as requests finish; failures are results with `error` set."""
         reqs = [self.prepare(r) for r in requests]  # a malformed request raises before anything is sent
         show = self.progress if progress is None else progress
@@ -472,8 +520,9 @@ class LLMClient:
             await asyncio.gather(*workers, return_exceptions=True)
             prog.close()
 
-    async def map(self, requests: Iterable[ChatRequest | Messages], *, stage: str = "default",
-                  progress: bool | None = None) -> list[ChatResult]:
+    async def map(
+        self, requests: Iterable[ChatRequest | Messages], *, stage: str = "default", progress: bool | None = None
+    ) -> list[ChatResult]:
         """All results in input order; a failed item is a ChatResult with `error` set (never raises for one)."""
         reqs = list(requests)
         out: list[ChatResult | None] = [None] * len(reqs)
@@ -499,8 +548,9 @@ class LLMClient:
             async with self._bind().stream("GET", url, headers=self._headers) as resp:
                 text = (await read_capped(resp, self.config.max_response_bytes)).decode("utf-8", "replace")
         if resp.status_code != 200:
-            raise LLMError(f"{url}: HTTP {resp.status_code}: {text[:300]}", endpoint=url, status=resp.status_code,
-                           body=text[:300])
+            raise LLMError(
+                f"{url}: HTTP {resp.status_code}: {text[:300]}", endpoint=url, status=resp.status_code, body=text[:300]
+            )
         return [m.get("id", "") for m in json.loads(text).get("data", [])]
 
 
@@ -510,8 +560,15 @@ class SyncClient:
     from inside another event loop (it blocks the caller). `SyncClient(cfg)(messages) -> str` is a
     `dianjin.tasks.base.Judge`."""
 
-    def __init__(self, config: EndpointConfig, *, cache: ResponseCache | str | Path | None = None,
-                 ledger: Ledger | None = None, stage: str = "default", progress: bool | None = False):
+    def __init__(
+        self,
+        config: EndpointConfig,
+        *,
+        cache: ResponseCache | str | Path | None = None,
+        ledger: Ledger | None = None,
+        stage: str = "default",
+        progress: bool | None = False,
+    ):
         self.stage = stage
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="dianjin-llm", daemon=True)
@@ -525,8 +582,9 @@ class SyncClient:
     def chat(self, request: ChatRequest | Messages, *, stage: str | None = None, **params: Any) -> ChatResult:
         return self._run(self.client.chat(request, stage=stage or self.stage, **params))
 
-    def map(self, requests: Sequence[ChatRequest | Messages], *, stage: str | None = None,
-            progress: bool | None = None) -> list[ChatResult]:
+    def map(
+        self, requests: Sequence[ChatRequest | Messages], *, stage: str | None = None, progress: bool | None = None
+    ) -> list[ChatResult]:
         return self._run(self.client.map(requests, stage=stage or self.stage, progress=progress))
 
     def text(self, messages: ChatRequest | Messages, **params: Any) -> str:
@@ -545,7 +603,7 @@ class SyncClient:
             self._thread.join(10)
             self._loop.close()
 
-    def __enter__(self) -> "SyncClient":
+    def __enter__(self) -> SyncClient:
         return self
 
     def __exit__(self, *exc) -> None:

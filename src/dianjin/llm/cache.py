@@ -8,7 +8,7 @@ a sixth of the client's per-request budget; answers arrive in bursts of ~10 at 6
 failed commit is remembered (`commit_error`) so that a batch raises instead of reporting answers
 that were lost. WAL journal with `synchronous=NORMAL` makes a commit cheap (no fsync per row) and
 still durable when the process is killed (only a power cut can lose the last rows). The key (see
-`dianjin.client.cache_key`) covers model, messages, sampling parameters and the sample/attempt
+`dianjin.llm.client.cache_key`) covers model, messages, sampling parameters and the sample/attempt
 index; the base URL and the API key are not part of it, and the key is never stored: the `request`
 column is the JSON body sent, which carries no credentials.
 
@@ -30,7 +30,7 @@ SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
-    key      TEXT PRIMARY KEY,   -- sha256 of the canonical request (dianjin.client.cache_key)
+    key      TEXT PRIMARY KEY,   -- sha256 of the canonical request (dianjin.llm.client.cache_key)
     model    TEXT NOT NULL,      -- the configured model name
     request  TEXT NOT NULL,      -- the JSON body sent (no credentials)
     response TEXT NOT NULL,      -- the raw JSON body received
@@ -87,8 +87,12 @@ class ResponseCache:
             self._db.close()
             if isinstance(e, CacheError):
                 raise
-            advice = "" if isinstance(e, sqlite3.OperationalError) else (  # locked, read-only: not damaged
-                "; move it aside to start a fresh cache (the answers in it would be paid for again)")
+            advice = (
+                ""
+                if isinstance(e, sqlite3.OperationalError)
+                # locked, read-only: not damaged
+                else ("; move it aside to start a fresh cache (the answers in it would be paid for again)")
+            )
             raise CacheError(self.path, f"not a usable response cache ({e}){advice}") from None
 
     def _open(self) -> None:
@@ -110,8 +114,9 @@ class ResponseCache:
             raise CacheError(self.path, f"unreadable response cache ({e})") from None
         return CachedResponse(*row) if row else None
 
-    def put(self, key: str, model: str, request: str, response: str, latency: float, attempts: int, *,
-            defer: bool = False) -> None:
+    def put(
+        self, key: str, model: str, request: str, response: str, latency: float, attempts: int, *, defer: bool = False
+    ) -> None:
         """Store one response, committed on return. A key already present is kept as it was.
 
         defer=True: the row joins an open transaction that the next `commit()` (or a plain `put`, or
@@ -162,7 +167,7 @@ class ResponseCache:
             finally:
                 self._db.close()
 
-    def __enter__(self) -> "ResponseCache":
+    def __enter__(self) -> ResponseCache:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -5,7 +5,7 @@ and nothing may be downloaded. So we train a byte-level BPE on a small bilingual
 that is generated in code, wrap it as a HF fast tokenizer with a ChatML chat template, and save a
 randomly initialised `Qwen2ForCausalLM` of ~130k parameters beside it.
 
-    from dianjin.tiny import build_tiny
+    from dianjin.model.tiny import build_tiny
     model_dir = build_tiny(tmp_path / "tiny")           # tokenizer + config + weights, ~0.6 MB
 
 Tokenizer choices (see docs/upstream.md §2.3):
@@ -24,10 +24,11 @@ byte-identical files.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
-from dianjin.legacy_config import add_legacy_keys
+from dianjin.model.legacy_config import add_legacy_keys
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -93,9 +94,12 @@ def finance_corpus(n: int = 3000, seed: int = 0) -> Iterator[str]:
 
 
 def build_tokenizer(
-    out_dir: str | Path, corpus: Iterable[str] | None = None, vocab_size: int = 2000, max_len: int = 512,
+    out_dir: str | Path,
+    corpus: Iterable[str] | None = None,
+    vocab_size: int = 2000,
+    max_len: int = 512,
     split_digits: bool = False,
-) -> "PreTrainedTokenizerBase":
+) -> PreTrainedTokenizerBase:
     """Train a byte-level BPE on `corpus` (default: `finance_corpus()`), save it as a HF tokenizer with
     the ChatML template to `out_dir`, and return it. `split_digits`: every digit its own token, as in
     Qwen2.5's tokenizer (a small model learns numbers far more easily than from arbitrary merges)."""
@@ -104,8 +108,11 @@ def build_tokenizer(
 
     tok = Tokenizer(models.BPE())
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.pre_tokenizer = (pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
-                         if split_digits else byte_level)
+    tok.pre_tokenizer = (
+        pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+        if split_digits
+        else byte_level
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -131,7 +138,7 @@ def build_tokenizer(
 
 def build_model(
     out_dir: str | Path,
-    tokenizer: "str | Path | PreTrainedTokenizerBase",
+    tokenizer: str | Path | PreTrainedTokenizerBase,
     hidden: int = 64,
     layers: int = 2,
     heads: int = 4,

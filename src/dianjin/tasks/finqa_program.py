@@ -116,7 +116,7 @@ def _tokens_to_string(tokens: Sequence[str]) -> str:
     for i in range(0, len(toks), 4):
         op, a1, a2, close = toks[i : i + 4]
         if not op.endswith("(") or close != ")":
-            raise ProgramError(f"step {i // 4}: malformed tokens {toks[i:i + 4]!r}")
+            raise ProgramError(f"step {i // 4}: malformed tokens {toks[i : i + 4]!r}")
         parts.append(f"{op}{a1}, {a2})")
     return ", ".join(parts)
 

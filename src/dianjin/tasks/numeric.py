@@ -37,7 +37,13 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
 __all__ = [
-    "NumberMatch", "decimals", "find_number", "numbers_match", "parse_number", "parse_number_ex", "rounds_to",
+    "NumberMatch",
+    "decimals",
+    "find_number",
+    "numbers_match",
+    "parse_number",
+    "parse_number_ex",
+    "rounds_to",
     "significant_digits",
 ]
 
@@ -58,15 +64,30 @@ _EXACT = Context(prec=80)
 
 # --- unit multipliers (a dict, longest spellings first in the regex) --------------------------
 _WORD_UNITS: dict[str, float] = {
-    "thousand": 1e3, "thousands": 1e3,
-    "million": 1e6, "millions": 1e6, "mn": 1e6, "mln": 1e6,
-    "billion": 1e9, "billions": 1e9, "bn": 1e9,
-    "trillion": 1e12, "trillions": 1e12,
+    "thousand": 1e3,
+    "thousands": 1e3,
+    "million": 1e6,
+    "millions": 1e6,
+    "mn": 1e6,
+    "mln": 1e6,
+    "billion": 1e9,
+    "billions": 1e9,
+    "bn": 1e9,
+    "trillion": 1e12,
+    "trillions": 1e12,
 }
 _GLUED_UNITS: dict[str, float] = {"K": 1e3, "k": 1e3, "M": 1e6, "B": 1e9}  # only directly after a digit
 _CJK_UNITS: dict[str, float] = {
-    "千": 1e3, "万": 1e4, "十万": 1e5, "百万": 1e6, "千万": 1e7, "亿": 1e8, "十亿": 1e9, "百亿": 1e10,
-    "千亿": 1e11, "万亿": 1e12,
+    "千": 1e3,
+    "万": 1e4,
+    "十万": 1e5,
+    "百万": 1e6,
+    "千万": 1e7,
+    "亿": 1e8,
+    "十亿": 1e9,
+    "百亿": 1e10,
+    "千亿": 1e11,
+    "万亿": 1e12,
 }
 
 
@@ -186,8 +207,10 @@ def _read(text: str, m: re.Match[str]) -> NumberMatch | None:
             # operator ("10 - 5"); after "(" or elsewhere it is a sign ("is -5", "(-5)")
             negative = bool(prefix.group("open")) or not (sign_glued or prev.isdigit() or prev in "%)")
         # "(1,234)" is an accounting negative unless it is an aside after a number: "1,234 (12%)"
-        if prefix.group("open") and _CLOSE_AFTER.match(text, end) and not (
-            prev.isdigit() or prev == "%" or _ends_with_unit(ahead)
+        if (
+            prefix.group("open")
+            and _CLOSE_AFTER.match(text, end)
+            and not (prev.isdigit() or prev == "%" or _ends_with_unit(ahead))
         ):
             negative = True
     sign = -1.0 if negative else 1.0
