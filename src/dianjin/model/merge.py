@@ -1,7 +1,7 @@
 """Turn training checkpoints into a HuggingFace model directory: FSDP/DCP shards, or a LoRA adapter.
 
-    dianjin merge fsdp CKPT_DIR --base BASE_DIR --out OUT_DIR [--dtype auto|bf16|fp16|fp32] [--verify]
-    dianjin merge lora ADAPTER_DIR --base BASE_DIR --out OUT_DIR
+    dianjin merge fsdp CKPT_DIR --base BASE_DIR --output-dir OUT_DIR [--dtype auto|bf16|fp16|fp32] [--verify]
+    dianjin merge lora ADAPTER_DIR --base BASE_DIR --output-dir OUT_DIR
 
 `CKPT_DIR` is one of
 * verl's actor layout: `model_world_size_{W}_rank_{r}.pt` (+ `fsdp_config.json`): each file is one
@@ -453,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fsdp", help="FSDP (verl layout) or DCP shards -> HuggingFace safetensors")
     f.add_argument("ckpt", help="verl actor dir (model_world_size_W_rank_R.pt), global_step_N dir, or DCP dir")
     f.add_argument("--base", required=True, help="HF model dir of the base model (config, tokenizer)")
-    f.add_argument("--out", required=True, help="new HF model dir (written under a temporary name, then renamed)")
+    f.add_argument("--output-dir", "--out", dest="out", required=True, help="new HF model dir (written under a temporary name, then renamed)")
     f.add_argument("--dtype", default="auto", choices=["auto", *DTYPES], help="default: the base model's")
     f.add_argument("--max-shard-size", default="5GB", type=parse_size, help="per safetensors file (default 5GB)")
     f.add_argument("--verify", action="store_true", help="re-read and compare, then generate once")
@@ -462,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     lo = sub.add_parser("lora", help="merge a PEFT LoRA adapter into its base model")
     lo.add_argument("adapter")
     lo.add_argument("--base", help="default: the adapter's base_model_name_or_path")
-    lo.add_argument("--out", required=True)
+    lo.add_argument("--output-dir", "--out", dest="out", required=True, help="new HF model dir")
     lo.add_argument("--dtype", default="auto", choices=["auto", *DTYPES])
     lo.add_argument("--force", action="store_true")
     return ap

@@ -1,7 +1,7 @@
 """`dianjin export`: hand training off to verl (GRPO) or LLaMA-Factory (SFT), upstream's own trainers.
 
-    dianjin export verl --data DIR_OR_RL_JSONL --model SFT_MODEL --out DIR [--n-gpus 8 --nnodes 1 ...]
-    dianjin export llamafactory --data DIR_OR_SFT_JSONL --model BASE_MODEL --out DIR [--n-gpus 8 ...]
+    dianjin export verl --data DIR_OR_RL_JSONL --model SFT_MODEL --output-dir DIR [--n-gpus 8 --nnodes 1 ...]
+    dianjin export llamafactory --data DIR_OR_SFT_JSONL --model BASE_MODEL --output-dir DIR [--n-gpus 8 ...]
 
 Both frameworks pin libraries that conflict with ours (verl: transformers < 5.11; LLaMA-Factory:
 transformers <= 5.6, trl <= 0.24), so they run in their own environment or container; this command
@@ -506,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
                 else "the base model (e.g. Qwen/Qwen2.5-7B-Instruct)"
             ),
         )
-        s.add_argument("--out", required=True, help="output directory")
+        s.add_argument("--output-dir", "--out", dest="out", required=True, help="output directory (--out: alias)")
         s.add_argument("--n-gpus", type=int, default=d.n_gpus, help="GPUs per node (default %(default)s)")
         s.add_argument("--nnodes", type=int, default=d.nnodes, help="nodes (default %(default)s)")
         s.add_argument("--system", default=None, help="replace every row's system message ('' removes it)")
