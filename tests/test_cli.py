@@ -22,12 +22,13 @@ from dianjin.cli import COMMANDS
         ("dianjin.model.merge", ["lora", "adapter", "--base", "b"]),  # dianjin merge lora ADAPTER
         ("dianjin.train.export_cmd", ["verl", "--data", "d", "--model", "m"]),  # dianjin export verl
         ("dianjin.train.export_cmd", ["llamafactory", "--data", "d", "--model", "m"]),  # dianjin export llamafactory
+    ("dianjin.eval.report", ["runs/eval"]),  # dianjin report RUN_DIR...
     ],
 )
 @pytest.mark.parametrize("flag", ["--output-dir", "--out"])  # the name, and the alias it had before
 def test_output_dir_flag_and_its_alias(module, argv, flag):
     parser = importlib.import_module(module).build_parser()
-    assert parser.parse_args([*argv, flag, "OUT"]).out == "OUT"
+    assert str(parser.parse_args([*argv, flag, "OUT"]).out) == "OUT"
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

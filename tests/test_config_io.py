@@ -2,7 +2,7 @@
 
 import json
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import pytest
 
@@ -24,6 +24,8 @@ class Cfg:
     mode: Literal["full", "lora"] = "full"
     teacher: Endpoint = field(default_factory=Endpoint)
     sources: list[dict] = field(default_factory=list)
+    output_dir: str = "runs/x"
+    KEY_ALIASES: ClassVar[dict[str, str]] = {"out": "output_dir"}
 
 
 @pytest.mark.parametrize(
@@ -39,6 +41,9 @@ class Cfg:
             lambda c: c.sources == [{"task": "cflue", "path": "a.json"}],
         ),  # YAML value
         ("lr: 3\n", [], lambda c: c.lr == 3.0 and isinstance(c.lr, float)),  # int accepted for float
+        ("out: runs/a\n", [], lambda c: c.output_dir == "runs/a"),  # an old key name still reads (out -> output_dir)
+        ("", ["out=runs/b"], lambda c: c.output_dir == "runs/b"),  # ... in an override too
+        ("out: runs/a\noutput_dir: runs/a\n", [], lambda c: c.output_dir == "runs/a"),  # both, agreeing
     ],
 )
 def test_load_config(tmp_path, yaml_text, overrides, check):
@@ -59,6 +64,7 @@ def test_load_config(tmp_path, yaml_text, overrides, check):
         ("steps: true\n", [], "steps: expected int"),  # bool is not an int
         ("steps: [1\n", [], "c.yaml: invalid YAML"),  # a syntax error names the file
         (None, [], "c.yaml: cannot read: No such file"),  # a missing file is an error, not a traceback
+        ("output_dir: a\n", ["out=b"], "both out and output_dir are set"),  # an old and a new name disagree
     ],
 )
 def test_config_errors(tmp_path, yaml_text, overrides, message):

@@ -52,7 +52,7 @@ E2E_TIMEOUT = pytest.mark.timeout(900)
 
 
 def small_config(out: Path, *more: str) -> DemoConfig:
-    return load_config(DemoConfig, DEMO_YAML, [f"out={out}", *SMALL, *more])
+    return load_config(DemoConfig, DEMO_YAML, [f"output_dir={out}", *SMALL, *more])
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +193,7 @@ AFTER_SFT = {"sft", "eval_sft", "mine", "grpo", "merge", "eval_grpo", "report"}
             "model=/models/Qwen2.5-0.5B-Instruct",
             set(STAGE_NAMES) - {"sets", "data"},
         ),  # a given model instead of the tiny one
-        ("out=elsewhere", set()),  # where it runs is not part of any stage
+        ("output_dir=elsewhere", set()),  # where it runs is not part of any stage
         ("grpo.config.learning_rate=5e-4", set()),  # the same value as the recipe's 5.0e-4, written another way
         ("sft.recipe=recipes/tiny_sft.yaml", AFTER_SFT),  # a recipe file's keys count, not just its name
     ],
@@ -224,7 +224,7 @@ def test_bad_configs_fail_before_anything_runs(tmp_path: Path, override: str, me
 
 
 def test_cli_reports_errors_and_unknown_stages(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    assert main([str(DEMO_YAML), f"out={tmp_path}", "--redo", "nope"]) == 2
+    assert main([str(DEMO_YAML), f"output_dir={tmp_path}", "--redo", "nope"]) == 2
     assert "--redo nope: no such stage" in capsys.readouterr().err
     assert not (tmp_path / "stages").exists()
 
@@ -239,7 +239,7 @@ def test_the_paper_scale_config_checks_and_plans(tmp_path: Path, capsys: pytest.
     (data / "gpqa").mkdir()
     (data / "gpqa" / "gpqa_diamond.csv").write_bytes((ROOT / "tests" / "assets" / "gpqa_sample.csv").read_bytes())
     out_dir = tmp_path / "run"
-    args = [str(ROOT / "recipes" / "pipeline_qwen2.5_7b.yaml"), f"out={out_dir}", f"sets.data_dir={data}", "--dry-run"]
+    args = [str(ROOT / "recipes" / "pipeline_qwen2.5_7b.yaml"), f"output_dir={out_dir}", f"sets.data_dir={data}", "--dry-run"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert all(f" {n} " in out for n in STAGE_NAMES) and out.count("to do") == len(STAGE_NAMES)
@@ -275,7 +275,7 @@ def test_real_files_are_sliced_eval_first(tmp_path: Path):
 def test_real_data_dir_gives_real_cflue_and_finqa(real_data: Path, tmp_path: Path):
     from dianjin.demo import Demo, stage_sets
 
-    cfg = load_config(DemoConfig, DEMO_YAML, [f"out={tmp_path}", f"sets.data_dir={real_data}"])
+    cfg = load_config(DemoConfig, DEMO_YAML, [f"output_dir={tmp_path}", f"sets.data_dir={real_data}"])
     check_config(cfg)
     result = stage_sets(Demo(cfg))
     assert sorted(result["real"]) == ["cflue", "finqa"]  # fincalc is generated, CCC was never released

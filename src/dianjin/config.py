@@ -101,6 +101,13 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    for old, new in getattr(cls, "KEY_ALIASES", {}).items():  # an old key name still read, e.g. out -> output_dir
+        if old in data:
+            if new in data and data[new] != data[old]:
+                raise ConfigError(
+                    f"{where or cls.__name__}: both {old} and {new} are set; {old} is an old name of {new}"
+                )
+            data = {**{k: v for k, v in data.items() if k != old}, new: data[old]}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(

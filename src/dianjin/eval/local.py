@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Self
 
-from dianjin.llm.client import ChatRequest, ChatResult, cache_key
+from dianjin.llm.client import Batched, ChatRequest, ChatResult, cache_key
 from dianjin.llm.ledger import Ledger, Progress
 
 log = logging.getLogger("dianjin.eval.local")
@@ -343,8 +343,9 @@ def generate_chat(
 
 
 # --- the async engine (eval) -----------------------------------------------------------------------------
-class LocalEngine:
-    """`iter_completed`/`map`/`aclose` as `dianjin.llm.client.LLMClient` has them, generating in-process.
+class LocalEngine(Batched):
+    """`iter_completed`/`map`/`aclose` as `dianjin.llm.client.LLMClient` has them (`map` from their shared
+    base, `dianjin.llm.client.Batched`), generating in-process.
 
     The model is loaded (in a worker thread) on the first request. A failed batch (e.g. out of
     memory) gives each of its requests a result with `error` set; the others go on.
@@ -480,16 +481,6 @@ class LocalEngine:
             )
             for (req, _, key), (c,) in zip(prepared, groups)
         ]
-
-    async def map(
-        self, requests: Iterable[ChatRequest | Messages], *, stage: str = "default", progress: bool | None = None
-    ) -> list[ChatResult]:
-        """All results in input order; a failed item is a ChatResult with `error` set."""
-        reqs = list(requests)
-        out: list[ChatResult | None] = [None] * len(reqs)
-        async for i, res in self.iter_completed(reqs, stage=stage, progress=progress):
-            out[i] = res
-        return out  # type: ignore[return-value]
 
     async def aclose(self) -> None:
         """Free the model (a later request loads it again)."""

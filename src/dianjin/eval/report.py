@@ -1,6 +1,6 @@
 """`dianjin report`: a static HTML report (and Markdown) of evaluation and training runs.
 
-    dianjin report RUN_DIR... --out DIR [--paper-rows MODEL,...] [--max-per-task N] [--include-correct]
+    dianjin report RUN_DIR... --output-dir DIR [--paper-rows MODEL,...] [--max-per-task N] [--include-correct]
 
 Each RUN_DIR is an evaluation run (`summary.json`, `samples/*.jsonl` from `dianjin eval`), a
 training run (`metrics.jsonl` from SFT/GRPO), or a folder holding such runs one level down.
@@ -14,9 +14,10 @@ DIR gets:
   Chinese reads as is: UTF-8, and a CSS font stack with CJK fallbacks (Noto/Source Han, PingFang,
   YaHei, WenQuanYi);
 - `report.md`: the same tables, the plots, and error counts (the browser is HTML only);
-- PNG plots (matplotlib, Agg, no pyplot state): `accuracy.png` and `curve_<metric>.png` for loss,
-  reward (and each `rewards/<name>/mean`), format rate, accuracy, completion length and KL, one
-  line per training run (a faint raw line and its moving average when there are many steps).
+- PNG plots (`dianjin.eval.plots`: matplotlib, Agg, no pyplot state): `accuracy.png` and
+  `curve_<metric>.png` for loss, reward (and each `rewards/<name>/mean`), format rate, accuracy,
+  completion length and KL, one line per training run (a faint raw line and its moving average
+  when there are many steps).
   Plot labels use a CJK font when one is installed (e.g. Debian's fonts-wqy-microhei); without one,
   non-ASCII characters in run names are replaced so no glyph goes missing.
 
@@ -28,7 +29,6 @@ from __future__ import annotations
 import argparse
 import html
 import json
-import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,38 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from dianjin.eval import paper, summarize
+from dianjin.eval.plots import CURVES, Plot, curve_series, plot_accuracy, plot_curves
+from dianjin.eval.plots import cjk_font as _cjk_font  # looked up at each make_report (tests patch it here)
 from dianjin.files import atomic_write_text, iter_jsonl
 
-# metric panel -> the metrics.jsonl keys drawn in it (a "*" matches one path segment)
-CURVES: dict[str, tuple[str, ...]] = {
-    "loss": ("loss", "train/loss"),
-    "reward": ("reward", "rewards/*/mean"),
-    "format_rate": ("format_rate",),
-    "accuracy": ("accuracy",),
-    "completion_length": ("completions/mean_length", "completion_length"),
-    "kl": ("kl",),
-}
-CURVE_TITLES = {
-    "loss": "Training loss",
-    "reward": "Reward",
-    "format_rate": "Format rate",
-    "accuracy": "Accuracy",
-    "completion_length": "Mean completion length (tokens)",
-    "kl": "KL divergence",
-}
-CJK_FONTS = (
-    "Noto Sans CJK SC",
-    "Source Han Sans SC",
-    "WenQuanYi Micro Hei",
-    "WenQuanYi Zen Hei",
-    "SimHei",
-    "Microsoft YaHei",
-    "PingFang SC",
-    "AR PL UMing CN",
-)
 VERDICTS = ("wrong", "unverified", "error", "correct")
 TEXT_CHARS = 6000  # tail of the reasoning / response shown per sample
-SMOOTH_MIN_POINTS = 50
 
 
 # --- reading runs ------------------------------------------------------------------------------------
@@ -132,156 +106,6 @@ def error_rows(run: EvalRun, *, max_per_task: int, include_correct: bool) -> lis
         picked = [r for r in rows if include_correct or verdict_of(r) != "correct"]
         out += [{**r, "_task": task, "_run": run.name} for r in picked[:max_per_task]]
     return out
-
-
-# --- plots -------------------------------------------------------------------------------------------
-def _cjk_font() -> str | None:
-    from matplotlib import font_manager
-
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    return next((f for f in CJK_FONTS if f in names), None)
-
-
-class _Plot:
-    """Figures without pyplot: no global state, safe in any thread."""
-
-    def __init__(self) -> None:
-        self.cjk = _cjk_font()
-        self.fonts = ["DejaVu Sans"] + ([self.cjk] if self.cjk else [])
-
-    def rc(self) -> Any:
-        """Font settings for one figure (DejaVu Sans first, the CJK font as fallback)."""
-        import matplotlib
-
-        return matplotlib.rc_context({"font.family": self.fonts})  # a list of families: per-glyph fallback
-
-    def text(self, s: str) -> str:
-        """A label that the available fonts can draw."""
-        return s if self.cjk else "".join(c if ord(c) < 0x2000 else "?" for c in s)
-
-    def save(self, fig: Any, path: Path) -> None:
-        fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
-
-
-def plot_accuracy(evals: list[EvalRun], paper_rows: list[str], path: Path, plot: _Plot) -> bool:
-    """Grouped bars, one group per task, with 95% CIs; the paper's rows as markers."""
-    from matplotlib.figure import Figure
-
-    tasks: list[str] = []
-    for run in evals:
-        tasks += [t for t, s in run.summary["tasks"].items() if t not in tasks and s.get("accuracy") is not None]
-    if not tasks:
-        return False
-    tasks.sort(key=lambda t: (paper.PAPER_TASKS.index(t) if t in paper.PAPER_TASKS else 99, t))
-    with plot.rc():
-        fig = Figure(figsize=(max(6.0, 1.3 * len(tasks) + 2), 4.2))
-        ax = fig.subplots()
-        width = 0.8 / max(len(evals), 1)
-        for i, run in enumerate(evals):
-            xs, ys, lo, hi = [], [], [], []
-            for j, t in enumerate(tasks):
-                s = run.summary["tasks"].get(t) or {}
-                if s.get("accuracy") is None:
-                    continue
-                acc = 100 * s["accuracy"]
-                ci = s.get("ci95") or [s["accuracy"], s["accuracy"]]
-                xs.append(j - 0.4 + width * (i + 0.5))
-                ys.append(acc)
-                lo.append(acc - 100 * ci[0])
-                hi.append(100 * ci[1] - acc)
-            ax.bar(
-                xs,
-                ys,
-                width * 0.9,
-                yerr=[lo, hi],
-                capsize=3,
-                label=plot.text(run.name),
-                alpha=0.85,
-                error_kw={"elinewidth": 1.0, "ecolor": "0.35"},
-            )
-        markers = "D^sv*Pxo"
-        for k, model in enumerate(paper_rows):
-            row = paper.PAPER_ROWS[model]
-            pts = [(j, row[t]) for j, t in enumerate(tasks) if t in row]
-            if pts:
-                ax.scatter(
-                    [p[0] for p in pts],
-                    [p[1] for p in pts],
-                    marker=markers[k % len(markers)],
-                    s=40,
-                    color="black",
-                    facecolors="none" if k % 2 else "black",
-                    zorder=5,
-                    label=f"{model} (paper)",
-                )
-        ax.set_xticks(range(len(tasks)), [paper.label(t) for t in tasks])
-        ax.set_ylabel("accuracy (%)")
-        ax.set_ylim(0, 100)
-        ax.set_title("Accuracy per task, 95% bootstrap CI")
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        plot.save(fig, path)
-    return True
-
-
-def _match(key: str, pattern: str) -> bool:
-    return re.fullmatch(re.escape(pattern).replace(r"\*", "[^/]+"), key) is not None
-
-
-def curve_series(metrics: list[dict[str, Any]], patterns: Iterable[str]) -> dict[str, tuple[list[float], list[float]]]:
-    """key -> (steps, values) for the numeric keys matching `patterns` (a row without `step` uses its index)."""
-    out: dict[str, tuple[list[float], list[float]]] = {}
-    for i, row in enumerate(metrics):
-        step = row.get("step", i)
-        if not isinstance(step, (int, float)) or isinstance(step, bool):
-            continue
-        for key, value in row.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN
-                continue
-            if any(_match(key, p) for p in patterns):
-                xs, ys = out.setdefault(key, ([], []))
-                xs.append(float(step))
-                ys.append(float(value))
-    return out
-
-
-def _moving_average(ys: list[float], window: int) -> list[float]:
-    out, acc = [], 0.0
-    for i, y in enumerate(ys):
-        acc += y
-        if i >= window:
-            acc -= ys[i - window]
-        out.append(acc / min(i + 1, window))
-    return out
-
-
-def plot_curves(trains: list[TrainRun], out: Path, plot: _Plot) -> list[tuple[str, str]]:
-    """One PNG per metric panel that has data: [(panel, file name)]."""
-    from matplotlib.figure import Figure
-
-    made = []
-    for panel, patterns in CURVES.items():
-        series = [(run, key, xs, ys) for run in trains for key, (xs, ys) in curve_series(run.metrics, patterns).items()]
-        if not series:
-            continue
-        with plot.rc():
-            fig = Figure(figsize=(7.0, 3.6))
-            ax = fig.subplots()
-            for run, key, xs, ys in series:
-                label = plot.text(run.name if len(series) == 1 else f"{run.name}: {key}")
-                if len(ys) >= SMOOTH_MIN_POINTS:
-                    line = ax.plot(xs, ys, alpha=0.25, linewidth=0.8)[0]
-                    ax.plot(xs, _moving_average(ys, max(5, len(ys) // 25)), color=line.get_color(), label=label)
-                else:
-                    ax.plot(xs, ys, marker="o" if len(ys) < 20 else None, markersize=3, label=label)
-            ax.set_xlabel("step")
-            ax.set_title(CURVE_TITLES.get(panel, panel))
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
-            name = f"curve_{panel}.png"
-            plot.save(fig, out / name)
-        made.append((panel, name))
-    return made
 
 
 # --- HTML ----------------------------------------------------------------------------------------------
@@ -570,7 +394,7 @@ def make_report(
         raise KeyError(f"unknown paper rows {unknown}; known: {', '.join(paper.PAPER_ROWS)}")
     evals, trains = find_runs(runs)
     out.mkdir(parents=True, exist_ok=True)
-    plot = _Plot()
+    plot = Plot(_cjk_font())
     accuracy_png = bool(evals) and plot_accuracy(evals, paper_rows, out / "accuracy.png", plot)
     curves = plot_curves(trains, out, plot)
     samples = [s for r in evals for s in error_rows(r, max_per_task=max_per_task, include_correct=include_correct)]
@@ -579,16 +403,27 @@ def make_report(
     return out / "index.html"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="dianjin report", description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path, help="eval run dirs, training run dirs, or folders holding them")
-    ap.add_argument("--out", type=Path, required=True, help="output folder (index.html, report.md, *.png)")
+    ap.add_argument(
+        "--output-dir",
+        "--out",
+        dest="out",
+        type=Path,
+        required=True,
+        help="output folder (index.html, report.md, *.png); --out: alias",
+    )
     ap.add_argument(
         "--paper-rows", help=f"comma-separated paper models to show (default: {','.join(paper.DEFAULT_ROWS)})"
     )
     ap.add_argument("--max-per-task", type=int, default=500, help="samples per task in the error browser")
     ap.add_argument("--include-correct", action="store_true", help="also list correct samples in the browser")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     rows = [m.strip() for m in args.paper_rows.split(",") if m.strip()] if args.paper_rows else None
     try:
         path = make_report(

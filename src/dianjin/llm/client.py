@@ -39,6 +39,8 @@ The cache key covers model, messages, sampling parameters (incl. `extra_body`), 
 and `cache_salt`, not the base URL: moving a run to another host or port reuses its cache. Set
 `cache_salt` (e.g. to a checkpoint hash) when one URL and model name can serve different weights.
 
+Retry policy, the token bucket and the capped body reader live in `dianjin.llm.transport`.
+
 HTTP: one path, `httpx2.AsyncClient` (connection pool, proxies from the environment, https), with
 `asyncio.timeout` per attempt. Its CPU cost per request is in docs/benchmarks.md ("LLM client").
 """
@@ -46,16 +48,13 @@ HTTP: one path, `httpx2.AsyncClient` (connection pool, proxies from the environm
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
 import json
 import logging
 import math
-import random
 import threading
 import time
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -65,12 +64,11 @@ import httpx2
 from dianjin.llm.cache import ResponseCache
 from dianjin.llm.endpoint import EndpointConfig, LLMError, _num
 from dianjin.llm.ledger import Ledger, Progress
+from dianjin.llm.transport import _BUCKETS, RETRY_STATUSES, TokenBucket, _TooLarge, backoff, read_capped, retry_after
 
 log = logging.getLogger("dianjin.llm.client")
 
 Messages = list[dict[str, Any]]
-RETRY_STATUSES = frozenset({408, 409, 425, 429})  # plus every 5xx
-MAX_RETRY_AFTER = 600.0  # never sleep longer than this on a server's say-so
 
 
 # --- requests and results -------------------------------------------------------------------------
@@ -118,6 +116,26 @@ class ChatResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok, "truncated": self.truncated}
+
+
+class Batched:
+    """`map` over `iter_completed`, for every engine that has the latter: `LLMClient` and
+    `dianjin.eval.local.LocalEngine`."""
+
+    def iter_completed(
+        self, requests: Iterable[ChatRequest | Messages], *, stage: str = "default", progress: bool | None = None
+    ) -> AsyncIterator[tuple[int, ChatResult]]:
+        raise NotImplementedError
+
+    async def map(
+        self, requests: Iterable[ChatRequest | Messages], *, stage: str = "default", progress: bool | None = None
+    ) -> list[ChatResult]:
+        """All results in input order; a failed item is a ChatResult with `error` set (never raises for one)."""
+        reqs = list(requests)
+        out: list[ChatResult | None] = [None] * len(reqs)
+        async for i, res in self.iter_completed(reqs, stage=stage, progress=progress):
+            out[i] = res
+        return out  # type: ignore[return-value]
 
 
 def _body(cfg: EndpointConfig, req: ChatRequest) -> dict[str, Any]:
@@ -192,100 +210,8 @@ def parse_completion(text: str | bytes) -> dict[str, Any]:
     }
 
 
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from `retry-after-ms`, or `Retry-After` (seconds or an HTTP date); None if absent or bad."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    ra = headers.get("retry-after")
-    if not ra:
-        return None
-    try:
-        return max(0.0, float(ra))
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(ra)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, when.timestamp() - time.time())
-
-
-def backoff(cfg: EndpointConfig, attempt: int, after: float | None) -> float:
-    """Seconds to wait before attempt `attempt + 1`: at least Retry-After, else exponential with jitter."""
-    if after is not None:
-        return min(after, MAX_RETRY_AFTER) * (1 + 0.1 * random.random())
-    base = min(cfg.backoff_max, cfg.backoff_base * 2 ** (attempt - 1))
-    return random.uniform(base / 2, base)
-
-
-class TokenBucket:
-    """Rate limit by reservation: each caller takes a token (the level may go negative) and sleeps
-    until its token would have been there. Fair, lock-free on one event loop, any loop."""
-
-    def __init__(self, rate: float, burst: int = 1):
-        self.rate, self.burst = float(rate), float(burst)
-        self.level, self.t = float(burst), time.monotonic()
-
-    def reserve(self) -> float:
-        now = time.monotonic()
-        self.level = min(self.burst, self.level + (now - self.t) * self.rate)
-        self.t = now
-        self.level -= 1
-        return 0.0 if self.level >= 0 else -self.level / self.rate
-
-    async def acquire(self) -> None:
-        wait = self.reserve()
-        if wait > 0:
-            await asyncio.sleep(wait)
-
-
-_BUCKETS: dict[tuple[str, float, int], TokenBucket] = {}
-
-
-_DECOMPRESSORS: dict[str, Callable[[], Any]] = {
-    "gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
-    "x-gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
-    "deflate": lambda: zlib.decompressobj(),
-    "identity": lambda: None,
-}
-
-
-class _TooLarge(ValueError):
-    pass
-
-
-async def read_capped(resp: httpx2.Response, limit: int) -> bytes:
-    """The decoded body of a streamed response, or `_TooLarge` as soon as it would pass `limit` bytes.
-
-    Decoded here, from the raw stream, with a bounded `decompress(max_length=...)`: a small gzip body
-    that inflates to gigabytes stops at `limit`, and so does a body that never ends.
-    """
-    enc = resp.headers.get("content-encoding", "identity").strip().lower() or "identity"
-    if enc not in _DECOMPRESSORS:
-        raise httpx2.DecodingError(f"unsupported Content-Encoding {enc!r}")
-    d = _DECOMPRESSORS[enc]()
-    out = bytearray()
-    too_large = _TooLarge(f"response body larger than max_response_bytes={limit}")
-    try:
-        async for raw in resp.aiter_raw():
-            chunk = raw if d is None else d.decompress(raw, limit + 1 - len(out))
-            out += chunk
-            if len(out) > limit or (d is not None and d.unconsumed_tail):
-                raise too_large
-        if d is not None:
-            out += d.flush()
-    except zlib.error as e:
-        raise httpx2.DecodingError(f"bad {enc} body: {e}") from None
-    if len(out) > limit:
-        raise too_large
-    return bytes(out)
-
-
 # --- the client -----------------------------------------------------------------------------------
-class LLMClient:
+class LLMClient(Batched):
     """Async client for one endpoint. Use as `async with LLMClient(cfg, cache=..., ledger=...) as c:`.
 
     cache: a path or a ResponseCache (None: no cache). ledger: a Ledger (a fresh one if None).
@@ -519,16 +445,6 @@ class LLMClient:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             prog.close()
-
-    async def map(
-        self, requests: Iterable[ChatRequest | Messages], *, stage: str = "default", progress: bool | None = None
-    ) -> list[ChatResult]:
-        """All results in input order; a failed item is a ChatResult with `error` set (never raises for one)."""
-        reqs = list(requests)
-        out: list[ChatResult | None] = [None] * len(reqs)
-        async for i, res in self.iter_completed(reqs, stage=stage, progress=progress):
-            out[i] = res
-        return out  # type: ignore[return-value]
 
     async def _capture(self, prepared: tuple[ChatRequest, str, str], stage: str, prog: Progress) -> ChatResult:
         req, _, key = prepared

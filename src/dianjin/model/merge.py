@@ -453,7 +453,13 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fsdp", help="FSDP (verl layout) or DCP shards -> HuggingFace safetensors")
     f.add_argument("ckpt", help="verl actor dir (model_world_size_W_rank_R.pt), global_step_N dir, or DCP dir")
     f.add_argument("--base", required=True, help="HF model dir of the base model (config, tokenizer)")
-    f.add_argument("--output-dir", "--out", dest="out", required=True, help="new HF model dir (written under a temporary name, then renamed)")
+    f.add_argument(
+        "--output-dir",
+        "--out",
+        dest="out",
+        required=True,
+        help="new HF model dir (written under a temporary name, then renamed)",
+    )
     f.add_argument("--dtype", default="auto", choices=["auto", *DTYPES], help="default: the base model's")
     f.add_argument("--max-shard-size", default="5GB", type=parse_size, help="per safetensors file (default 5GB)")
     f.add_argument("--verify", action="store_true", help="re-read and compare, then generate once")

@@ -20,6 +20,9 @@ appears in the first few records. One module per set:
 - `demo_files`: `write_demo_sets(out_dir, n_cflue, n_finqa, n_ccc, seed)` and `DEMO_FILES`, the
   sets in the layout of ../shared/data; `python -m dianjin.data.synthetic OUT_DIR` does the same.
 - `common`: what the generators share (bilingual wording, number formats, distractors, tables).
+- Helpers split off, re-exported by the module they serve: `cflue_calcs` (CFLUE's calculation
+  questions, `CALCS`), `fincalc_formulas` (FinCalc's formulas) and `fincalc_problems` (FinCalc's
+  question generators, answer display).
 """
 
 from dianjin.data.synthetic import ccc, cflue, fincalc, finqa
