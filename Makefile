@@ -1,10 +1,11 @@
 # `make demo` sets up .venv and runs the whole pipeline on CPU (runs/demo/); `make demo-real` runs it on
-# SmolLM2-135M-Instruct (runs/demo-smollm2/); `make test` runs the tests. See README.md.
+# SmolLM2-135M-Instruct (runs/demo-smollm2/); `make test` runs lint, the type check and the fast tests;
+# `make test-slow` the end-to-end ones (training, demo, serve, merge, the real model). See README.md.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: setup demo demo-real test bench clean
+.PHONY: setup demo demo-real test test-slow lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,8 +27,18 @@ demo: setup
 demo-real: setup
 	$(VENV)/bin/dianjin demo recipes/demo_smollm2.yaml $(ARGS)
 
-test: setup
-	$(PY) -m pytest -q
+lint: setup
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+# the fast tier (under 3 minutes on 2 cores), after lint and types
+test: lint
+	$(PY) -m pytest -q -m "not slow and not peers"
+
+# the slow tier: end-to-end training, demo, serve, merge and real-model tests (CI runs both tiers)
+test-slow: setup
+	$(PY) -m pytest -q -m "slow and not peers"
 
 bench: setup
 	$(PY) bench/bench_scorers.py
