@@ -22,7 +22,7 @@ from dianjin.cli import COMMANDS
         ("dianjin.model.merge", ["lora", "adapter", "--base", "b"]),  # dianjin merge lora ADAPTER
         ("dianjin.train.export_cmd", ["verl", "--data", "d", "--model", "m"]),  # dianjin export verl
         ("dianjin.train.export_cmd", ["llamafactory", "--data", "d", "--model", "m"]),  # dianjin export llamafactory
-    ("dianjin.eval.report", ["runs/eval"]),  # dianjin report RUN_DIR...
+        ("dianjin.eval.report", ["runs/eval"]),  # dianjin report RUN_DIR...
     ],
 )
 @pytest.mark.parametrize("flag", ["--output-dir", "--out"])  # the name, and the alias it had before

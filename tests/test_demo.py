@@ -239,7 +239,12 @@ def test_the_paper_scale_config_checks_and_plans(tmp_path: Path, capsys: pytest.
     (data / "gpqa").mkdir()
     (data / "gpqa" / "gpqa_diamond.csv").write_bytes((ROOT / "tests" / "assets" / "gpqa_sample.csv").read_bytes())
     out_dir = tmp_path / "run"
-    args = [str(ROOT / "recipes" / "pipeline_qwen2.5_7b.yaml"), f"output_dir={out_dir}", f"sets.data_dir={data}", "--dry-run"]
+    args = [
+        str(ROOT / "recipes" / "pipeline_qwen2.5_7b.yaml"),
+        f"output_dir={out_dir}",
+        f"sets.data_dir={data}",
+        "--dry-run",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert all(f" {n} " in out for n in STAGE_NAMES) and out.count("to do") == len(STAGE_NAMES)

@@ -82,7 +82,7 @@ def test_endpoint_mining_keeps_the_band(candidates, tmp_path, low, high, kept):
                 MineConfig,
                 {
                     "model": srv.model,
-                    "base_url": srv.base_url,
+                    "endpoint": {"base_url": srv.base_url},
                     "data": [str(candidates)],
                     "output_dir": str(out),
                     "k": K,
@@ -112,7 +112,7 @@ def test_mined_rows_feed_grpo(candidates, tmp_path):
                 MineConfig,
                 {
                     "model": srv.model,
-                    "base_url": srv.base_url,
+                    "base_url": srv.base_url,  # the key before `endpoint`, still read (endpoint.base_url)
                     "data": [str(candidates)],
                     "output_dir": str(tmp_path),
                     "k": K,

@@ -101,13 +101,17 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    for old, new in getattr(cls, "KEY_ALIASES", {}).items():  # an old key name still read, e.g. out -> output_dir
-        if old in data:
-            if new in data and data[new] != data[old]:
-                raise ConfigError(
-                    f"{where or cls.__name__}: both {old} and {new} are set; {old} is an old name of {new}"
-                )
-            data = {**{k: v for k, v in data.items() if k != old}, new: data[old]}
+    for old, new in getattr(cls, "KEY_ALIASES", {}).items():  # an old key still read: out -> output_dir,
+        if old not in data:  # base_url -> endpoint.base_url
+            continue
+        head, _, sub = new.partition(".")
+        inner = dict(data.get(head) or {}) if sub else dict(data)
+        key = sub or head
+        if key in inner and inner[key] != data[old]:
+            raise ConfigError(f"{where or cls.__name__}: both {old} and {new} are set; {old} is an old name of {new}")
+        inner[key] = data[old]
+        data = {k: v for k, v in data.items() if k != old}
+        data[head] = inner if sub else inner[head]
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(

@@ -98,18 +98,16 @@ class TrainCommon:
     # under bf16 autocast), "bfloat16" (pure bf16; DeepSpeed keeps fp32 master weights itself)
     attn_implementation: str | None = None  # e.g. "flash_attention_2", "sdpa"; None: transformers' default
     lora: LoraSpec | None = None  # None: full fine-tune
-    merge_lora: bool = (
-        True  # with `lora`: final/ is the merged model (adapter in adapter/); False: final/ is the adapter
-    )
+    # with `lora`: final/ is the merged model (adapter in adapter/); False: final/ is the adapter
+    merge_lora: bool = True
     # --- logging, samples, checkpoints -----------------------------------------------------------
     logging_steps: int = 1  # optimizer steps between metrics rows / progress lines
     sample_every: int = 0  # steps between sample dumps (SFT: generate on held-out prompts; GRPO: save rollouts); 0: off
     num_samples: int = 8  # SFT: prompts per sample dump
     sample_max_new_tokens: int = 512  # SFT: generation length of sample dumps
     sample_temperature: float = 0.0  # SFT: 0 = greedy sample dumps, else sampling temperature
-    save_strategy: Literal["steps", "epoch", "no"] | bool = (
-        "steps"  # when to write checkpoint-N/ (YAML `no` reads as false: same)
-    )
+    # when to write checkpoint-N/ (YAML `no` reads as false: same)
+    save_strategy: Literal["steps", "epoch", "no"] | bool = "steps"
     save_steps: int = 500  # steps between checkpoints (save_strategy "steps")
     save_total_limit: int | None = 2  # keep at most this many checkpoints (None: all)
     resume: bool = True  # resume from the last complete checkpoint in output_dir, if any

@@ -79,15 +79,13 @@ class GRPORunConfig(TrainCommon):
     top_p: float = 0.95  # rollout top_p (upstream 0.95)
     max_prompt_length: int | None = 1024  # prompts with more tokens are dropped (upstream filter_overlong_prompts)
     max_completion_length: int = 4096  # rollout length cap (upstream max_response_length)
-    prompts_per_generation: int | None = (
-        1024  # prompts per rollout batch over all processes (upstream train_batch_size);
-    )
+    # prompts per rollout batch over all processes (upstream train_batch_size);
+    prompts_per_generation: int | None = 1024
     # None: TRL's steps_per_generation below
     prompts_per_update: int | None = 256  # prompts per optimizer step (upstream ppo_mini_batch_size);
     # None: use gradient_accumulation_steps
-    steps_per_generation: int | None = (
-        None  # TRL micro-steps per rollout batch, used when prompts_per_generation is None
-    )
+    # TRL micro-steps per rollout batch, used when prompts_per_generation is None
+    steps_per_generation: int | None = None
     # --- loss ------------------------------------------------------------------------------------
     beta: float = 0.001  # KL coefficient in the loss, k3 estimator (upstream kl_loss_coef, low_var_kl); 0: no ref model
     loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"] = "bnpo"  # TRL loss

@@ -1,7 +1,7 @@
 """Hard-item mining for RL: `dianjin mine CONFIG.yaml [key=value ...]`.
 
     dianjin mine recipes/tiny_mine.yaml                        # CPU demo: sample from the tiny SFT model
-    dianjin mine CONFIG.yaml base_url=http://127.0.0.1:8000/v1 model=dianjin-sft   # a served model (vLLM)
+    dianjin mine CONFIG.yaml endpoint.base_url=http://127.0.0.1:8000/v1 model=dianjin-sft   # a served model
 
 GRPO learns only from groups whose rollouts disagree: when all k answers to a question are right,
 or all wrong, every advantage is zero. So we sample `k` answers per candidate question from the SFT
@@ -12,7 +12,7 @@ times, `dianjin.data`): upstream picked ~4,096 CFLUE MCQ prompts "ideally hard o
 
 Sampling: in-process with `dianjin.eval.local.generate_chat` (HF `generate` in batches, left padding,
 `num_return_sequences=k`, seeded per batch; vLLM when it imports and a GPU is there), or any
-OpenAI-compatible endpoint through `dianjin.llm.client` when `base_url` is set (cached, so a re-run
+OpenAI-compatible endpoint through `dianjin.llm.client` when `endpoint` is set (cached, so a re-run
 pays nothing twice). Defaults match the GRPO rollouts (temperature 0.6, top_p 0.95) so the pass
 rates are the ones GRPO will see.
 
@@ -31,7 +31,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from dianjin.errors import DataError
 from dianjin.files import JsonlAppender, atomic_write_json, iter_jsonl, write_jsonl
@@ -55,7 +55,14 @@ Sampler = Callable[[list[dict[str, Any]]], list[Answers | None]]
 class MineConfig:
     """`dianjin mine` config."""
 
-    model: str = ""  # HF model directory (local sampling) or, with base_url, the served model name
+    # the keys before the endpoint became one EndpointConfig, still read
+    KEY_ALIASES: ClassVar[dict[str, str]] = {
+        "base_url": "endpoint.base_url",
+        "api_key_env": "endpoint.api_key_env",
+        "concurrency": "endpoint.concurrency",
+    }
+
+    model: str = ""  # HF model directory (local sampling) or, with an endpoint, the served model name
     data: list[str] = field(default_factory=list)  # candidate questions: rl.jsonl rows (or task examples) with gold
     output_dir: str = ""  # where rl_mined.jsonl, mine_log.jsonl, summary.json, config.yaml, meta.json go
     k: int = 8  # answers sampled per question (GRPO's num_generations is a natural choice)
@@ -64,15 +71,14 @@ class MineConfig:
     temperature: float = 0.6  # sampling temperature (> 0; upstream rollout temperature)
     top_p: float = 0.95  # nucleus sampling (upstream rollout top_p)
     max_new_tokens: int = 4096  # answer length cap (upstream max_response_length); a truncated answer fails
-    max_prompt_length: int | None = (
-        1024  # local model only: longer prompts are skipped, as GRPO drops them (None: keep)
-    )
+    # local model only: longer prompts are skipped, as GRPO drops them (None: keep)
+    max_prompt_length: int | None = 1024
     limit: int | None = None  # mine at most this many candidates, in file order (None: all)
     batch_size: int = 8  # questions per step: one HF generate call, or k * batch_size endpoint requests
     seed: int = 0  # sampling seed (HF: per batch, from this and the batch's ids)
-    base_url: str | None = None  # OpenAI-compatible endpoint (vLLM, `dianjin serve`); None: HF generate locally
-    api_key_env: str | None = None  # NAME of the env var holding the endpoint's key (never the key)
-    concurrency: int = 32  # endpoint requests in flight
+    # an OpenAI-compatible endpoint (vLLM, `dianjin serve`) as dianjin.llm.endpoint.EndpointConfig keys (base_url,
+    # api_key_env, concurrency, timeout, ...; model: `model`); None: HF generate locally
+    endpoint: dict[str, Any] | None = None
     cache: str | None = None  # endpoint response cache (SQLite); None: output_dir/cache.sqlite
 
 
@@ -126,18 +132,9 @@ def hf_sampler(cfg: MineConfig) -> Sampler:
 def endpoint_sampler(cfg: MineConfig) -> tuple[Sampler, Callable[[], None]]:
     from dianjin.llm.client import ChatRequest, EndpointConfig, SyncClient
 
-    ep = EndpointConfig.from_dict(
-        {
-            "base_url": cfg.base_url,
-            "model": cfg.model,
-            "api_key_env": cfg.api_key_env,
-            "concurrency": cfg.concurrency,
-            "temperature": cfg.temperature,
-            "top_p": cfg.top_p,
-            "max_tokens": cfg.max_new_tokens,
-        },
-        "mine config",
-    )
+    assert cfg.endpoint is not None
+    sampling = {"temperature": cfg.temperature, "top_p": cfg.top_p, "max_tokens": cfg.max_new_tokens}
+    ep = EndpointConfig.from_dict({"model": cfg.model, "concurrency": 32, **cfg.endpoint, **sampling}, "mine endpoint")
     client = SyncClient(ep, cache=cfg.cache or str(Path(cfg.output_dir) / "cache.sqlite"), stage="mine")
 
     def sample(items: list[dict[str, Any]]) -> list[Answers | None]:
@@ -200,7 +197,7 @@ def summarize(
         "band": [cfg.min_pass, cfg.max_pass],
         "k": cfg.k,
         "model": cfg.model,
-        "base_url": cfg.base_url,
+        "base_url": (cfg.endpoint or {}).get("base_url"),
         "pass_histogram": dict(sorted(hist.items(), key=lambda kv: int(kv[0].split("/")[0]))),
         "mean_pass_rate": sum(r["pass_rate"] for r in scored) / len(scored) if scored else None,
         "per_task": {t: dict(c) for t, c in sorted(per_task.items())},
@@ -220,14 +217,14 @@ def run(cfg: MineConfig, where: str = "config", sampler: Sampler | None = None) 
     RunDir.create(out, cfg, stage="mine", data=file_fingerprint(cfg.data))
     items = load_prompt_items(cfg.data, need_gold=True)[: cfg.limit]
     skipped: list[str] = []
-    if cfg.max_prompt_length and cfg.base_url is None:
+    if cfg.max_prompt_length and cfg.endpoint is None:
         items, skipped = drop_long_prompts(items, load_tokenizer(cfg.model), cfg.max_prompt_length)
     log_path = out / "mine_log.jsonl"
     log = {r["id"]: r for r in iter_jsonl(log_path)} if log_path.exists() else {}
     todo = [it for it in items if it["id"] not in log]
     close: Callable[[], None] = _nothing
     if sampler is None and todo:
-        sampler, close = endpoint_sampler(cfg) if cfg.base_url else (hf_sampler(cfg), close)
+        sampler, close = endpoint_sampler(cfg) if cfg.endpoint else (hf_sampler(cfg), close)
     print(
         f"[mine] {len(items)} candidates, {len(items) - len(todo)} already scored, k={cfg.k}, "
         f"band ({cfg.min_pass}, {cfg.max_pass})",
@@ -272,7 +269,7 @@ def run(cfg: MineConfig, where: str = "config", sampler: Sampler | None = None) 
 
 def main(argv: list[str] | None = None) -> int:
     return config_main(
-        "mine", MineConfig, run, "hard-item mining for RL", "k=16 base_url=http://127.0.0.1:8000/v1", argv
+        "mine", MineConfig, run, "hard-item mining for RL", "k=16 endpoint.base_url=http://127.0.0.1:8000/v1", argv
     )
 
 
