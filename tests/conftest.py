@@ -104,7 +104,17 @@ def data(tmp_path: Path) -> Path:
     return write_data(tmp_path / "data")
 
 
+# Fixtures that train, serve or merge a real model end to end: a test that uses one is in the slow tier
+# (`make test-slow`), whatever module it is in.
+SLOW_FIXTURES = frozenset({"tiny_sft", "grpo_run", "ckpts", "taught", "smollm2_dir", "zero3_run"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the markers
 def pytest_collection_modifyitems(config, items):
+    slow = pytest.mark.slow
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(slow)
     gpu = False
     try:  # torch is only in the train extra
         import torch

@@ -666,6 +666,14 @@ class FakeOpenAI:
         s = self._local()
         s.loop.call_soon_threadsafe(s.resume)  # type: ignore[union-attr]
 
+    def wait_disconnected(self, timeout: float = 10.0) -> None:
+        """Block until no client connection is open (e.g. after killing the client process)."""
+        end = time.monotonic() + timeout
+        while self._local().conns:
+            if time.monotonic() > end:
+                raise TimeoutError(f"{len(self._local().conns)} connections still open after {timeout}s")
+            time.sleep(0.01)
+
     def wait_answered(self, n: int, timeout: float = 10.0) -> None:
         """Block until at least n successful answers were sent."""
         end = time.monotonic() + timeout

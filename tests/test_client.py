@@ -265,11 +265,14 @@ def test_cache_survives_sigkill_mid_run(tmp_path):
         cmd[2] = srv.base_url
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         srv.wait_answered(25)
-        time.sleep(0.3)  # the client commits what it received; 8 requests now wait on held replies
+        deadline = time.monotonic() + 20  # the client commits what it received; 8 requests wait on held replies
+        while (not cache.exists() or len(ResponseCache(cache)) < 25) and time.monotonic() < deadline:
+            time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         assert proc.returncode == -signal.SIGKILL
         assert len(ResponseCache(cache)) == 25  # every answer received before the kill was committed
+        srv.wait_disconnected()  # the server has seen every connection of the killed client close
         srv.resume()  # held replies go to dead connections: not answered
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr

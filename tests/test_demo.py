@@ -48,7 +48,7 @@ SMALL = [
 
 # The end-to-end tests share one pipeline run (~3 minutes on 2 cores): the first one pays for it.
 E2E_SLOW = pytest.mark.slow
-E2E_TIMEOUT = pytest.mark.timeout(900)
+E2E_TIMEOUT = pytest.mark.timeout(1200)  # the demo fixture takes ~300 s on 2 quiet cores
 
 
 def small_config(out: Path, *more: str) -> DemoConfig:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dianjin.config import from_dict
+from dianjin.data.fincalc_rows import write_rows
 from dianjin.files import read_jsonl
 from dianjin.train.sft import SFTRunConfig, run
 
@@ -22,8 +23,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 HELDOUT = 16
 # FinCalc, English, the bare question as the prompt (~70 tokens with SmolLM2's default system
 # prompt) and a short DianJin-format target: the sequences stay short, so 2 cores train fast.
+DRAW = {"forms": ["mcq", "open"], "langs": ["en"], "prompt": "question"}
 SFT = {
-    "demo": {"n": 160, "forms": ["mcq", "open"], "langs": ["en"], "prompt": "question", "build_model": False},
     "max_steps": 16,
     "learning_rate": 2e-3,
     "lr_scheduler_type": "constant",
@@ -42,6 +43,8 @@ SFT = {
 @pytest.fixture(scope="module")
 def sft_run(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("smollm2-sft")
+    write_rows(root / "data" / "sft.jsonl", "sft", 160, 0, **DRAW)  # training: seed 0
+    write_rows(root / "data" / "heldout.jsonl", "rl", HELDOUT, 1, **DRAW)  # held out: seed 1
     cfg = from_dict(
         SFTRunConfig,
         {

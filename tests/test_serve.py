@@ -158,6 +158,7 @@ def test_refusals(tmp_path, monkeypatch, capsys, engine, vllm_ok, key_env, key, 
     assert fragment in err and "secret" not in err
 
 
+@pytest.mark.slow  # starts a real `transformers serve`
 def test_not_a_model_dir_and_early_exit(tmp_path):
     with pytest.raises(ServeError, match="no config.json"):
         resolve(ServeOptions(str(tmp_path / "nope"), "transformers"))
