@@ -1,12 +1,7 @@
 """The response cache: every successful LLM answer, in SQLite, keyed by a hash of the request.
 
 A re-run never pays twice, and a crash loses nothing that was reported: `put` commits the row
-before it returns (autocommit), or, with `defer=True`, adds it to a transaction that the caller
-commits before it reports the answer: `LLMClient`'s batches commit the answers that arrived in one
-turn of the event loop together, at the start of the next (a commit per row cost ~15-25 us of CPU,
-a sixth of the client's per-request budget; answers arrive in bursts of ~10 at 64 in flight). A
-failed commit is remembered (`commit_error`) so that a batch raises instead of reporting answers
-that were lost. WAL journal with `synchronous=NORMAL` makes a commit cheap (no fsync per row) and
+before it returns (autocommit), and the client reports an answer only after its `put`. WAL journal with `synchronous=NORMAL` makes a commit cheap (no fsync per row) and
 still durable when the process is killed (only a power cut can lose the last rows). The key (see
 `dianjin.llm.client.cache_key`) covers model, messages, sampling parameters and the sample/attempt
 index; the base URL and the API key are not part of it, and the key is never stored: the `request`
@@ -73,9 +68,7 @@ class ResponseCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise CacheError(self.path.parent, f"cannot create the cache's directory ({e.strerror or e})") from None
-        self.commit_error: Exception | None = None  # the first failed commit (see `commit`)
-        # isolation_level=None: autocommit, so every INSERT outside a deferred batch (see `put`) is
-        # committed on its own, immediately.
+        # isolation_level=None: autocommit, so every INSERT is committed on its own, immediately.
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
         except sqlite3.Error as e:
@@ -114,42 +107,10 @@ class ResponseCache:
             raise CacheError(self.path, f"unreadable response cache ({e})") from None
         return CachedResponse(*row) if row else None
 
-    def put(
-        self, key: str, model: str, request: str, response: str, latency: float, attempts: int, *, defer: bool = False
-    ) -> None:
-        """Store one response, committed on return. A key already present is kept as it was.
-
-        defer=True: the row joins an open transaction that the next `commit()` (or a plain `put`, or
-        `close`) ends; for a caller that commits before it reports the answer (LLMClient's batches).
-        """
+    def put(self, key: str, model: str, request: str, response: str, latency: float, attempts: int) -> None:
+        """Store one response, committed on return. A key already present is kept as it was."""
         with self._lock:
-            db = self._db
-            if defer and not db.in_transaction:
-                db.execute("BEGIN")
-            db.execute(_INSERT, (key, model, request, response, float(latency), int(attempts), time.time()))
-            if not defer and db.in_transaction:
-                self._commit()
-
-    def commit(self) -> None:
-        """Commit the rows of deferred `put`s (nothing to do when there are none)."""
-        with self._lock:
-            if self.pending:
-                self._commit()
-
-    def _commit(self) -> None:
-        try:
-            self._db.execute("COMMIT")
-        except Exception as e:  # deferred rows may be lost: remembered, so their answers are never reported
-            self.commit_error = self.commit_error or e
-            raise
-
-    @property
-    def pending(self) -> bool:
-        """Whether deferred rows wait for `commit()`."""
-        try:
-            return self._db.in_transaction
-        except sqlite3.ProgrammingError:  # closed
-            return False
+            self._db.execute(_INSERT, (key, model, request, response, float(latency), int(attempts), time.time()))
 
     def __len__(self) -> int:
         with self._lock:
@@ -161,11 +122,7 @@ class ResponseCache:
 
     def close(self) -> None:
         with self._lock:
-            try:
-                if self.pending:
-                    self._commit()
-            finally:
-                self._db.close()
+            self._db.close()
 
     def __enter__(self) -> ResponseCache:
         return self
