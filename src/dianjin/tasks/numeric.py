@@ -36,6 +36,8 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
+from dianjin.tasks.text import unwrap_latex
+
 __all__ = [
     "NumberMatch",
     "decimals",
@@ -359,7 +361,3 @@ def numbers_match(
     if any(_close(pred, g, rel_tol, places) for g in golds):
         return True
     return written is not None and rounds_to(written, gold, percent_ambiguity)
-
-
-# Last: importing dianjin.tasks imports the tasks, which import the functions above from this module.
-from dianjin.tasks.text import unwrap_latex  # noqa: E402
