@@ -256,6 +256,14 @@ KILL_SCRIPT = textwrap.dedent("""
 """)
 
 
+def _cached_rows(path: Path) -> int:
+    """Rows committed to the cache file at `path` (0 before it exists); the connection is closed."""
+    if not path.exists():
+        return 0
+    with ResponseCache(path) as cache:
+        return len(cache)
+
+
 def test_cache_survives_sigkill_mid_run(tmp_path):
     script, cache, n = tmp_path / "run.py", tmp_path / "cache.sqlite", 60
     script.write_text(KILL_SCRIPT)
@@ -266,12 +274,12 @@ def test_cache_survives_sigkill_mid_run(tmp_path):
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         srv.wait_answered(25)
         deadline = time.monotonic() + 20  # the client commits what it received; 8 requests wait on held replies
-        while (not cache.exists() or len(ResponseCache(cache)) < 25) and time.monotonic() < deadline:
+        while _cached_rows(cache) < 25 and time.monotonic() < deadline:
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         assert proc.returncode == -signal.SIGKILL
-        assert len(ResponseCache(cache)) == 25  # every answer received before the kill was committed
+        assert _cached_rows(cache) == 25  # every answer received before the kill was committed
         srv.wait_disconnected()  # the server has seen every connection of the killed client close
         srv.resume()  # held replies go to dead connections: not answered
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)

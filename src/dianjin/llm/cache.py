@@ -1,8 +1,9 @@
 """The response cache: every successful LLM answer, in SQLite, keyed by a hash of the request.
 
 A re-run never pays twice, and a crash loses nothing that was reported: `put` commits the row
-before it returns (autocommit), and the client reports an answer only after its `put`. WAL journal with `synchronous=NORMAL` makes a commit cheap (no fsync per row) and
-still durable when the process is killed (only a power cut can lose the last rows). The key (see
+before it returns (autocommit), and the client reports an answer only after its `put`. WAL
+journal with `synchronous=NORMAL` makes a commit cheap (no fsync per row) and still durable when
+the process is killed (only a power cut can lose the last rows). The key (see
 `dianjin.llm.client.cache_key`) covers model, messages, sampling parameters and the sample/attempt
 index; the base URL and the API key are not part of it, and the key is never stored: the `request`
 column is the JSON body sent, which carries no credentials.
