@@ -1,8 +1,8 @@
 """Completion tokens per second of `dianjin eval run --model-dir` (in-process batches) against `dianjin serve`.
 
     .venv/bin/python bench/bench_local_eval.py [--model-dir DIR] [--n 32] [--max-tokens 64] [--temperature 0]
-                                               [--batch-size 16] [--concurrency 32] [--serve plain,cb] [--rounds 1]
-                                               [--json OUT]
+                                               [--dtype auto] [--batch-size 16] [--concurrency 32]
+                                               [--serve plain,cb] [--cb-memory F] [--rounds 1] [--json OUT]
 
 The same `--n` FinCalc questions (generated, `dianjin.tasks.fincalc.generate(n, seed=0)`), the same
 max_tokens and the same sampling go through `dianjin.eval.run.evaluate` in one run, one loop after
@@ -10,13 +10,13 @@ the other, round-robin over `--rounds` (each loop into a fresh run directory, so
 
 - **local**: `--model-dir`: `LocalEngine` (HF `generate`, `--batch-size` requests per batch, in
   this process). Its generation phase includes loading the model (the first request loads it);
-- **serve (plain)**: `dianjin serve MODEL_DIR --engine transformers` as it runs on a CPU
-  (`transformers serve MODEL_DIR`: one request at a time), queried by the eval's HTTP client with
-  `--concurrency` requests in flight;
-- **serve (cb)**: the same with `--continuous-batching` (what `dianjin serve` adds on a GPU: on CPU
-  it is slower) and `--cb-max-memory-percent --cb-memory` (default 0.05): on CPU its paged KV cache
-  otherwise takes 60% of the machine's *total* RAM (14 GB here), and the kernel's OOM killer ended
-  the server on a box shared with other jobs. The servers' start-up (model load) is not counted.
+- **serve (cb)**: `dianjin serve MODEL_DIR --engine transformers` as it runs (`transformers serve
+  --continuous-batching`, its KV cache capped at `--cb-memory`, default `dianjin serve`'s: 0.05 of
+  RAM on a CPU), queried by the eval's HTTP client with `--concurrency` requests in flight;
+- **serve (plain)**: the same with `--no-continuous-batching` (one request at a time).
+Both sides load the model in `--dtype` (default auto: `dianjin.model.precision`, bfloat16 where the
+CPU computes it natively); `--dtype float32` compares the engines at float32. The servers' start-up
+(model load) is not counted.
 
 Per loop: questions, completion tokens (the `usage` the server reported, or the local count: up to
 and including the eos), wall seconds of the generation phase (timed inside the eval's chat runner,
@@ -55,6 +55,7 @@ from dianjin.eval import run as eval_run
 from dianjin.eval.summarize import load_rows
 from dianjin.llm.client import EndpointConfig
 from dianjin.model import serve
+from dianjin.model.precision import DTYPES, resolve_dtype
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 4.0
@@ -138,6 +139,7 @@ def local_loop(args: argparse.Namespace, model_dir: Path, data: Path, out: Path)
         model_dir=model_dir,
         local_engine="transformers",
         batch_size=args.batch_size,
+        dtype=args.dtype,
         data_dir=data,
         max_tokens=args.max_tokens,
         temperature=args.temperature,
@@ -148,33 +150,22 @@ def local_loop(args: argparse.Namespace, model_dir: Path, data: Path, out: Path)
 
 
 def serve_loop(args: argparse.Namespace, mode: str, model_dir: Path, data: Path, out: Path) -> dict:
-    engines = dict(serve.ENGINES)
-
-    def command(o: serve.ServeOptions) -> list[str]:
-        cmd = [a for a in serve.transformers_command(o) if a != "--continuous-batching"]
-        cb = ["--continuous-batching", "--cb-max-memory-percent", str(args.cb_memory)]
-        return cmd[:5] + cb + cmd[5:] if mode == "cb" else cmd
-
-    serve.ENGINES["transformers"] = (command, None)
-    try:
-        with serve.serving(model_dir, engine="transformers") as url:
-            load1 = os.getloadavg()[0]
-            endpoint = EndpointConfig(
-                base_url=url, model=str(model_dir), concurrency=args.concurrency, timeout=7200, max_retries=0
-            )
-            cfg = eval_run.EvalConfig(
-                output_dir=out,
-                tasks=["fincalc"],
-                endpoint=endpoint,
-                data_dir=data,
-                max_tokens=args.max_tokens,
-                temperature=args.temperature,
-                progress=False,
-            )
-            summary, gen = asyncio.run(timed_eval(cfg))
-    finally:
-        serve.ENGINES.clear()
-        serve.ENGINES.update(engines)
+    options = {"dtype": args.dtype, "continuous_batching": mode == "cb", "cb_memory": args.cb_memory}
+    with serve.serving(model_dir, engine="transformers", **options) as url:
+        load1 = os.getloadavg()[0]
+        endpoint = EndpointConfig(
+            base_url=url, model=str(model_dir), concurrency=args.concurrency, timeout=7200, max_retries=0
+        )
+        cfg = eval_run.EvalConfig(
+            output_dir=out,
+            tasks=["fincalc"],
+            endpoint=endpoint,
+            data_dir=data,
+            max_tokens=args.max_tokens,
+            temperature=args.temperature,
+            progress=False,
+        )
+        summary, gen = asyncio.run(timed_eval(cfg))
     return loop_result(f"serve ({mode})", out, summary, gen, load1)
 
 
@@ -187,9 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=16, help="local batch size (default %(default)s)")
     ap.add_argument("--concurrency", type=int, default=32, help="HTTP requests in flight (default %(default)s)")
     ap.add_argument("--serve", default="plain,cb", help="server loops to run: plain, cb (default %(default)s)")
-    ap.add_argument(
-        "--cb-memory", type=float, default=0.05, help="--cb-max-memory-percent of the cb server (default %(default)s)"
-    )
+    ap.add_argument("--cb-memory", type=float, help="KV cache share of RAM of the cb server (default: dianjin serve's)")
+    ap.add_argument("--dtype", default="auto", choices=DTYPES, help="both sides (default %(default)s)")
     ap.add_argument("--rounds", type=int, default=1, help="round-robin rounds (default %(default)s)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
@@ -215,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     local = results[0]
     print(
         f"model {model_dir}; {args.n} FinCalc questions, max_tokens {args.max_tokens}, temperature "
-        f"{args.temperature}, local batch {args.batch_size}, HTTP concurrency {args.concurrency}"
+        f"{args.temperature}, dtype {resolve_dtype(args.dtype, model_dir)}, local batch {args.batch_size}, "
+        f"HTTP concurrency {args.concurrency}"
     )
     print(
         f"machine: {info['nproc']} CPUs, {info['cpu']}, torch {info['torch']} ({info['torch_threads']} threads), "

@@ -313,3 +313,22 @@ def test_engine_auto_is_transformers_without_a_gpu(monkeypatch):
     assert local.resolve_engine("auto") == "vllm"
     with pytest.raises(ValueError, match="unknown engine"):
         local.resolve_engine("llama.cpp")
+
+
+@pytest.mark.parametrize(
+    "dtype,want",
+    [
+        ("float32", "float32"),  # as asked: compare with a float32 run token for token
+        ("bfloat16", "bfloat16"),  # as asked, native or not
+        ("auto", None),  # the hardware's pick (dianjin.model.precision), recorded resolved
+    ],
+)
+def test_dtype_is_loaded_and_recorded(tiny, data, tmp_path, dtype, want):
+    from dianjin.model.precision import resolve_dtype
+
+    want = want or resolve_dtype("auto", tiny)
+    local_run(tiny, data, tmp_path / "r", dtype=dtype, limit=1)
+    stored = json.loads((tmp_path / "r" / "eval.json").read_text())
+    assert stored["endpoint"]["dtype"] == want
+    model = HFModel.load(tiny, dtype=dtype).model
+    assert str(next(model.parameters()).dtype) == f"torch.{want}"

@@ -213,3 +213,49 @@ def test_healthy_answer_from_another_process_is_refused(tmp_path, squatter):
     with pytest.raises(ServeError, match="held by another process"):
         server.wait_healthy()
     assert server.proc.poll() is not None  # our child was stopped
+
+
+@pytest.mark.parametrize(
+    "cuda,over,want",
+    [
+        (False, {}, ["--dtype", "float32", "--continuous-batching", "--cb-max-memory-percent", "0.05"]),  # CPU: capped
+        (False, {"cb_memory": 0.2}, ["--dtype", "float32", "--continuous-batching", "--cb-max-memory-percent", "0.2"]),
+        (False, {"continuous_batching": False}, ["--dtype", "float32"]),  # one request at a time
+        (True, {}, ["--dtype", "float32", "--continuous-batching"]),  # a GPU: transformers' own cache size
+        (
+            False,
+            {"dtype": "bfloat16"},
+            ["--dtype", "bfloat16", "--continuous-batching", "--cb-max-memory-percent", "0.05"],
+        ),
+    ],
+)
+def test_transformers_command_dtype_and_batching(tmp_path, monkeypatch, cuda, over, want):
+    (tmp_path / "config.json").write_text('{"dtype": "float32"}')
+    monkeypatch.setattr(serve, "cuda_available", lambda: cuda)
+    monkeypatch.setattr(serve, "resolve_dtype", lambda name, _d: "float32" if name == "auto" else name)  # no bf16 CPU
+    o = resolve(ServeOptions(str(tmp_path), "transformers", "127.0.0.1", 8901, **over))
+    cmd = serve.transformers_command(o)
+    assert cmd[cmd.index(str(tmp_path)) + 1 : cmd.index("--host")] == want
+
+
+@pytest.mark.parametrize(
+    "over,fragment",
+    [
+        ({"dtype": "fp8"}, "unknown dtype 'fp8'"),  # names the choices
+        ({"cb_memory": 0.0}, "--cb-memory must be a fraction in (0, 1]"),  # an empty cache would serve nothing
+        ({"cb_memory": 60.0}, "--cb-memory must be a fraction in (0, 1]"),  # a percent, not a fraction
+    ],
+)
+def test_dtype_and_cache_refusals(tmp_path, over, fragment):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ServeError) as e:
+        resolve(ServeOptions(str(tmp_path), "transformers", **over))
+    assert fragment in str(e.value)
+
+
+def test_vllm_command_passes_an_explicit_dtype_only(tmp_path, monkeypatch):
+    (tmp_path / "config.json").write_text("{}")
+    _fake_vllm(monkeypatch, True)
+    assert "--dtype" not in serve.vllm_command(resolve(ServeOptions(str(tmp_path), "vllm")))  # vLLM's own auto
+    cmd = serve.vllm_command(resolve(ServeOptions(str(tmp_path), "vllm", dtype="float32")))
+    assert cmd[cmd.index("--dtype") + 1] == "float32"

@@ -110,6 +110,7 @@ class EvalSection:
     # `dianjin serve` (the `serve` section) and HTTP, as an endpoint would be evaluated
     engine: str = "auto"  # local: auto (vLLM with a GPU, else transformers), transformers or vllm
     batch_size: int = 16  # local: prompts per generate call
+    dtype: str = "auto"  # local: auto (bfloat16 where the hardware has it: dianjin.model.precision), float32, ...
     concurrency: int = 8  # serve: requests in flight
     timeout: float = 600.0
 

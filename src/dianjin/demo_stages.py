@@ -205,7 +205,8 @@ def eval_stage(label: str, model: Callable[[Demo], Path]) -> Callable[[Demo], di
         )
         if e.backend == "local":
             print(f"[demo] {label}: {model_dir} in-process ({e.engine}); evaluating {', '.join(tasks)}", flush=True)
-            summary = run_eval(replace(cfg, model_dir=model_dir, local_engine=e.engine, batch_size=e.batch_size))
+            local = replace(cfg, model_dir=model_dir, local_engine=e.engine, batch_size=e.batch_size, dtype=e.dtype)
+            summary = run_eval(local)
         else:
             summary = _served_eval(d, label, model_dir, cfg)
         errors = {t: s["errors"] for t, s in summary["tasks"].items() if s.get("errors")}

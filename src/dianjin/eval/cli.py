@@ -8,7 +8,7 @@
 
 `run` takes a YAML config like every other stage: the fields of `dianjin.eval.run.EvalConfig`
 (`output_dir`, `tasks` as a list or `a,b`, `data_dir`, `data` {task: file}, `n`, `limit`, `temperature`,
-`top_p`, `max_tokens`, `system`, `model_dir`, `local_engine`, `batch_size`, `progress`, `n_boot`), with
+`top_p`, `max_tokens`, `system`, `model_dir`, `local_engine`, `batch_size`, `dtype`, `progress`, `n_boot`), with
 `endpoint`, `judge` and `agents` as `dianjin.llm.endpoint.EndpointConfig` mappings (`base_url`, `model`,
 `api_key_env`, `concurrency`, `timeout` (900 s unless given), `max_retries`, prices, ...). Then
 `key.sub=value` overrides (`endpoint.model=x`, `tasks=[cflue,finqa]`, `judge=null`), then the flags, each
@@ -42,6 +42,7 @@ from dianjin.eval.local import ENGINES
 from dianjin.eval.run import EVAL_FILE, EvalConfig, _load_eval_file, run_eval
 from dianjin.files import redact, redact_logging
 from dianjin.llm.client import EndpointConfig, LLMError
+from dianjin.model.precision import DTYPES
 
 DEFAULT_TASKS = ["cflue", "finqa", "ccc", "math500", "gpqa"]
 ENDPOINTS = ("endpoint", "judge", "agents")  # EvalConfig fields that are EndpointConfig mappings
@@ -145,6 +146,7 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "model_dir": "model_dir",
         "engine": "local_engine",
         "batch_size": "batch_size",
+        "dtype": "dtype",
         "base_url": "endpoint.base_url",
         "model": "endpoint.model",
         "api_key_env": "endpoint.api_key_env",
@@ -225,6 +227,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--engine", choices=ENGINES, help="--model-dir engine (default auto: vLLM on a GPU, else transformers)"
     )
     p.add_argument("--batch-size", type=int, help="--model-dir: requests per batch (default 16)")
+    p.add_argument(
+        "--dtype", choices=DTYPES, help="--model-dir: dtype to generate in (default auto: bfloat16 where native)"
+    )
     p.add_argument("--api-key-env", help="NAME of the environment variable holding the API key")
     _add_selection(p)
     _add_output(p, "the run directory")

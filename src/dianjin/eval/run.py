@@ -77,6 +77,7 @@ from dianjin.llm.cache import ResponseCache
 from dianjin.llm.client import ChatRequest, ChatResult, EndpointConfig, LLMClient, LLMError
 from dianjin.llm.flow import Unfinished
 from dianjin.llm.ledger import Ledger, Progress
+from dianjin.model.precision import check_dtype
 from dianjin.rundir import RunLock
 from dianjin.tasks.base import Example, Messages, Verdict
 from dianjin.tasks.ccc_agents import acheck_dialogue
@@ -111,6 +112,9 @@ class EvalConfig:
     model_dir: Path | None = None  # a local model to generate with in-process, instead of `endpoint`
     local_engine: str = "auto"  # with model_dir: "auto" (vLLM on a GPU, else transformers), "transformers", "vllm"
     batch_size: int = 16  # with model_dir: requests per generation batch
+    dtype: str = (
+        "auto"  # with model_dir: auto (bfloat16 where native, dianjin.model.precision), float32, bfloat16, float16
+    )
     rescore: bool = False
     progress: bool | None = None  # None: the client's default (a line on stderr)
     n_boot: int = 10_000
@@ -465,7 +469,12 @@ async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
             ctx.client = LLMClient(cfg.endpoint, cache=cache, ledger=ledger, progress=cfg.progress)
         elif cfg.model_dir is not None and not cfg.rescore:
             ctx.client = LocalEngine(
-                cfg.model_dir, engine=cfg.local_engine, batch_size=cfg.batch_size, ledger=ledger, progress=cfg.progress
+                cfg.model_dir,
+                engine=cfg.local_engine,
+                batch_size=cfg.batch_size,
+                dtype=cfg.dtype,
+                ledger=ledger,
+                progress=cfg.progress,
             )
         if cfg.judge is not None:
             ctx.judge_client = LLMClient(cfg.judge, cache=cache, ledger=ledger, progress=cfg.progress)
@@ -474,7 +483,7 @@ async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
             stored.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
             stored["endpoint"] = ({"base_url": cfg.endpoint.base_url, "model": cfg.endpoint.model} if cfg.endpoint else
                                   {"base_url": None, "model": _model_name(cfg), "engine": getattr(ctx.client, "engine", None),
-                                   "batch_size": cfg.batch_size})  # fmt: skip
+                                   "batch_size": cfg.batch_size, "dtype": getattr(ctx.client, "dtype", None)})  # fmt: skip
             atomic_write_json(cfg.output_dir / EVAL_FILE, stored)
             work: dict[str, list[tuple[_Task, Unit]]] = defaultdict(list)
             for t in tasks:
@@ -527,6 +536,7 @@ def _check_sources(cfg: EvalConfig) -> None:
     if cfg.model_dir is not None:
         check_model_dir(cfg.model_dir)
         resolve_engine(cfg.local_engine)
+        check_dtype(cfg.dtype)
         agents = [t for t in cfg.tasks if t in TASK_SPECS and TASK_SPECS[t].runner == "agents"]
         if agents and cfg.agents is None:
             raise ValueError(

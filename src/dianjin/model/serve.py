@@ -2,7 +2,8 @@
 
     dianjin serve MODEL_DIR [--engine auto|vllm|transformers] [--host 127.0.0.1] [--port 8901]
                             [--api-key-env NAME] [--served-model-name NAME]
-                            [--tensor-parallel-size N] [--max-model-len N]
+                            [--tensor-parallel-size N] [--max-model-len N] [--dtype auto|float32|bfloat16|float16]
+                            [--no-continuous-batching] [--cb-memory FRACTION]
 
     with serving(model_dir) as base_url:            # tests and the demo; a free port by default
         OpenAI(base_url=base_url, api_key="-").chat.completions.create(model=str(model_dir), ...)
@@ -17,13 +18,18 @@ the base URL (`http://HOST:PORT/v1`, alone on stdout), pass SIGINT/SIGTERM on to
 
 Engines (a registry; `auto` picks vLLM when it is importable and a CUDA GPU is present):
 * vllm: `vllm serve MODEL_DIR --served-model-name … --tensor-parallel-size … --port …
-  [--max-model-len …]`, upstream's run_vllm.sh options (docs/upstream.md §7.2). The
+  [--max-model-len …] [--dtype …]`, upstream's run_vllm.sh options (docs/upstream.md §7.2). The
   served name defaults to MODEL_DIR as given, as upstream's does. The API key travels in the child's
   environment (`VLLM_API_KEY`), never on a command line (visible in `ps`) and never printed.
-* transformers: `transformers serve MODEL_DIR [--continuous-batching] --host … --port …` (transformers
-  5.24), with continuous batching (concurrent requests share a batch) only when a CUDA GPU is
-  visible: on CPU it made serving 6-10x slower, not faster (docs/benchmarks.md, "Local evaluation").
-  For fast local evaluation use `dianjin eval run --model-dir`. It pins the model and names it by
+* transformers: `transformers serve MODEL_DIR --dtype … --continuous-batching [--cb-max-memory-percent …]
+  --host … --port …` (transformers 5.24). `--dtype auto` is resolved by `dianjin.model.precision`
+  (bfloat16 where the hardware computes it natively, as for `dianjin eval --model-dir`). Continuous
+  batching (concurrent requests share a batch; `--no-continuous-batching`: one request at a time) has
+  its paged KV cache capped on a CPU: transformers' default there is 60% of the machine's total RAM,
+  which got a server killed by the OOM killer, so `--cb-memory` (a fraction of RAM) defaults to 0.05
+  on a CPU; on a GPU transformers' own default applies. Capped, it served SmolLM2 2.2x faster than one
+  request at a time (docs/benchmarks.md, "Local evaluation"); `dianjin eval run --model-dir` is
+  faster still. It pins the model and names it by
   MODEL_DIR as given; it has no API-key, tensor-parallel or context-length options,
   so `--api-key-env` is refused (we will not pretend to protect an open server) and
   `--tensor-parallel-size`/`--max-model-len`/`--served-model-name` are ignored with a warning.
@@ -53,9 +59,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
+from dianjin.model.precision import DTYPES, resolve_dtype
+
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_S = 30.0
+CPU_CB_MEMORY = 0.05  # transformers serve's paged KV cache on a CPU: this fraction of RAM (its default: 0.6)
 
 
 class ServeError(RuntimeError):
@@ -73,6 +82,9 @@ class ServeOptions:
     tensor_parallel_size: int = 1
     max_model_len: int | None = None
     startup_timeout: float = 900.0
+    dtype: str = "auto"  # dianjin.model.precision: auto, float32, bfloat16, float16
+    continuous_batching: bool = True  # transformers engine: requests share batches (False: one at a time)
+    cb_memory: float | None = None  # transformers engine: KV cache share of memory (None: 0.05 on a CPU)
 
     @property
     def model_name(self) -> str:
@@ -114,6 +126,10 @@ def vllm_command(o: ServeOptions) -> list[str]:
                   "--host", o.host, "--port", str(o.port)]  # fmt: skip
     if o.max_model_len:
         cmd += ["--max-model-len", str(o.max_model_len)]
+    if o.dtype != "auto":
+        cmd += ["--dtype", o.dtype]
+    if o.cb_memory is not None or not o.continuous_batching:
+        log.warning("vLLM always batches continuously and sizes its own KV cache: cb options ignored")
     return cmd
 
 
@@ -125,9 +141,12 @@ def transformers_command(o: ServeOptions) -> list[str]:
     }
     for flag in (f for f, on in ignored.items() if on):
         log.warning("%s is not supported by transformers serve; ignored", flag)
-    batching = ["--continuous-batching"] if cuda_available() else []  # on CPU it is slower: see the docstring
-    return [sys.executable, "-m", "transformers.cli.transformers", "serve", o.model_dir, *batching,
-            "--host", o.host, "--port", str(o.port)]  # fmt: skip
+    batching = []
+    if o.continuous_batching:
+        memory = o.cb_memory if o.cb_memory is not None or cuda_available() else CPU_CB_MEMORY
+        batching = ["--continuous-batching", *(["--cb-max-memory-percent", str(memory)] if memory is not None else [])]
+    return [sys.executable, "-m", "transformers.cli.transformers", "serve", o.model_dir,
+            "--dtype", resolve_dtype(o.dtype, o.model_dir), *batching, "--host", o.host, "--port", str(o.port)]  # fmt: skip
 
 
 # engine -> (command builder, environment variable that carries the API key, or None: no auth)
@@ -149,6 +168,10 @@ def resolve(o: ServeOptions) -> ServeOptions:
         raise ServeError("--engine vllm needs vLLM installed and a CUDA GPU; use --engine transformers")
     if engine not in ENGINES:
         raise ServeError(f"unknown engine {engine!r}; choose from {sorted(ENGINES)}")
+    if o.dtype not in DTYPES:
+        raise ServeError(f"unknown dtype {o.dtype!r}; choose from {', '.join(DTYPES)}")
+    if o.cb_memory is not None and not 0 < o.cb_memory <= 1:
+        raise ServeError(f"--cb-memory must be a fraction in (0, 1], got {o.cb_memory}")
     if o.api_key_env:
         if ENGINES[engine][1] is None:
             raise ServeError(f"--api-key-env: the {engine} engine cannot check API keys; "
@@ -334,6 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--tensor-parallel-size", type=int, default=1, help="GPUs per model (vLLM)")
     ap.add_argument("--max-model-len", type=int, help="context length (vLLM; default: the model config's)")
     ap.add_argument("--startup-timeout", type=float, default=900.0, help="seconds to wait for /health")
+    ap.add_argument("--dtype", default="auto", choices=DTYPES, help="default auto: bfloat16 where native")
+    ap.add_argument(
+        "--no-continuous-batching", dest="continuous_batching", action="store_false",
+        help="transformers: one request at a time",
+    )  # fmt: skip
+    ap.add_argument("--cb-memory", type=float, help="transformers: KV cache share of memory (default 0.05 on a CPU)")
     return ap
 
 
@@ -341,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="dianjin serve: %(message)s", stream=sys.stderr)
     opts = ServeOptions(a.model_dir, a.engine, a.host, a.port, a.api_key_env, a.served_model_name,
-                        a.tensor_parallel_size, a.max_model_len, a.startup_timeout)  # fmt: skip
+                        a.tensor_parallel_size, a.max_model_len, a.startup_timeout, a.dtype,
+                        a.continuous_batching, a.cb_memory)  # fmt: skip
     try:
         server = Server(opts, output=_stderr_fd())  # our stdout carries only the URL
         check_port_free(opts.host, opts.port)
