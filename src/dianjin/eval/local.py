@@ -7,11 +7,12 @@
     text, completion_tokens, truncated = gens[0][0]
 
 Serving a model over HTTP (`dianjin serve` on `transformers serve`) costs a server process, a
-request per answer and a paged KV cache that continuous batching fills step by step. Here the requests are rendered
-and tokenized once, sorted by prompt length (less padding), grouped by their sampling parameters
-(temperature, top_p, max_tokens), and generated `batch_size` at a time by `model.generate` in a
-worker thread (the event loop stays free); each batch's results are yielded as soon as it is done,
-so the eval appends its rows batch by batch and a killed run resumes from the last finished batch.
+request per answer and a paged KV cache that continuous batching fills step by step. Here the
+requests are rendered and tokenized once, sorted by prompt length (less padding), grouped by their
+sampling parameters (temperature, top_p, max_tokens), and generated `batch_size` at a time by
+`model.generate` in a worker thread (the event loop stays free); each batch's results are yielded
+as soon as it is done, so the eval appends its rows batch by batch and a killed run resumes from
+the last finished batch.
 
 Engines (`engine=`): "transformers" (HF `generate`, the default without a GPU) and "vllm"
 (`vllm.LLM.chat`, picked by "auto" when vLLM imports and CUDA is available). The vLLM path follows

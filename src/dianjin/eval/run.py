@@ -112,9 +112,7 @@ class EvalConfig:
     model_dir: Path | None = None  # a local model to generate with in-process, instead of `endpoint`
     local_engine: str = "auto"  # with model_dir: "auto" (vLLM on a GPU, else transformers), "transformers", "vllm"
     batch_size: int = 16  # with model_dir: requests per generation batch
-    dtype: str = (
-        "auto"  # with model_dir: auto (bfloat16 where native, dianjin.model.precision), float32, bfloat16, float16
-    )
+    dtype: str = "auto"  # with model_dir: auto (bf16 where native: dianjin.model.precision), float32, bfloat16
     rescore: bool = False
     progress: bool | None = None  # None: the client's default (a line on stderr)
     n_boot: int = 10_000

@@ -29,9 +29,8 @@ Engines (a registry; `auto` picks vLLM when it is importable and a CUDA GPU is p
   which got a server killed by the OOM killer, so `--cb-memory` (a fraction of RAM) defaults to 0.05
   on a CPU; on a GPU transformers' own default applies. Capped, it served SmolLM2 2.2x faster than one
   request at a time (docs/benchmarks.md, "Local evaluation"); `dianjin eval run --model-dir` is
-  faster still. It pins the model and names it by
-  MODEL_DIR as given; it has no API-key, tensor-parallel or context-length options,
-  so `--api-key-env` is refused (we will not pretend to protect an open server) and
+  faster still. It pins the model and names it by MODEL_DIR as given; it has no API-key,
+  tensor-parallel or context-length options, so `--api-key-env` is refused (we will not pretend to protect an open server) and
   `--tensor-parallel-size`/`--max-model-len`/`--served-model-name` are ignored with a warning.
   It runs offline (`HF_HUB_OFFLINE=1`, no update check). Note that it splits `<think>…</think>` into
   `message.reasoning_content` and returns the rest in `content`: rejoin the two with
@@ -141,10 +140,10 @@ def transformers_command(o: ServeOptions) -> list[str]:
     }
     for flag in (f for f, on in ignored.items() if on):
         log.warning("%s is not supported by transformers serve; ignored", flag)
-    batching = []
-    if o.continuous_batching:
-        memory = o.cb_memory if o.cb_memory is not None or cuda_available() else CPU_CB_MEMORY
-        batching = ["--continuous-batching", *(["--cb-max-memory-percent", str(memory)] if memory is not None else [])]
+    batching = ["--continuous-batching"] if o.continuous_batching else []
+    memory = o.cb_memory if o.cb_memory is not None or cuda_available() else CPU_CB_MEMORY  # None: transformers'
+    if batching and memory is not None:
+        batching += ["--cb-max-memory-percent", str(memory)]
     return [sys.executable, "-m", "transformers.cli.transformers", "serve", o.model_dir,
             "--dtype", resolve_dtype(o.dtype, o.model_dir), *batching, "--host", o.host, "--port", str(o.port)]  # fmt: skip
 

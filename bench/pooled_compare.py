@@ -1,0 +1,38 @@
+"""Two eval runs of the same questions, pooled over every task: format rate and accuracy of each
+with its 95% bootstrap CI, and B − A with its paired-bootstrap CI (the statistics of the demo's
+`summary.md`, `dianjin.demo_summary`, applied to any two run directories).
+
+    .venv/bin/python bench/pooled_compare.py RUN_A RUN_B
+
+A question counts once: with several samples per question (`--n`), its mean over them. Used for the
+bfloat16 against float32 evaluation of `make demo-real`'s SFT model in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dianjin.demo_summary import METRICS, item_scores, point_stats, step_stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run_a", type=Path)
+    ap.add_argument("run_b", type=Path)
+    args = ap.parse_args(argv)
+    a, b = item_scores(args.run_a), item_scores(args.run_b)
+    print("| run | questions | " + " | ".join(m for m, _ in METRICS) + " |")
+    print("|---|---:|" + "---|" * len(METRICS))
+    for run, scores in ((args.run_a, a), (args.run_b, b)):
+        st = point_stats(scores)
+        cells = [f"{100 * s['value']:.1f}% [{100 * s['ci95'][0]:.1f}, {100 * s['ci95'][1]:.1f}]" for s in st.values()]
+        print(f"| {run} | {st[METRICS[0][0]]['n']} | " + " | ".join(cells) + " |")
+    steps = step_stats(a, b)
+    cells = [f"{100 * d['diff']:+.1f} pts [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}]" for d in steps.values()]
+    print(f"| B − A (paired) | {steps[METRICS[0][0]]['n']} | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
