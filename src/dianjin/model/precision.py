@@ -4,15 +4,19 @@
     resolve_dtype("float32", model_dir)       # as asked
 
 "auto" follows vLLM's `--dtype auto`, which runs a float32 checkpoint in half precision:
-- on a CUDA GPU, a bfloat16 or float16 checkpoint runs in its own dtype, a float32 one in bfloat16 where
-  the GPU supports it (else float32);
-- on a CPU, every checkpoint runs in bfloat16 where the CPU computes it natively (AVX512-BF16 or AMX),
-  else in float32 (a CPU without them emulates half precision, slower than float32).
-Why: generation reads every weight once per token, and a CPU with native bf16 multiplies it
-twice as fast; on SmolLM2-135M, 2 cores, a batch of 16 FinCalc prompts with 128 new tokens took 13.8 s
-in bfloat16 against 24.5 s in float32. Training keeps float32 master weights (`bf16: true` is autocast),
-so our checkpoints are float32 and "auto" is what makes their evaluation fast. Greedy answers can differ
-from float32 ones in near-ties; pass "float32" to compare with a float32 run token for token.
+- on a CUDA GPU, a bfloat16 or float16 checkpoint runs in its own dtype, a float32 one in bfloat16
+  where the GPU supports it (else float32);
+- on a CPU, every checkpoint runs in bfloat16 where the CPU computes it natively (AVX512-BF16 or
+  AMX), else in float32 (a CPU without them emulates half precision, slower than float32).
+
+Why: a CPU with native bf16 multiplies twice as many bfloat16 numbers per instruction, and
+generation reads every weight once per token; on SmolLM2-135M, 2 cores, `bench/bench_local_eval.py`
+made 1.65x the tokens/s of float32. Training keeps float32 master weights (`bf16: true` is
+autocast), so our checkpoints are float32 and "auto" is what makes their evaluation fast. The cost:
+greedy answers can differ from float32 ones wherever bfloat16 rounds a near-tie the other way, and
+on `make demo-real`'s SFT model bfloat16 evaluation scored −3.0 points of format rate [−6.5, +0.5]
+against float32 (200 answers each; docs/benchmarks.md). Pass "float32" where that matters more than
+the time, or to compare with a float32 run token for token.
 """
 
 from __future__ import annotations
