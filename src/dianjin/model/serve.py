@@ -30,8 +30,9 @@ Engines (a registry; `auto` picks vLLM when it is importable and a CUDA GPU is p
   on a CPU; on a GPU transformers' own default applies. Capped, it served SmolLM2 2.2x faster than one
   request at a time (docs/benchmarks.md, "Local evaluation"); `dianjin eval run --model-dir` is
   faster still. It pins the model and names it by MODEL_DIR as given; it has no API-key,
-  tensor-parallel or context-length options, so `--api-key-env` is refused (we will not pretend to protect an open server) and
-  `--tensor-parallel-size`/`--max-model-len`/`--served-model-name` are ignored with a warning.
+  tensor-parallel or context-length options, so `--api-key-env` is refused (we will not pretend to
+  protect an open server) and `--tensor-parallel-size`/`--max-model-len`/`--served-model-name` are
+  ignored with a warning.
   It runs offline (`HF_HUB_OFFLINE=1`, no update check). Note that it splits `<think>…</think>` into
   `message.reasoning_content` and returns the rest in `content`: rejoin the two with
   `dianjin.answer.join_reasoning` before format checks.
@@ -58,7 +59,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
-from dianjin.model.precision import DTYPES, resolve_dtype
+from dianjin.model.precision import DTYPES, check_dtype, resolve_dtype
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +168,10 @@ def resolve(o: ServeOptions) -> ServeOptions:
         raise ServeError("--engine vllm needs vLLM installed and a CUDA GPU; use --engine transformers")
     if engine not in ENGINES:
         raise ServeError(f"unknown engine {engine!r}; choose from {sorted(ENGINES)}")
-    if o.dtype not in DTYPES:
-        raise ServeError(f"unknown dtype {o.dtype!r}; choose from {', '.join(DTYPES)}")
+    try:
+        check_dtype(o.dtype)
+    except ValueError as e:
+        raise ServeError(str(e)) from None
     if o.cb_memory is not None and not 0 < o.cb_memory <= 1:
         raise ServeError(f"--cb-memory must be a fraction in (0, 1], got {o.cb_memory}")
     if o.api_key_env:

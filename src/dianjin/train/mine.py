@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 
 from dianjin.errors import DataError
 from dianjin.files import JsonlAppender, atomic_write_json, iter_jsonl, write_jsonl
-from dianjin.model.precision import DTYPES
+from dianjin.model.precision import check_dtype
 from dianjin.rundir import RunDir
 from dianjin.tasks import get_task
 from dianjin.train.common import (
@@ -77,9 +77,7 @@ class MineConfig:
     limit: int | None = None  # mine at most this many candidates, in file order (None: all)
     batch_size: int = 8  # questions per step: one HF generate call, or k * batch_size endpoint requests
     seed: int = 0  # sampling seed (HF: per batch, from this and the batch's ids)
-    dtype: str = (
-        "auto"  # local model: auto (bfloat16 where native: dianjin.model.precision), float32, bfloat16, float16
-    )
+    dtype: str = "auto"  # local model: auto (bf16 where native: dianjin.model.precision), float32, bfloat16
     # an OpenAI-compatible endpoint (vLLM, `dianjin serve`) as dianjin.llm.endpoint.EndpointConfig keys (base_url,
     # api_key_env, concurrency, timeout, ...; model: `model`); None: HF generate locally
     endpoint: dict[str, Any] | None = None
@@ -100,8 +98,10 @@ def check(cfg: MineConfig, where: str) -> None:
         )
     if cfg.temperature <= 0:
         raise DataError(where, None, "temperature", "must be > 0: k greedy answers would all be the same")
-    if cfg.dtype not in DTYPES:
-        raise DataError(where, None, "dtype", f"unknown dtype {cfg.dtype!r}; choose from {', '.join(DTYPES)}")
+    try:
+        check_dtype(cfg.dtype)
+    except ValueError as e:
+        raise DataError(where, None, "dtype", str(e)) from None
     for f in cfg.data:
         if not Path(f).is_file():
             raise DataError(f, None, None, "data file not found")
