@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from taskdata import CFLUE, CFLUE_OE, FINQA, reference_reply
 
 from dianjin import answer as fmt
 from dianjin.data import export
@@ -21,63 +22,6 @@ from dianjin.verl_reward import compute_score, compute_score_float
 
 ASSETS = Path(__file__).parent / "assets"
 QWEN_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
-
-CFLUE = [  # hand-written, in the shape `dianjin.tasks.cflue` loads; three 题型 with different option keys
-    {
-        "id": "cflue-t1",
-        "task": "cflue",
-        "question": "下列属于货币市场工具的是（ ）。",
-        "qtype": "单项选择题",
-        "exam": "测试",
-        "choices": {"A": "股票", "B": "国库券", "C": "公司债券", "D": "可转换债券"},
-        "gold": "B",
-        "analysis": "国库券期限短、流动性高。",
-    },
-    {
-        "id": "cflue-t2",
-        "task": "cflue",
-        "question": "下列属于商业银行表外业务的有（ ）。",
-        "qtype": "多项选择题",
-        "exam": "测试",
-        "choices": {"A": "银行承兑汇票", "B": "吸收存款", "C": "备用信用证", "D": "发放贷款", "E": "同业拆入"},
-        "gold": "AC",
-        "analysis": None,
-    },
-    {
-        "id": "cflue-t3",
-        "task": "cflue",
-        "question": "国库券属于资本市场工具。（ ）",
-        "qtype": "判断题",
-        "exam": "测试",
-        "choices": {"A": "对", "B": "错"},
-        "gold": "B",
-        "analysis": "国库券属于货币市场工具。",
-    },
-]
-FINQA = {
-    "id": "ACME/2020/page_1.pdf-1",
-    "task": "finqa",
-    "question": "what was the change in revenue from 2019 to 2020?",
-    "gold": 94.0,
-    "program": "subtract(5829, 5735)",
-    "answer": "94",
-    "table": [["", "2020", "2019"], ["revenue", "5829", "5735"]],
-    "context": "| | 2020 | 2019 |\n| --- | --- | --- |\n| revenue | 5829 | 5735 |",
-}
-CFLUE_OE = {
-    "id": "oe-1",
-    "task": "cflue_oe",
-    "question": "什么是国库券？",
-    "gold": "国库券是政府发行的短期债务凭证。",
-    "analysis": None,
-}
-
-
-def correct(ex: dict) -> str:
-    task = get_task(ex["task"])
-    ref = task.reference(ex)
-    return fmt.render("逐步推理。", "", ref) if task.boxed else fmt.render("逐步推理。", ref)
-
 
 WRONG_BOX = {"cflue": "D", "fincalc": "123456.78", "finqa": "-1"}
 
@@ -97,7 +41,7 @@ def wrong(ex: dict) -> str:
 
 def sft_row(ex: dict, system: str | None = None) -> dict:
     msgs = ([{"role": "system", "content": system}] if system else []) + get_task(ex["task"]).messages(ex)
-    target = correct(ex)
+    target = reference_reply(ex)
     parsed = fmt.parse_strict(target, require_boxed=False)
     return {
         "id": ex["id"],
@@ -228,7 +172,7 @@ def test_verl_rows_score_through_compute_score(exported, data):
         ex = data["rl_examples"][row["extra_info"]["id"]]
         assert row["prompt"] == get_task(ex["task"]).messages(ex)
         gt, info = row["reward_model"]["ground_truth"], row["extra_info"]
-        assert compute_score(row["data_source"], correct(ex), gt, info)["score"] == 1.0, ex["id"]
+        assert compute_score(row["data_source"], reference_reply(ex), gt, info)["score"] == 1.0, ex["id"]
         assert compute_score(row["data_source"], wrong(ex), gt, info)["score"] == 0.0, ex["id"]
 
 
@@ -244,7 +188,7 @@ def test_verl_rows_as_verl_03_reads_them(exported, data):
     for row in rows:
         ex = data["rl_examples"][row["extra_info"]["id"]]
         gt, info = row["reward_model"]["ground_truth"], row["extra_info"]
-        for response, score in ((correct(ex), 1.0), (wrong(ex), 0.0)):
+        for response, score in ((reference_reply(ex), 1.0), (wrong(ex), 0.0)):
             out = compute_score_float(
                 data_source=row["data_source"], solution_str=response, ground_truth=gt, extra_info=info
             )

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from taskdata import CFLUE, FINQA, reference_reply
 
 from dianjin import answer as fmt
 from dianjin.cli import main as cli_main
@@ -149,34 +150,6 @@ def ensure_venv(peer: Peer) -> Path:
 
 
 # --- the exported data -----------------------------------------------------------------------------------
-CFLUE = [
-    {
-        "id": "cflue-1",
-        "task": "cflue",
-        "question": "下列属于货币市场工具的是（ ）。",
-        "qtype": "单项选择题",
-        "choices": {"A": "股票", "B": "国库券", "C": "公司债券", "D": "可转换债券"},
-        "gold": "B",
-    },
-    {
-        "id": "cflue-2",
-        "task": "cflue",
-        "question": "下列属于商业银行表外业务的有（ ）。",
-        "qtype": "多项选择题",
-        "choices": {"A": "银行承兑汇票", "B": "吸收存款", "C": "备用信用证", "D": "发放贷款", "E": "同业拆入"},
-        "gold": "AC",
-    },
-]
-FINQA = {
-    "id": "ACME/2020/page_1.pdf-1",
-    "task": "finqa",
-    "question": "what was the change in revenue from 2019 to 2020?",
-    "gold": 94.0,
-    "program": "subtract(5829, 5735)",
-    "answer": "94",
-    "table": [["", "2020", "2019"], ["revenue", "5829", "5735"]],
-    "context": "| | 2020 | 2019 |\n| --- | --- | --- |\n| revenue | 5829 | 5735 |",
-}
 MATH = [
     {"id": f"math-{i}", "task": "math500", "question": f"What is {i} + 1/2?", "gold": f"{i}+\\frac{{1}}{{2}}"}
     for i in (1, 2)
@@ -206,10 +179,7 @@ def examples() -> list[dict]:
 def responses(ex: dict) -> list[tuple[str, float]]:
     """(response, expected reward): the reference answer, the right option's text for an MCQ (only right when
     the reward decoded `choices` from extra_info), and a wrong answer."""
-    task = get_task(ex["task"])
-    ref = str(task.reference(ex))
-    right = fmt.render("逐步推理。", "", ref) if task.boxed else fmt.render("逐步推理。", ref)
-    out = [(right, 1.0)]
+    out = [(reference_reply(ex), 1.0)]
     if ex.get("form") == "mcq" or ex["task"] == "gpqa":
         out.append((fmt.render("逐步推理。", "", ex["choices"][ex["gold"]]), 1.0))
     if ex["task"] == "ccc":
