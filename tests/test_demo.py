@@ -122,6 +122,8 @@ def test_summary_gives_cis_and_paired_steps(demo: Path):
     assert set(learning["steps"]) == {"SFT - base", "GRPO - SFT"}
     md = (demo / "summary.md").read_text()
     assert "| SFT - base |" in md and "| GRPO - SFT |" in md and "95% bootstrap CIs" in md
+    floor = json.loads((demo / "summary.json").read_text())["guessing_floor"]  # beside the points: guessing
+    assert floor["n"] == 16 and 0 < floor["value"] < 1 and "| guessing (uniform over options) |" in md
 
 
 @E2E_SLOW

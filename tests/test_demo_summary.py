@@ -83,3 +83,18 @@ def test_several_samples_of_a_question_count_as_its_mean(tmp_path: Path):
         )
     got = demo_summary.learning(tmp_path, n_boot=100)
     assert got["points"]["after SFT"]["format_rate"] == {"value": 0.75, "n": 1, "ci95": [0.75, 0.75]}
+
+
+def test_guessing_floor_pools_each_task_chance_by_its_questions():
+    # 30 CFLUE questions at 1/4 and 10 open FinQA ones at 0: one question, one vote -> 7.5 / 40;
+    # a task without a chance (an older eval summary) is left out, not counted as 0
+    evaluation = {
+        "tasks": {
+            "cflue": {"n": 30, "accuracy": 0.3, "chance": 0.25},
+            "finqa": {"n": 10, "accuracy": 0.1, "chance": 0.0},
+            "ccc": {"n": 5, "accuracy": 0.4},
+        }
+    }
+    floor = demo_summary.guessing_floor(evaluation)
+    assert floor == {"value": pytest.approx(7.5 / 40), "n": 40, "tasks": {"cflue": 0.25, "finqa": 0.0}}
+    assert demo_summary.guessing_floor({"tasks": {}})["value"] is None

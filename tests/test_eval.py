@@ -278,6 +278,7 @@ def test_n_samples_give_mean_and_pass_at_k(data: Path, tmp_path: Path):
     rows = rows_of(tmp_path / "g", "gpqa").values()
     truth = [r["gold"] == "A" for r in rows]
     assert (g["n"], g["samples"]) == (3, 12) and g["accuracy"] == pytest.approx(sum(truth) / len(truth))
+    assert g["chance"] == pytest.approx(1 / 4) and c["chance"] is not None  # always-A guesses at the floor
     assert len(g["run_accuracies"]) == 4 and g["std_over_runs"] >= 0
     del script
 

@@ -353,6 +353,7 @@ def summarize(d: Demo, wall: float) -> dict[str, Any]:
         "data": d.cfg.sets.data_dir or "synthetic sets (dianjin.data.synthetic) and FinCalc",
         "learning": demo_summary.learning(d.out),
         "evaluations": {label: rec[name]["result"] for label, name in demo_summary.POINTS},
+        "guessing_floor": demo_summary.guessing_floor(rec["eval_base"]["result"]),
         "grpo": rec["grpo"]["result"].get("metrics", {}),
         "mined": rec["mine"]["result"].get("summary", {}),
         "grpo_data": rec["grpo"]["result"].get("data"),

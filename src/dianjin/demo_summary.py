@@ -6,7 +6,8 @@ a question's mean over its samples), each with its 95% percentile-bootstrap CI o
 two steps of the recipe are paired comparisons over the questions both points answered: SFT minus
 base, GRPO minus SFT, the mean difference with its paired-bootstrap 95% CI (`dianjin.eval.stats`).
 A step "helps" when its CI lies above 0, "hurts" when below, and is "no change beyond noise" when
-the CI contains 0.
+the CI contains 0. Beside the points, the guessing floor: the accuracy a model that follows the format
+reaches by guessing uniformly among each question's options (`Task.chance`; 0 for open answers).
 """
 
 from __future__ import annotations
@@ -80,10 +81,20 @@ def headline(summary: dict[str, Any]) -> dict[str, Any]:
                 "accuracy": s.get("accuracy"),
                 "ci95": s.get("ci95"),
                 "format_rate": s.get("format_rate"),
+                "chance": s.get("chance"),
             }
             for t, s in tasks.items()
         },
     }
+
+
+def guessing_floor(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The accuracy of a uniform guess among each question's options (0 for open answers), pooled over
+    the questions of one evaluation point's `headline` (one question, one vote) and per task."""
+    tasks = {t: s for t, s in evaluation.get("tasks", {}).items() if s.get("chance") is not None and s.get("n")}
+    n = sum(s["n"] for s in tasks.values())
+    pooled = sum(s["n"] * s["chance"] for s in tasks.values()) / n if n else None
+    return {"value": pooled, "n": n, "tasks": {t: s["chance"] for t, s in tasks.items()}}
 
 
 def _pct(x: Any) -> str:
@@ -104,7 +115,8 @@ def _diff(d: dict[str, Any]) -> str:
 
 
 def render(s: dict[str, Any]) -> str:
-    """summary.md: points with CIs, paired steps, per-task accuracy, GRPO curve ends, seconds per stage."""
+    """summary.md: points with CIs, the guessing floor, paired steps, per-task accuracy, GRPO curve ends,
+    seconds per stage."""
     pts, steps, evals = s["learning"]["points"], s["learning"]["steps"], s["evaluations"]
     n = next(iter(pts.values()))["accuracy"]["n"]
     tasks = sorted({t for e in evals.values() for t in e["tasks"]})
@@ -123,6 +135,10 @@ def render(s: dict[str, Any]) -> str:
         lines.append(
             f"| {label} | {_with_ci(p['format_rate'])} | {_with_ci(p['accuracy'])} | " + " | ".join(cells) + " |"
         )
+    floor = s.get("guessing_floor") or {}
+    if floor.get("value") is not None:
+        cells = [_pct(floor["tasks"].get(t)) for t in tasks]
+        lines.append(f"| guessing (uniform over options) | - | {_pct(floor['value'])} | " + " | ".join(cells) + " |")
     lines += ["", "| step (paired, same questions) | format rate | accuracy |", "|---|---|---|"]
     lines += [f"| {label} | {_diff(d['format_rate'])} | {_diff(d['accuracy'])} |" for label, d in steps.items()]
     g = s["grpo"]

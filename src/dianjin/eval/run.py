@@ -552,6 +552,8 @@ def _summary(cfg: EvalConfig, tasks: list[_Task], stored: dict[str, Any]) -> dic
             rows, expected=len(t.units), n_runs=t.settings["n"], format_applies=t.spec.format_applies, n_boot=cfg.n_boot
         )
         s["system"] = t.spec.system
+        examples = {u.example["id"]: u.example for u in t.units}
+        s["chance"] = sum(map(t.spec.task.chance, examples.values())) / len(examples) if examples else None
         s["judged"] = bool(t.settings.get("judge_model")) and any(r.get("judge") is not None for r in rows)
         out["tasks"][t.name] = s
     avg, avg_tasks = summarize.average(out["tasks"], {t for t, s in out["tasks"].items() if s["system"]})

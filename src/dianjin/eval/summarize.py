@@ -146,18 +146,19 @@ def _num(x: float | None, digits: int) -> str:
 
 
 def details_table(summary: dict[str, Any]) -> str:
-    """One line per task: n, samples, accuracy, CI, mean@k, pass@k, format rate, failures, cost."""
+    """One line per task: n, samples, accuracy, CI, the guessing floor, mean@k, pass@k, format rate,
+    failures, cost."""
     head = (
-        "| task | items | samples | acc % | 95% CI | mean@k | pass@k | format % | unverified | errors | "
+        "| task | items | samples | acc % | 95% CI | guess % | mean@k | pass@k | format % | unverified | errors | "
         "truncated | missing | calls/item | tokens/item |"
     )
-    lines = [head, "|---|" + "---:|" * 13]
+    lines = [head, "|---|" + "---:|" * 14]
     for t, s in summary["tasks"].items():
         pk = s.get("pass_at_k") or {}
         pass_k = ", ".join(f"@{k} {pct(v)}" for k, v in pk.items()) or "–"
         lines.append(
             f"| {paper.label(t)} | {s['n']} | {s['samples']} | {pct(s.get('accuracy'))} | "
-            f"{_ci_cell(s)} | {pct(s.get('mean_at_k'))} | {pass_k} | "
+            f"{_ci_cell(s)} | {pct(s.get('chance'))} | {pct(s.get('mean_at_k'))} | {pass_k} | "
             f"{pct(s.get('format_rate'), 1)} | {s['unverified']} | {s['errors']} | {s['truncated']} | "
             f"{s['missing']} | {_num(s.get('calls_per_item'), 2)} | {_num(s.get('tokens_per_item'), 0)} |"
         )

@@ -108,6 +108,12 @@ class Task:
         """A short reference answer for rendering targets (defaults to the gold)."""
         return str(example["gold"])
 
+    def chance(self, example: Example) -> float:
+        """The accuracy of a uniform guess among the answers the question offers: 1/k for k options,
+        0 for an open answer. Summaries give its mean as the floor a model reaches by guessing."""
+        choices = example.get("choices")
+        return 1 / len(choices) if isinstance(choices, dict) and choices else 0.0
+
     # --- judging: tasks checked by an LLM judge override these three -------------------------
     def judge_messages(self, pred: str, example: Example) -> Messages | None:
         """The messages asking the judge LLM whether `pred` (what `extract` found in one answer) answers

@@ -366,6 +366,9 @@ class CccTask(Task):
             return True, f"verdict {got} matches the gold"
         return False, f"predicted {got or pred!r}, gold {gold}"
 
+    def chance(self, example: Example) -> float:
+        return 0.5  # violation or compliant
+
     def reference(self, example: Example) -> str:
         """`最终结果为：客服违规。原因：...` (the breached rules and notes, from the findings)."""
         gold = normalize_label(example.get("gold")) or str(example.get("gold"))

@@ -230,3 +230,11 @@ class CflueTask(Task):
 
     def reference(self, example: Example) -> str:
         return gold_letters(example["gold"]) or str(example["gold"])
+
+    def chance(self, example: Example) -> float:
+        """1/k for one answer among k options (判断题: 1/2); a 多项选择题's answer is any non-empty subset."""
+        try:
+            k = len(parse_choices(example.get("choices")))
+        except ValueError:
+            return 0.0
+        return 1 / (2**k - 1) if example.get("qtype") == "多项选择题" else 1 / k
