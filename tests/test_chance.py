@@ -25,8 +25,11 @@ CASES = [
     ("fincalc", {"form": "open"}, 0.0),
     # GPQA: four shuffled options
     ("gpqa", {"choices": {"A": "1", "B": "2", "C": "3", "D": "4"}}, 1 / 4),
-    # open answers: FinQA numbers, MATH expressions, CFLUE open-ended text
-    ("finqa", {"question": "q"}, 0.0),
+    # FinQA: a yes/no question is two answers; a number (given as a float or as text) is open
+    ("finqa", {"gold": "Yes"}, 1 / 2),
+    ("finqa", {"gold": 94.0}, 0.0),
+    ("finqa", {"gold": "0.036"}, 0.0),
+    # open answers: MATH expressions, CFLUE open-ended text
     ("math500", {"question": "q"}, 0.0),
     ("cflue_oe", {"question": "q"}, 0.0),
     # CCC: violation or compliant

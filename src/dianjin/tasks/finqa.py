@@ -321,6 +321,9 @@ class FinQA(Task):
             return True, f"{pred} matches gold {_fmt(gold)} at the answer's precision"
         return False, f"{pred} does not match gold {_fmt(gold)}"
 
+    def chance(self, example: Example) -> float:
+        return 0.5 if isinstance(_gold(example), str) else 0.0  # yes or no; a number is open
+
     def _judge(self, pred: str, example: Example, judge: Judge) -> tuple[bool | None, str]:
         try:
             reply = judge(self.judge_messages(pred, example))
