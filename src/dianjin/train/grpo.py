@@ -33,6 +33,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -271,6 +272,9 @@ def run(cfg: GRPORunConfig, where: str = "config") -> Path:
 
     from dianjin.train.callbacks import MetricsCallback
 
+    # TRL turns activation checkpointing off and on around every rollout by transformers 5's old
+    # names: three FutureWarnings a step that the user cannot act on
+    warnings.filterwarnings("ignore", message=r"`\w*gradient_checkpointing\w*` is deprecated", category=FutureWarning)
     recorder = RolloutRecorder(run_dir, cfg.sample_every)
     funcs = [RewardAdapter(name, recorder if i == 0 else None) for i, (name, _) in enumerate(reward_plan(cfg, where))]
     # list(funcs): a list[RewardAdapter] is not a list of TRL's reward-function union (list is invariant)
