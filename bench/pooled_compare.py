@@ -4,8 +4,9 @@ with its 95% bootstrap CI, and B − A with its paired-bootstrap CI (the statist
 
     .venv/bin/python bench/pooled_compare.py RUN_A RUN_B
 
-A question counts once: with several samples per question (`--n`), its mean over them. Used for the
-bfloat16 against float32 evaluation of `make demo-real`'s SFT model in docs/benchmarks.md.
+A question counts once: with several samples per question (`--n`), its mean over them. Used in
+docs/benchmarks.md for `make demo-real`'s SFT model against its GRPO model, two samples each, and
+for the bfloat16 against float32 evaluation of the SFT model.
 """
 
 from __future__ import annotations
