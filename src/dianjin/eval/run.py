@@ -144,6 +144,11 @@ class _Task:
     appender: JsonlAppender | None = None
 
     @property
+    def examples(self) -> dict[str, Example]:
+        """The task's examples by id (a unit per sample, so an example appears once per id)."""
+        return {u.example["id"]: u.example for u in self.units}
+
+    @property
     def name(self) -> str:
         return self.spec.name
 
@@ -503,10 +508,9 @@ async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
         else:
             atomic_write_json(cfg.output_dir / EVAL_FILE, stored)
         for t in tasks:
-            examples = {u.example["id"]: u.example for u in t.units}
             judged = ctx.judge_client is not None and t.spec.judged
             if cfg.rescore or judged:
-                await _rescore(t, ctx.judge_client if judged else None, examples)
+                await _rescore(t, ctx.judge_client if judged else None, t.examples)
                 write_jsonl(t.samples_path, t.rows.values())
         summary = _summary(cfg, tasks, stored)
     finally:
@@ -552,7 +556,7 @@ def _summary(cfg: EvalConfig, tasks: list[_Task], stored: dict[str, Any]) -> dic
             rows, expected=len(t.units), n_runs=t.settings["n"], format_applies=t.spec.format_applies, n_boot=cfg.n_boot
         )
         s["system"] = t.spec.system
-        examples = {u.example["id"]: u.example for u in t.units}
+        examples = t.examples
         s["chance"] = sum(map(t.spec.task.chance, examples.values())) / len(examples) if examples else None
         s["judged"] = bool(t.settings.get("judge_model")) and any(r.get("judge") is not None for r in rows)
         out["tasks"][t.name] = s
