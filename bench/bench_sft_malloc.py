@@ -4,11 +4,12 @@
 
 Each variant runs the real stage, `python -m dianjin.train.sft CONFIG output_dir=TMP max_steps=N
 save_strategy=no sample_every=0 logging_steps=1`, in a fresh child with only its environment
-changed:
-- glibc: the default malloc (what `cpu_malloc: false` gives, as `recipes/demo_smollm2.yaml` sets);
-- mmap-threshold: glibc with `MALLOC_MMAP_THRESHOLD_` at 4 GiB, so big tensors come from the heap
-  instead of a fresh mmap (and its page faults) each time;
-- cpu-malloc: glibc with all of `dianjin.demo.CPU_MALLOC_ENV` (`cpu_malloc: true`, the tiny demo's);
+changed, the way `dianjin demo` sets it for its training children (`cpu_malloc`, one of
+`dianjin.malloc.ALLOCATORS`):
+- glibc: the default malloc;
+- mmap-threshold (only here): glibc with `MALLOC_MMAP_THRESHOLD_` at 4 GiB, so big tensors come from
+  the heap instead of a fresh mmap (and its page faults) each time;
+- glibc-keep: glibc with all of `dianjin.malloc.KEEP_ENV` (the tiny demo's `cpu_malloc`);
 - jemalloc, tcmalloc: preloaded (`LD_PRELOAD`) where Debian's libjemalloc2 / libtcmalloc-minimal4
   are installed; skipped otherwise.
 Reported per variant: the median time between consecutive `[sft]` progress lines after the first
@@ -27,17 +28,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from dianjin.demo import CPU_MALLOC_ENV
+from dianjin.malloc import ALLOCATORS, KEEP_ENV, allocator_env
 
-LIB = Path("/usr/lib/x86_64-linux-gnu")
-# variant -> (environment additions, library that must exist or None)
-VARIANTS: dict[str, tuple[dict[str, str], Path | None]] = {
-    "glibc": ({}, None),
-    "mmap-threshold": ({"MALLOC_MMAP_THRESHOLD_": CPU_MALLOC_ENV["MALLOC_MMAP_THRESHOLD_"]}, None),
-    "cpu-malloc": (dict(CPU_MALLOC_ENV), None),
-    "jemalloc": ({"LD_PRELOAD": str(LIB / "libjemalloc.so.2")}, LIB / "libjemalloc.so.2"),
-    "tcmalloc": ({"LD_PRELOAD": str(LIB / "libtcmalloc_minimal.so.4")}, LIB / "libtcmalloc_minimal.so.4"),
-}
+VARIANTS = ["glibc", "mmap-threshold", *[a for a in ALLOCATORS if a != "glibc"]]
+
+
+def variant_env(name: str) -> tuple[dict[str, str], str | None]:
+    """The environment additions of one variant, and a note when its library is missing."""
+    if name == "mmap-threshold":
+        return {"MALLOC_MMAP_THRESHOLD_": KEEP_ENV["MALLOC_MMAP_THRESHOLD_"]}, None
+    extra: dict[str, str] = {}
+    return extra, allocator_env(name, extra)
 
 
 def run_variant(config: Path, steps: int, warmup: int, extra: dict[str, str]) -> dict[str, float]:
@@ -82,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| allocator | s/step (median) | wall s | user s | sys s | peak RSS GB |")
     print("|---|---:|---:|---:|---:|---:|")
     for name in names:
-        extra, lib = VARIANTS[name]
-        if lib is not None and not lib.exists():
-            print(f"| {name} | not installed ({lib}) | | | | |", flush=True)
+        extra, missing = variant_env(name)
+        if missing:
+            print(f"| {name} | {missing} | | | | |", flush=True)
             continue
         r = run_variant(args.config, args.steps, args.warmup, extra)
         print(

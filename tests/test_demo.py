@@ -196,6 +196,7 @@ AFTER_SFT = {"sft", "eval_sft", "mine", "grpo", "merge", "eval_grpo", "report"}
             set(STAGE_NAMES) - {"sets", "data"},
         ),  # a given model instead of the tiny one
         ("output_dir=elsewhere", set()),  # where it runs is not part of any stage
+        ("cpu_malloc=tcmalloc", set()),  # the allocator changes speed, not results
         ("grpo.config.learning_rate=5e-4", set()),  # the same value as the recipe's 5.0e-4, written another way
         ("sft.recipe=recipes/tiny_sft.yaml", AFTER_SFT),  # a recipe file's keys count, not just its name
     ],
@@ -215,6 +216,8 @@ def test_a_config_change_reruns_its_stage_and_those_after(tmp_path: Path, overri
         ("sets.eval={math500: 5}", "no sets.data_dir"),  # no synthetic MATH-500: needs sets.data_dir
         ("sets.data_dir=/nonexistent", None),  # (filled in below) a data dir without the task's file
         ("eval.tasks=[gpqa]", "gpqa"),  # an eval task without an eval split
+        ("cpu_malloc=mimalloc", "cpu_malloc: 'mimalloc' is not an allocator; known: glibc"),  # not in the registry
+        ("cpu_malloc=true", "cpu_malloc: expected str"),  # the old boolean form
     ],
 )
 def test_bad_configs_fail_before_anything_runs(tmp_path: Path, override: str, message: str | None):

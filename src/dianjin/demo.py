@@ -34,8 +34,8 @@ calls are resumable themselves (data logs, eval rows, training checkpoints).
 Training stages run as child processes, `launcher + -m dianjin.train.X CONFIG`: `launcher` is
 empty for one process (this Python), or e.g. `[torchrun, --nproc_per_node, "8"]` or
 `[accelerate, launch, --config_file, recipes/accelerate/ds_z3_8gpu.yaml]` on GPUs. On CPU the children
-get glibc malloc settings that keep big freed blocks (`CPU_MALLOC_ENV`): without them every
-optimizer step pays page faults for the logits' buffers, which halves the tiny model's speed.
+run on the memory allocator `cpu_malloc` names (`dianjin.malloc.ALLOCATORS`): under glibc's defaults
+every optimizer step pays page faults for the logits' buffers, which halves the training speed.
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ from typing import Any, ClassVar, Literal
 from dianjin import demo_sets, demo_summary
 from dianjin.config import ConfigError, from_dict, load_config, to_dict
 from dianjin.demo_sets import SPLITS, SYNTHETIC_TASKS, DemoError, SetsConfig
-from dianjin.demo_stages import CPU_MALLOC_ENV as CPU_MALLOC_ENV  # the docs name dianjin.demo.CPU_MALLOC_ENV
 from dianjin.demo_stages import (
     ROOT,
     _converted,
@@ -71,6 +70,7 @@ from dianjin.demo_stages import (
 )
 from dianjin.errors import DataError
 from dianjin.files import atomic_write_json, atomic_write_text
+from dianjin.malloc import ALLOCATORS
 from dianjin.rundir import RunDir
 
 
@@ -130,7 +130,7 @@ class DemoConfig:
     grpo: StageConfig = field(default_factory=StageConfig)
     min_mined: int = 8  # GRPO trains on the mined rows when at least this many, else on the whole RL pool
     launcher: list[str] = field(default_factory=list)  # training processes: [] = this Python, one process
-    cpu_malloc: bool = True  # CPU_MALLOC_ENV for training children when CUDA is absent
+    cpu_malloc: str = "glibc-keep"  # training children's allocator when CUDA is absent (dianjin.malloc.ALLOCATORS)
     serve: dict[str, Any] = field(default_factory=lambda: {"engine": "auto"})  # dianjin.model.serve.serving keywords
     eval: EvalSection = field(default_factory=EvalSection)
 
@@ -271,6 +271,8 @@ def check_config(cfg: DemoConfig) -> None:
     d = Demo(cfg)
     for name, (cls, wiring) in _checks().items():
         stage_dict(d, name, cls, wiring)  # raises ConfigError naming the stage and key
+    if cfg.cpu_malloc not in ALLOCATORS:
+        raise ConfigError(f"cpu_malloc: {cfg.cpu_malloc!r} is not an allocator; known: {', '.join(ALLOCATORS)}")
     unknown = set(cfg.eval.tasks or []) - set(cfg.sets.eval)
     if unknown:
         raise ConfigError(f"eval.tasks: {sorted(unknown)} have no eval split in sets.eval")

@@ -23,18 +23,13 @@ from dianjin import demo_sets, demo_summary
 from dianjin.config import ConfigError, from_dict, read_mapping
 from dianjin.demo_sets import DemoError
 from dianjin.files import atomic_write_text, iter_jsonl
+from dianjin.malloc import allocator_env
 from dianjin.rundir import RunDir
 
 if TYPE_CHECKING:
     from dianjin.demo import Demo, StageConfig
 
 ROOT = Path(__file__).resolve().parents[2]
-# glibc: serve big allocations from the heap and keep freed memory (see dianjin.demo's docstring).
-CPU_MALLOC_ENV = {
-    "MALLOC_MMAP_THRESHOLD_": "4294967296",
-    "MALLOC_TRIM_THRESHOLD_": "17179869184",
-    "MALLOC_TOP_PAD_": "1073741824",
-}
 
 
 # --- the stages --------------------------------------------------------------------------------------------
@@ -281,13 +276,16 @@ def write_stage_config(d: Demo, name: str, cls: type, wiring: dict[str, Any]) ->
     return path
 
 
-def child_env(d: Demo) -> dict[str, str]:
+def child_env(d: Demo, name: str = "") -> dict[str, str]:
+    """This process's environment, with this checkout's src/ first on the path and, without CUDA, the
+    settings of the allocator `cpu_malloc` names (dianjin.malloc)."""
     env = dict(os.environ)
     src = str(ROOT / "src")
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    if d.cfg.cpu_malloc and not _cuda():
-        for k, v in CPU_MALLOC_ENV.items():
-            env.setdefault(k, v)
+    if not _cuda():
+        note = allocator_env(d.cfg.cpu_malloc, env)
+        if note:
+            print(f"[demo] {name}: cpu_malloc: {note}", flush=True)
     return env
 
 
@@ -302,7 +300,7 @@ def run_child(d: Demo, name: str, module: str, cfg_file: Path, launcher: bool = 
     head = d.cfg.launcher if (launcher and d.cfg.launcher) else [sys.executable]
     cmd = [*head, "-m", module, str(cfg_file)]
     print(f"[demo] {name}: {' '.join(cmd)}", flush=True)
-    rc = subprocess.run(cmd, env=child_env(d)).returncode
+    rc = subprocess.run(cmd, env=child_env(d, name)).returncode
     if rc != 0:
         raise DemoError(
             f"{name}: `{' '.join(cmd)}` exited with status {rc}; fix and re-run the demo "
