@@ -7,8 +7,8 @@ save_strategy=no sample_every=0 logging_steps=1`, in a fresh child with only its
 changed, the way `dianjin demo` sets it for its training children (`cpu_malloc`, one of
 `dianjin.malloc.ALLOCATORS`):
 - glibc: the default malloc;
-- mmap-threshold (only here): glibc with `MALLOC_MMAP_THRESHOLD_` at 4 GiB, so big tensors come from
-  the heap instead of a fresh mmap (and its page faults) each time;
+- glibc-mmap: glibc with `MALLOC_MMAP_THRESHOLD_` at 4 GiB, so big tensors come from the heap
+  instead of a fresh mmap (and its page faults) each time;
 - glibc-keep: glibc with all of `dianjin.malloc.KEEP_ENV` (the tiny demo's `cpu_malloc`);
 - jemalloc, tcmalloc: preloaded (`LD_PRELOAD`) where Debian's libjemalloc2 / libtcmalloc-minimal4
   are installed; skipped otherwise.
@@ -28,17 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from dianjin.malloc import ALLOCATORS, KEEP_ENV, allocator_env
+from dianjin.malloc import ALLOCATORS, allocator_env
 
-VARIANTS = ["glibc", "mmap-threshold", *[a for a in ALLOCATORS if a != "glibc"]]
-
-
-def variant_env(name: str) -> tuple[dict[str, str], str | None]:
-    """The environment additions of one variant, and a note when its library is missing."""
-    if name == "mmap-threshold":
-        return {"MALLOC_MMAP_THRESHOLD_": KEEP_ENV["MALLOC_MMAP_THRESHOLD_"]}, None
-    extra: dict[str, str] = {}
-    return extra, allocator_env(name, extra)
+VARIANTS = list(ALLOCATORS)
 
 
 def run_variant(config: Path, steps: int, warmup: int, extra: dict[str, str]) -> dict[str, float]:
@@ -83,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| allocator | s/step (median) | wall s | user s | sys s | peak RSS GB |")
     print("|---|---:|---:|---:|---:|---:|")
     for name in names:
-        extra, missing = variant_env(name)
-        if missing:
+        extra: dict[str, str] = {}
+        missing = allocator_env(name, extra)
+        if missing:  # not the fallback: skip it
             print(f"| {name} | {missing} | | | | |", flush=True)
             continue
         r = run_variant(args.config, args.steps, args.warmup, extra)

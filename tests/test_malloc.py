@@ -10,6 +10,8 @@ import pytest
 
 from dianjin.malloc import ALLOCATORS, KEEP_ENV, allocator_env, find_library
 
+FALLBACK: dict[str, str] = {}  # marks a case whose environment is the allocator's fallback's
+
 
 @pytest.mark.parametrize(
     "name,env,files,want,note",
@@ -45,12 +47,33 @@ from dianjin.malloc import ALLOCATORS, KEEP_ENV, allocator_env, find_library
             {"LD_PRELOAD": "LIB/libtcmalloc_minimal.so.4"},
             None,
         ),  # already preloaded: not twice
-        ("tcmalloc", {}, [], {}, "apt-get install libtcmalloc-minimal4"),  # missing: glibc, and what to install
+        (
+            "tcmalloc",
+            {},
+            [],
+            FALLBACK,
+            "apt-get install libtcmalloc-minimal4",
+        ),  # missing: its fallback, and what to install
         ("jemalloc", {}, ["libjemalloc.so.2"], {"LD_PRELOAD": "LIB/libjemalloc.so.2"}, None),
-        ("jemalloc", {}, ["libtcmalloc_minimal.so.4"], {}, "apt-get install libjemalloc2"),  # another library is not it
+        (
+            "jemalloc",
+            {},
+            ["libtcmalloc_minimal.so.4"],
+            FALLBACK,
+            "apt-get install libjemalloc2",
+        ),  # another library is not it
+        (
+            "glibc-mmap",
+            {},
+            [],
+            {"MALLOC_MMAP_THRESHOLD_": KEEP_ENV["MALLOC_MMAP_THRESHOLD_"]},
+            None,
+        ),  # the threshold alone
     ],
 )
 def test_allocator_env(tmp_path: Path, name: str, env: dict, files: list[str], want: dict, note: str | None):
+    if want is FALLBACK:
+        want = ALLOCATORS[ALLOCATORS[name].fallback].env
     for f in files:
         (tmp_path / f).write_bytes(b"")
     env = {k: v.replace("LIB", str(tmp_path)) for k, v in env.items()}
@@ -60,10 +83,18 @@ def test_allocator_env(tmp_path: Path, name: str, env: dict, files: list[str], w
         assert got is None
     else:
         assert got is not None and note in got and f"{name} is not installed" in got
+        assert f"training runs on {ALLOCATORS[name].fallback}" in got
+
+
+def test_every_fallback_is_an_allocator_without_a_library():
+    for name, a in ALLOCATORS.items():
+        assert a.fallback in ALLOCATORS and not ALLOCATORS[a.fallback].libraries, name
 
 
 def test_unknown_allocator_is_named():
-    with pytest.raises(ValueError, match="unknown allocator 'mimalloc'; known: glibc, glibc-keep, tcmalloc"):
+    with pytest.raises(
+        ValueError, match="unknown allocator 'mimalloc'; known: glibc, glibc-mmap, glibc-keep, tcmalloc"
+    ):
         allocator_env("mimalloc", {})
 
 

@@ -7,12 +7,13 @@ the environment of one allocator from `ALLOCATORS` (the figures: docs/benchmarks
 allocator"; the bench: bench/bench_sft_malloc.py):
 
 - `glibc`: nothing changed;
-- `glibc-keep`: glibc told to serve big blocks from the heap and keep what is freed (`KEEP_ENV`). It
-  doubles the tiny model's speed, but a 49k-token vocabulary's logits then grow the heap past 12 GB;
+- `glibc-mmap`: glibc told to serve blocks under 4 GiB from the heap instead of a fresh `mmap` each;
+- `glibc-keep`: the same, and keep what is freed (`KEEP_ENV`). It doubles the tiny model's speed,
+  but a 49k-token vocabulary's logits then grow the heap past 12 GB;
 - `tcmalloc`, `jemalloc`: preloaded (`LD_PRELOAD`) from the system's library directories, the way
   `torch.backends.xeon.run_cpu --enable_tcmalloc` does. Debian and Ubuntu ship them as
-  `libtcmalloc-minimal4` and `libjemalloc2`. Where the library is missing the children run on glibc's
-  defaults, and `allocator_env` says what to install.
+  `libtcmalloc-minimal4` and `libjemalloc2`. Where the library is missing the children run on the
+  allocator's `fallback`, and `allocator_env` says so and what to install.
 
 Nothing here imports torch; the allocator must be chosen before the child starts.
 """
@@ -39,10 +40,12 @@ class Allocator:
     env: dict[str, str] = field(default_factory=dict)  # set in the child's environment
     libraries: tuple[str, ...] = ()  # file-name globs, first found is preloaded; () = nothing to preload
     package: str = ""  # what provides the library (for the message when it is missing)
+    fallback: str = "glibc"  # used instead where the library is missing
 
 
 ALLOCATORS: dict[str, Allocator] = {
     "glibc": Allocator(),
+    "glibc-mmap": Allocator(env={"MALLOC_MMAP_THRESHOLD_": KEEP_ENV["MALLOC_MMAP_THRESHOLD_"]}),
     "glibc-keep": Allocator(env=KEEP_ENV),
     "tcmalloc": Allocator(
         libraries=("libtcmalloc_minimal.so.4", "libtcmalloc_minimal.so*", "libtcmalloc.so*"),
@@ -80,7 +83,8 @@ def allocator_env(name: str, env: dict[str, str], dirs: tuple[str, ...] | None =
         return None
     lib = find_library(a.libraries, dirs)
     if lib is None:
-        return f"{name} is not installed (no {a.libraries[0]}); training runs on glibc's malloc. Install {a.package}"
+        allocator_env(a.fallback, env, dirs)
+        return f"{name} is not installed (no {a.libraries[0]}); training runs on {a.fallback}. Install {a.package}"
     preload = env.get("LD_PRELOAD", "")
     if lib not in preload.split(":"):
         env["LD_PRELOAD"] = f"{lib}:{preload}" if preload else lib
