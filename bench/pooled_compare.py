@@ -3,8 +3,10 @@ with its 95% bootstrap CI, and B − A with its paired-bootstrap CI (the statist
 `summary.md`, `dianjin.demo_summary`, applied to any two run directories).
 
     .venv/bin/python bench/pooled_compare.py RUN_A RUN_B
+    .venv/bin/python bench/pooled_compare.py RUN_A1,RUN_A2 RUN_B1,RUN_B2   # several eval runs per model
 
-A question counts once: with several samples per question (`--n`), its mean over them. Used in
+A question counts once: with several samples per question (`--n`, or several runs of the same model
+and questions, comma-separated), its mean over all of them. Used in
 docs/benchmarks.md for `make demo-real`'s SFT model against its GRPO model, two samples each, and
 for the bfloat16 against float32 evaluation of the SFT model.
 """
@@ -19,10 +21,10 @@ from dianjin.demo_summary import METRICS, item_scores, point_stats, step_stats
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("run_a", type=Path)
-    ap.add_argument("run_b", type=Path)
+    ap.add_argument("run_a", help="eval run directory of model A (several: comma-separated)")
+    ap.add_argument("run_b", help="eval run directory of model B (several: comma-separated)")
     args = ap.parse_args(argv)
-    a, b = item_scores(args.run_a), item_scores(args.run_b)
+    a, b = (item_scores(*[Path(p) for p in runs.split(",")]) for runs in (args.run_a, args.run_b))
     print("| run | questions | " + " | ".join(m for m, _ in METRICS) + " |")
     print("|---|---:|" + "---|" * len(METRICS))
     for run, scores in ((args.run_a, a), (args.run_b, b)):

@@ -85,6 +85,22 @@ def test_several_samples_of_a_question_count_as_its_mean(tmp_path: Path):
     assert got["points"]["after SFT"]["format_rate"] == {"value": 0.75, "n": 1, "ci95": [0.75, 0.75]}
 
 
+def test_samples_of_several_runs_of_a_model_pool_one_by_one(tmp_path: Path):
+    # run a: two samples of q (1 formatted); run b: one sample (formatted); q2 only in run a
+    write_jsonl(
+        tmp_path / "a" / "samples" / "fincalc.jsonl",
+        [{"key": f"q|{k}", "item": "q", "run": k, "format_ok": k == 0, "correct": False} for k in range(2)]
+        + [{"key": "q2|0", "item": "q2", "run": 0, "format_ok": True, "correct": True}],
+    )
+    write_jsonl(
+        tmp_path / "b" / "samples" / "fincalc.jsonl",
+        [{"key": "q|0", "item": "q", "run": 0, "format_ok": True, "correct": True}],
+    )
+    got = demo_summary.item_scores(tmp_path / "a", tmp_path / "b")
+    assert got["format_rate"] == {"fincalc/q": 2 / 3, "fincalc/q2": 1.0}  # each sample once, not each run's mean
+    assert got["accuracy"] == {"fincalc/q": 1 / 3, "fincalc/q2": 1.0}
+
+
 def test_guessing_floor_pools_each_task_chance_by_its_questions():
     # 30 CFLUE questions at 1/4 and 10 open FinQA ones at 0: one question, one vote -> 7.5 / 40;
     # a task without a chance (an older eval summary) is left out, not counted as 0

@@ -24,10 +24,11 @@ STEPS = (("SFT - base", "eval_base", "eval_sft"), ("GRPO - SFT", "eval_sft", "ev
 METRICS = (("format_rate", "format_ok"), ("accuracy", "correct"))
 
 
-def item_scores(run_dir: Path) -> dict[str, dict[str, float]]:
-    """metric -> {task/item: the question's mean over its samples} from an eval run's samples/."""
+def item_scores(run_dir: Path, *more: Path) -> dict[str, dict[str, float]]:
+    """metric -> {task/item: the question's mean over its samples} from an eval run's samples/ (and
+    those of `more` runs of the same questions: every sample of every run counts once)."""
     raw: dict[str, dict[str, list[float]]] = {m: defaultdict(list) for m, _ in METRICS}
-    for path in sorted((run_dir / "samples").glob("*.jsonl")):
+    for path in sorted(p for d in (run_dir, *more) for p in (d / "samples").glob("*.jsonl")):
         for row in load_rows(path).values():
             key = f"{path.stem}/{row['item']}"
             for metric, field in METRICS:
