@@ -7,8 +7,8 @@ with its 95% bootstrap CI, and B − A with its paired-bootstrap CI (the statist
 
 A question counts once: with several samples per question (`--n`, or several runs of the same model
 and questions, comma-separated), its mean over all of them. Used in
-docs/benchmarks.md for `make demo-real`'s SFT model against its GRPO model, two samples each, and
-for the bfloat16 against float32 evaluation of the SFT model.
+docs/benchmarks.md for `make demo-real`'s SFT model against its GRPO model (two and three samples
+each), and for the bfloat16 against float32 evaluation of the SFT model.
 """
 
 from __future__ import annotations
@@ -24,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run_a", help="eval run directory of model A (several: comma-separated)")
     ap.add_argument("run_b", help="eval run directory of model B (several: comma-separated)")
     args = ap.parse_args(argv)
-    a, b = (item_scores(*[Path(p) for p in runs.split(",")]) for runs in (args.run_a, args.run_b))
+    sides = [[Path(p) for p in runs.split(",")] for runs in (args.run_a, args.run_b)]
+    empty = [str(d) for side in sides for d in side if not any((d / "samples").glob("*.jsonl"))]
+    if empty:
+        ap.error(f"no eval samples (samples/*.jsonl) in {', '.join(empty)}")
+    a, b = (item_scores(*side) for side in sides)
     print("| run | questions | " + " | ".join(m for m, _ in METRICS) + " |")
     print("|---|---:|" + "---|" * len(METRICS))
     for run, scores in ((args.run_a, a), (args.run_b, b)):
