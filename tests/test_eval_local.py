@@ -196,6 +196,79 @@ def test_generate_chat_draws_what_train_common_generate_drew(tiny):
     assert [[(g.text, g.tokens, g.truncated) for g in grp] for grp in old] == [[tuple(g) for g in grp] for grp in new]
 
 
+def _segmented(hf: HFModel, monkeypatch, segment: int, **kw) -> tuple[list, list[int]]:
+    """(completions, rows per `model.generate` call) of one batch generated `segment` tokens at a time."""
+    calls: list[int] = []
+    generate = hf.model.generate
+
+    def counting(**gen_kw):
+        calls.append(gen_kw["input_ids"].shape[0] * gen_kw["num_return_sequences"])
+        return generate(**gen_kw)
+
+    monkeypatch.setattr(hf.model, "generate", counting)
+    hf.segment = segment
+    try:
+        return hf.generate(**kw), calls
+    finally:
+        monkeypatch.undo()
+
+
+@pytest.fixture(scope="module")
+def chatty(tiny) -> HFModel:
+    """The tiny model with weights redrawn (std 0.3), so greedy continuations depend on the context (its
+    own are all newlines) and a cache that lost its place would show in the text."""
+    import torch
+
+    hf = HFModel.load(tiny)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in hf.model.parameters():
+            p.normal_(0, 0.3)
+    return hf
+
+
+@pytest.mark.parametrize(
+    "stop, want_calls",
+    [
+        ("cap", [3, 3, 2, 1, 1]),  # max_model_len leaves 9, 6, 3 new tokens: rows leave after 4, 6 and 9 tokens
+        ("eos", None),  # the longest prompt's first greedy token is an eos id: its row leaves after the first call
+    ],
+)
+def test_segments_continue_the_cache_and_stopped_rows_leave(chatty, monkeypatch, stop, want_calls):
+    import torch
+
+    hf = HFModel(chatty.model, chatty.tok)
+    prompts = [hf.encode([{"role": "user", "content": "债券 " * (i + 1)}]) for i in range(3)]  # 18, 21, 24 tokens
+    if stop == "cap":
+        hf.max_model_len = len(prompts[-1]) + 3
+    else:
+        with torch.inference_mode():
+            hf.eos = sorted({*hf.eos, int(hf.model(torch.tensor([prompts[-1]])).logits[0, -1].argmax())})
+    kw = {"prompts": prompts, "k": 1, "temperature": 0.0, "top_p": 1.0, "max_tokens": 9, "seeds": [0]}
+    whole, calls = _segmented(hf, monkeypatch, 100, **kw)
+    assert calls == [3]  # one call: the whole answer at once
+    parts, calls = _segmented(hf, monkeypatch, 2, **kw)
+    assert parts == whole  # greedy: the same text, token counts and finish reasons
+    assert calls == want_calls if want_calls else calls[0] == 3 and calls[1] <= 2
+    assert whole[-1][0].completion_tokens == (3 if stop == "cap" else 1)
+    assert len({c[0].text for c in whole}) == 3  # the rows' answers differ: each kept its own cache
+
+
+def test_segments_with_k_samples_per_prompt(chatty, monkeypatch):
+    hf = HFModel(chatty.model, chatty.tok)
+    prompts = [hf.encode([{"role": "user", "content": "利率 " * (i + 1)}]) for i in range(2)]
+    kw = {"prompts": prompts, "k": 3, "temperature": 1.0, "top_p": 1.0, "max_tokens": 7, "seeds": [5]}
+    first, calls = _segmented(hf, monkeypatch, 3, **kw)
+    again, _ = _segmented(hf, monkeypatch, 3, **kw)
+    assert calls[0] == 6 and len(calls) == 3  # 2 prompts x 3 samples, expanded by the first call; 3+3+1 tokens
+    assert first == again and [len(g) for g in first] == [3, 3]  # pinned by the seed
+    assert all(
+        c.completion_tokens <= 7 and (c.finish_reason == "length") == (c.completion_tokens == 7)
+        for g in first
+        for c in g
+    )
+
+
 def _chat(tiny: Path, max_tokens: int) -> tuple:
     async def go():
         async with LocalEngine(tiny, engine="transformers", progress=False) as llm:
