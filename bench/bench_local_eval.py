@@ -1,7 +1,7 @@
 """Completion tokens per second of `dianjin eval run --model-dir` (in-process batches) against `dianjin serve`.
 
     .venv/bin/python bench/bench_local_eval.py [--model-dir DIR] [--n 32] [--max-tokens 64] [--temperature 0]
-                                               [--dtype auto] [--batch-size 16] [--concurrency 32]
+                                               [--dtype auto] [--batch-size 16] [--segments 32] [--concurrency 32]
                                                [--serve plain,cb] [--cb-memory F] [--rounds 1] [--json OUT]
 
 The same `--n` FinCalc questions (generated, `dianjin.tasks.fincalc.generate(n, seed=0)`), the same
@@ -9,7 +9,10 @@ max_tokens and the same sampling go through `dianjin.eval.run.evaluate` in one r
 the other, round-robin over `--rounds` (each loop into a fresh run directory, so nothing is resumed):
 
 - **local**: `--model-dir`: `LocalEngine` (HF `generate`, `--batch-size` requests per batch, in
-  this process). Its generation phase includes loading the model (the first request loads it);
+  this process, `dianjin.eval.local.SEGMENT` new tokens per `generate` call, finished rows leaving
+  the batch between calls). Its generation phase includes loading the model (the first request
+  loads it). `--segments 32,0` adds a loop per other segment length (0: one call per batch, each
+  answer riding along to its batch's longest, as the engine ran before);
 - **serve (cb)**: `dianjin serve MODEL_DIR --engine transformers` as it runs (`transformers serve
   --continuous-batching`, its KV cache capped at `--cb-memory`, default `dianjin serve`'s: 0.05 of
   RAM on a CPU), queried by the eval's HTTP client with `--concurrency` requests in flight;
@@ -51,6 +54,7 @@ from pathlib import Path
 
 from dianjin.answer import join_reasoning
 from dianjin.data.synthetic import fincalc
+from dianjin.eval import local
 from dianjin.eval import run as eval_run
 from dianjin.eval.summarize import load_rows
 from dianjin.llm.client import EndpointConfig
@@ -131,7 +135,11 @@ def summarize_loop(rounds: list[dict]) -> dict:
     }
 
 
-def local_loop(args: argparse.Namespace, model_dir: Path, data: Path, out: Path) -> dict:
+def local_name(segment: int) -> str:
+    return "local" if segment == local.SEGMENT else f"local (segments of {segment or 'max_tokens'})"
+
+
+def local_loop(args: argparse.Namespace, model_dir: Path, data: Path, out: Path, segment: int) -> dict:
     load1 = os.getloadavg()[0]
     cfg = eval_run.EvalConfig(
         output_dir=out,
@@ -145,8 +153,12 @@ def local_loop(args: argparse.Namespace, model_dir: Path, data: Path, out: Path)
         temperature=args.temperature,
         progress=False,
     )
-    summary, gen = asyncio.run(timed_eval(cfg))
-    return loop_result("local", out, summary, gen, load1)
+    default, local.SEGMENT = local.SEGMENT, segment or args.max_tokens  # 0: the whole answer in one call
+    try:
+        summary, gen = asyncio.run(timed_eval(cfg))
+    finally:
+        local.SEGMENT = default
+    return loop_result(local_name(segment), out, summary, gen, load1)
 
 
 def serve_loop(args: argparse.Namespace, mode: str, model_dir: Path, data: Path, out: Path) -> dict:
@@ -177,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--temperature", type=float, default=0.0, help="temperature of every request (default: greedy)")
     ap.add_argument("--batch-size", type=int, default=16, help="local batch size (default %(default)s)")
     ap.add_argument("--concurrency", type=int, default=32, help="HTTP requests in flight (default %(default)s)")
+    ap.add_argument(
+        "--segments",
+        default=str(local.SEGMENT),
+        help="local loops: new tokens per generate call, 0 = one call per batch (default %(default)s; the first is "
+        "the bar the others are compared with)",
+    )
     ap.add_argument("--serve", default="plain,cb", help="server loops to run: plain, cb (default %(default)s)")
     ap.add_argument("--cb-memory", type=float, help="KV cache share of RAM of the cb server (default: dianjin serve's)")
     ap.add_argument("--dtype", default="auto", choices=DTYPES, help="both sides (default %(default)s)")
@@ -184,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     modes = [m for m in args.serve.split(",") if m]
+    segments = [int(x) for x in args.segments.split(",") if x]
     info = machine()
     runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
@@ -196,13 +215,16 @@ def main(argv: list[str] | None = None) -> int:
         data = tmp_path / "data"
         fincalc.write_jsonl(fincalc.generate(args.n, seed=0), data / "fincalc" / "test.jsonl")
         for r in range(args.rounds):
-            runs.setdefault("local", []).append(local_loop(args, model_dir, data, tmp_path / f"local{r}"))
+            for seg in segments:
+                runs.setdefault(local_name(seg), []).append(
+                    local_loop(args, model_dir, data, tmp_path / f"local{seg}-{r}", seg)
+                )
             for mode in modes:
                 runs.setdefault(f"serve ({mode})", []).append(
                     serve_loop(args, mode, model_dir, data, tmp_path / f"{mode}{r}")
                 )
     results = [summarize_loop(rs) for rs in runs.values()]
-    local = results[0]
+    bar = results[0]
     print(
         f"model {model_dir}; {args.n} FinCalc questions, max_tokens {args.max_tokens}, temperature "
         f"{args.temperature}, dtype {resolve_dtype(args.dtype, model_dir)}, local batch {args.batch_size}, "
@@ -213,19 +235,19 @@ def main(argv: list[str] | None = None) -> int:
         f"transformers {info['transformers']}"
     )
     head = (
-        f"{'loop':<14} {'questions':>9} {'compl. tokens':>13} {'wall s':>8} {'tokens/s':>9} {'local speed-up':>14} "
+        f"{'loop':<30} {'questions':>9} {'compl. tokens':>13} {'wall s':>8} {'tokens/s':>9} {'local speed-up':>14} "
         f"{'same text':>9}  rounds (tokens/s; load avg before-after)"
     )
     print(head)
     for r in results:
-        r["speedup"] = local["tokens_s"] / r["tokens_s"] if r["tokens_s"] else float("inf")
-        r["same_text"] = sum(local["texts"][k] == t for k, t in r["texts"].items())
+        r["speedup"] = bar["tokens_s"] / r["tokens_s"] if r["tokens_s"] else float("inf")
+        r["same_text"] = sum(bar["texts"][k] == t for k, t in r["texts"].items())
         rounds = ", ".join(f"{x['tokens_s']:.1f} ({x['load_before']:.1f}-{x['load_after']:.1f})" for x in r["rounds"])
         print(
-            f"{r['loop']:<14} {r['questions']:>9} {r['completion_tokens']:>13} {r['wall_s']:>8.1f} "
+            f"{r['loop']:<30} {r['questions']:>9} {r['completion_tokens']:>13} {r['wall_s']:>8.1f} "
             f"{r['tokens_s']:>9.1f} {r['speedup']:>13.2f}x {r['same_text']:>5}/{r['questions']:<3}  {rounds}"
         )
-    servers = results[1:]
+    servers = [r for r in results if r["loop"].startswith("serve")]
     ok = all(r["speedup"] >= TARGET for r in servers)
     if servers:
         low = min(servers, key=lambda r: r["speedup"])

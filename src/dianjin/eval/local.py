@@ -139,9 +139,10 @@ class HFModel:
 
     engine = "transformers"
 
-    def __init__(self, model: Any, tokenizer: Any, *, max_model_len: int | None = None, segment: int = SEGMENT):
+    def __init__(self, model: Any, tokenizer: Any, *, max_model_len: int | None = None, segment: int | None = None):
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
+        segment = SEGMENT if segment is None else segment  # read at call time: bench_local_eval.py varies it
         if segment < 1:
             raise ValueError(f"segment must be >= 1, got {segment}")
         self.model, self.tok, self.max_model_len, self.segment = model, tokenizer, max_model_len, segment
