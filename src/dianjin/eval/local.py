@@ -52,8 +52,9 @@ can in rare near-ties change a token across batch compositions (floating-point s
 
 Cost: `model.generate` runs `SEGMENT` (32) new tokens at a time; between calls the rows that
 stopped leave the batch and its KV cache, so a short answer stops costing compute within 32 tokens
-instead of riding along to the end of its batch's longest (the demo's evaluation shape: 1.3x the
-tokens/s, the same greedy text; `bench/bench_local_eval.py`). A new row does not take a freed slot
+instead of riding along to the end of its batch's longest (the demo's evaluation shape: 1.25x the
+tokens/s greedy, 1.33x sampled; the same greedy text but for bfloat16 rounding as the batch
+shrinks; `bench/bench_local_eval.py --segments 32,0`). A new row does not take a freed slot
 (no continuous batching): sorting by prompt length keeps the padding low. Sampled draws depend on the
 segments (the RNG draws for the rows still going), so they differ from one unsegmented `generate`
 call past the first 32 tokens. `torch.set_num_threads` is left to torch.
