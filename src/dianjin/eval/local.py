@@ -198,8 +198,9 @@ class HFModel:
             )
         width = max(map(len, prompts))
         pad = self.tok.pad_token_id
-        ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompts], dtype=torch.long)  # [B, width]
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
+        device = self.model.device  # ids, mask and the row index stay there between segments
+        ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompts], device=device)  # [B, width]
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
         sampling: dict[str, Any] = (
             {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
         )
@@ -216,8 +217,8 @@ class HFModel:
                 while live:
                     step = min(self.segment, max(row_cap[r] for r in live) - done)
                     out = self.model.generate(
-                        input_ids=ids.to(self.model.device),
-                        attention_mask=mask.to(self.model.device),
+                        input_ids=ids,
+                        attention_mask=mask,
                         cache=cache,
                         max_new_tokens=step,
                         num_return_sequences=n_seq,
@@ -237,14 +238,12 @@ class HFModel:
                             keep.append(j)
                     if not keep:
                         break
-                    index = torch.tensor(keep, dtype=torch.long)
+                    index = torch.tensor(keep, device=device)
                     if len(keep) < len(live):
-                        out.cache.batch_select_indices(index.to(self.model.device))
-                    live, cache = [live[j] for j in keep], out.cache
-                    ids = seqs[index.to(seqs.device)].cpu()
-                    mask = torch.cat(
-                        [mask[index], torch.ones(len(keep), ids.shape[1] - mask.shape[1], dtype=torch.long)], 1
-                    )
+                        out.cache.batch_select_indices(index)
+                    live, cache, ids = [live[j] for j in keep], out.cache, seqs[index]
+                    grown = torch.ones(len(keep), ids.shape[1] - mask.shape[1], dtype=mask.dtype, device=device)
+                    mask = torch.cat([mask[index], grown], 1)
         finally:
             self.model.train(was_training)
         results = []
