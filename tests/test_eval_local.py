@@ -202,7 +202,7 @@ def _segmented(hf: HFModel, monkeypatch, segment: int, **kw) -> tuple[list, list
     generate = hf.model.generate
 
     def counting(**gen_kw):
-        calls.append(gen_kw["input_ids"].shape[0] * gen_kw["num_return_sequences"])
+        calls.append(gen_kw["input_ids"].shape[0])
         return generate(**gen_kw)
 
     monkeypatch.setattr(hf.model, "generate", counting)
@@ -260,7 +260,7 @@ def test_segments_with_k_samples_per_prompt(chatty, monkeypatch):
     kw = {"prompts": prompts, "k": 3, "temperature": 1.0, "top_p": 1.0, "max_tokens": 7, "seeds": [5]}
     first, calls = _segmented(hf, monkeypatch, 3, **kw)
     again, _ = _segmented(hf, monkeypatch, 3, **kw)
-    assert calls[0] == 6 and len(calls) == 3  # 2 prompts x 3 samples, expanded by the first call; 3+3+1 tokens
+    assert calls[0] == 6 and len(calls) == 3  # 2 prompts x 3 samples, expanded before the first call; 3+3+1 tokens
     assert first == again and [len(g) for g in first] == [3, 3]  # pinned by the seed
     assert all(
         c.completion_tokens <= 7 and (c.finish_reason == "length") == (c.completion_tokens == 7)
