@@ -1,7 +1,7 @@
 """Completion tokens per second of `dianjin eval run --model-dir` (in-process batches) against `dianjin serve`.
 
     .venv/bin/python bench/bench_local_eval.py [--model-dir DIR] [--n 32] [--max-tokens 64] [--temperature 0]
-                                               [--dtype auto] [--batch-size 16] [--segments 32] [--concurrency 32]
+                                               [--dtype auto] [--batch-size 16] [--segments 32] [--concurrency 32[,16,...]]
                                                [--serve plain,cb] [--cb-memory F] [--rounds 1] [--json OUT]
 
 The same `--n` FinCalc questions (generated, `dianjin.tasks.fincalc.generate(n, seed=0)`), the same
@@ -15,8 +15,10 @@ the other, round-robin over `--rounds` (each loop into a fresh run directory, so
   answer riding along to its batch's longest, as the engine ran before);
 - **serve (cb)**: `dianjin serve MODEL_DIR --engine transformers` as it runs (`transformers serve
   --continuous-batching`, its KV cache capped at `--cb-memory`, default `dianjin serve`'s: 0.05 of
-  RAM on a CPU), queried by the eval's HTTP client with `--concurrency` requests in flight;
-- **serve (plain)**: the same with `--no-continuous-batching` (one request at a time).
+  RAM on a CPU), queried by the eval's HTTP client with `--concurrency` requests in flight; a list
+  (`--concurrency 16,32,48`) runs a cb loop per value, named by it, and the fastest is the bar;
+- **serve (plain)**: the same with `--no-continuous-batching` (one request at a time; one loop, at
+  the first `--concurrency`).
 Both sides load the model in `--dtype` (default auto: `dianjin.model.precision`, bfloat16 where the
 CPU computes it natively); `--dtype float32` compares the engines at float32. The servers' start-up
 (model load) is not counted.
@@ -161,12 +163,16 @@ def local_loop(args: argparse.Namespace, model_dir: Path, data: Path, out: Path,
     return loop_result(local_name(segment), out, summary, gen, load1)
 
 
-def serve_loop(args: argparse.Namespace, mode: str, model_dir: Path, data: Path, out: Path) -> dict:
+def serve_name(mode: str, concurrency: int, several: bool) -> str:
+    return f"serve ({mode}, {concurrency} in flight)" if several and mode == "cb" else f"serve ({mode})"
+
+
+def serve_loop(args: argparse.Namespace, mode: str, concurrency: int, model_dir: Path, data: Path, out: Path) -> dict:
     options = {"dtype": args.dtype, "continuous_batching": mode == "cb", "cb_memory": args.cb_memory}
     with serve.serving(model_dir, engine="transformers", **options) as url:
         load1 = os.getloadavg()[0]
         endpoint = EndpointConfig(
-            base_url=url, model=str(model_dir), concurrency=args.concurrency, timeout=7200, max_retries=0
+            base_url=url, model=str(model_dir), concurrency=concurrency, timeout=7200, max_retries=0
         )
         cfg = eval_run.EvalConfig(
             output_dir=out,
@@ -178,7 +184,7 @@ def serve_loop(args: argparse.Namespace, mode: str, model_dir: Path, data: Path,
             progress=False,
         )
         summary, gen = asyncio.run(timed_eval(cfg))
-    return loop_result(f"serve ({mode})", out, summary, gen, load1)
+    return loop_result(serve_name(mode, concurrency, len(args.concurrency) > 1), out, summary, gen, load1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,7 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tokens", type=int, default=64, help="max_tokens of every request (default %(default)s)")
     ap.add_argument("--temperature", type=float, default=0.0, help="temperature of every request (default: greedy)")
     ap.add_argument("--batch-size", type=int, default=16, help="local batch size (default %(default)s)")
-    ap.add_argument("--concurrency", type=int, default=32, help="HTTP requests in flight (default %(default)s)")
+    ap.add_argument(
+        "--concurrency",
+        type=lambda v: [int(x) for x in v.split(",") if x],
+        default=[32],
+        help="HTTP requests in flight; a list runs a cb loop per value (default 32)",
+    )
     ap.add_argument(
         "--segments",
         default=str(local.SEGMENT),
@@ -220,15 +231,16 @@ def main(argv: list[str] | None = None) -> int:
                     local_loop(args, model_dir, data, tmp_path / f"local{seg}-{r}", seg)
                 )
             for mode in modes:
-                runs.setdefault(f"serve ({mode})", []).append(
-                    serve_loop(args, mode, model_dir, data, tmp_path / f"{mode}{r}")
-                )
+                for c in args.concurrency if mode == "cb" else args.concurrency[:1]:
+                    runs.setdefault(serve_name(mode, c, len(args.concurrency) > 1), []).append(
+                        serve_loop(args, mode, c, model_dir, data, tmp_path / f"{mode}{c}-{r}")
+                    )
     results = [summarize_loop(rs) for rs in runs.values()]
     bar = results[0]
     print(
         f"model {model_dir}; {args.n} FinCalc questions, max_tokens {args.max_tokens}, temperature "
         f"{args.temperature}, dtype {resolve_dtype(args.dtype, model_dir)}, local batch {args.batch_size}, "
-        f"HTTP concurrency {args.concurrency}"
+        f"HTTP concurrency {','.join(map(str, args.concurrency))}"
     )
     print(
         f"machine: {info['nproc']} CPUs, {info['cpu']}, torch {info['torch']} ({info['torch_threads']} threads), "
