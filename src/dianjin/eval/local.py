@@ -50,17 +50,17 @@ temperature > 0; a different batch composition (another `batch_size`, a resumed 
 part of the list left) gives other samples. Greedy outputs do not depend on the RNG, but padding
 can in rare near-ties change a token across batch compositions (floating-point sums).
 
-Cost: the prompts are prefilled one at a time, without padding, into a KV cache that grows in
-place instead of by `torch.cat` per token (`dianjin.eval.kvcache`; 1.13x the tokens/s in batches
-of 16, 1.19x in batches of 48, SmolLM2 on 2 CPU cores; in float32 the same text as generate's own
-cache). Then `model.generate` runs `SEGMENT` (32) new tokens at a time; between calls the rows that
-stopped leave the batch and its KV cache, so a short answer stops costing compute within 32 tokens
-instead of riding along to the end of its batch's longest (the demo's evaluation shape: 1.25x the
-tokens/s greedy, 1.33x sampled; the same greedy text but for bfloat16 rounding as the batch
-shrinks; `bench/bench_local_eval.py --segments 32,0`). A new row does not take a freed slot
-(no continuous batching): sorting by prompt length keeps the padding low. Sampled draws depend on the
-segments (the RNG draws for the rows still going), so they differ from one unsegmented `generate`
-call past the first 32 tokens. `torch.set_num_threads` is left to torch.
+Cost: the prompts are prefilled one at a time, without padding, into a KV cache that grows in place
+instead of by `torch.cat` per token (`dianjin.eval.kvcache`; 1.08x the tokens/s in batches of 48,
+SmolLM2 on 2 CPU cores, `bench/bench_local_eval.py --padded`; in float32 the same text as
+generate's own cache). Then `model.generate` runs `SEGMENT` (32) new tokens at a time; between
+calls the rows that stopped leave the batch and its KV cache, so a short answer stops costing
+compute within 32 tokens instead of riding along to the end of its batch's longest (the demo's
+evaluation shape: 1.25x the tokens/s greedy, 1.33x sampled; the same greedy text but for bfloat16
+rounding as the batch shrinks; `bench/bench_local_eval.py --segments 32,0`). A new row does not
+take a freed slot (no continuous batching): sorting by prompt length keeps the padding low. Sampled
+draws depend on the segments (the RNG draws for the rows still going), so they differ from one
+unsegmented `generate` call past the first 32 tokens. `torch.set_num_threads` is left to torch.
 """
 
 from __future__ import annotations
