@@ -38,6 +38,32 @@ def smollm2_dir(tmp_path_factory) -> Path:
     return convert_smollm2(tmp_path_factory.mktemp("smollm2") / "SmolLM2-135M-Instruct")
 
 
+@pytest.fixture(scope="session")
+def chatty(tmp_path_factory):
+    """`chatty(dtype="auto")`: the tiny model as a `dianjin.eval.local.HFModel` loaded in `dtype`, its
+    weights redrawn (std 0.3, seed 0) so greedy continuations depend on the context (its own are all
+    newlines) and a KV cache that lost its place shows in the text; loaded once per dtype."""
+    from dianjin.eval.local import HFModel
+    from dianjin.model.tiny import build_tiny
+
+    path = build_tiny(tmp_path_factory.mktemp("chatty") / "tiny")
+    loaded: dict[str, HFModel] = {}
+
+    def load(dtype: str = "auto") -> HFModel:
+        if dtype not in loaded:
+            import torch
+
+            hf = HFModel.load(path, dtype=dtype)
+            torch.manual_seed(0)
+            with torch.no_grad():
+                for p in hf.model.parameters():
+                    p.normal_(0, 0.3)
+            loaded[dtype] = hf
+        return loaded[dtype]
+
+    return load
+
+
 # The session's tiny SFT run: fincalc MCQ, English, the bare question as prompt (~130 tokens), 100 steps;
 # the format rate goes 0 -> 1 between steps ~50 and ~70. Used by the SFT, GRPO and mining tests.
 SFT_STEPS = 100

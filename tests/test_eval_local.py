@@ -213,20 +213,6 @@ def _segmented(hf: HFModel, monkeypatch, segment: int, **kw) -> tuple[list, list
         monkeypatch.undo()
 
 
-@pytest.fixture(scope="module")
-def chatty(tiny) -> HFModel:
-    """The tiny model with weights redrawn (std 0.3), so greedy continuations depend on the context (its
-    own are all newlines) and a cache that lost its place would show in the text."""
-    import torch
-
-    hf = HFModel.load(tiny)
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for p in hf.model.parameters():
-            p.normal_(0, 0.3)
-    return hf
-
-
 @pytest.mark.parametrize(
     "stop, want_calls",
     [
@@ -237,7 +223,7 @@ def chatty(tiny) -> HFModel:
 def test_segments_continue_the_cache_and_stopped_rows_leave(chatty, monkeypatch, stop, want_calls):
     import torch
 
-    hf = HFModel(chatty.model, chatty.tok)
+    hf = HFModel(chatty().model, chatty().tok)
     prompts = [hf.encode([{"role": "user", "content": "债券 " * (i + 1)}]) for i in range(3)]  # 18, 21, 24 tokens
     if stop == "cap":
         hf.max_model_len = len(prompts[-1]) + 3
@@ -255,7 +241,7 @@ def test_segments_continue_the_cache_and_stopped_rows_leave(chatty, monkeypatch,
 
 
 def test_segments_with_k_samples_per_prompt(chatty, monkeypatch):
-    hf = HFModel(chatty.model, chatty.tok)
+    hf = HFModel(chatty().model, chatty().tok)
     prompts = [hf.encode([{"role": "user", "content": "利率 " * (i + 1)}]) for i in range(2)]
     kw = {"prompts": prompts, "k": 3, "temperature": 1.0, "top_p": 1.0, "max_tokens": 7, "seeds": [5]}
     first, calls = _segmented(hf, monkeypatch, 3, **kw)

@@ -8,8 +8,6 @@ generate's cache.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -20,7 +18,6 @@ from transformers.cache_utils import DynamicLayer  # noqa: E402
 
 from dianjin.eval import kvcache  # noqa: E402
 from dianjin.eval.local import HFModel  # noqa: E402
-from dianjin.model.tiny import build_tiny  # noqa: E402
 
 
 def qwen2(**over) -> Qwen2ForCausalLM:
@@ -108,17 +105,6 @@ def test_sliding_window_layers_keep_generates_own_cache():
     assert isinstance(kvcache.growing_cache(qwen2()), DynamicCache)
 
 
-@pytest.fixture(scope="module")
-def chatty32(tmp_path_factory) -> HFModel:
-    """The tiny model in float32 with weights redrawn (std 0.3): greedy text depends on the context."""
-    hf = HFModel.load(build_tiny(Path(tmp_path_factory.mktemp("kv")) / "tiny"), dtype="float32")
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for p in hf.model.parameters():
-            p.normal_(0, 0.3)
-    return hf
-
-
 @pytest.mark.parametrize(
     "k, temperature",
     [
@@ -126,8 +112,8 @@ def chatty32(tmp_path_factory) -> HFModel:
         (2, 1.0),  # two samples per prompt: the same draws from the same logits
     ],
 )
-def test_generation_from_the_prefilled_cache_matches_generates_own(chatty32, monkeypatch, k, temperature):
-    hf = HFModel(chatty32.model, chatty32.tok, segment=4)
+def test_generation_from_the_prefilled_cache_matches_generates_own(chatty, monkeypatch, k, temperature):
+    hf = HFModel(chatty("float32").model, chatty("float32").tok, segment=4)
     prompts = [hf.encode([{"role": "user", "content": "现金流 " * (i + 1)}]) for i in range(3)]
     kw = {"prompts": prompts, "k": k, "temperature": temperature, "top_p": 1.0, "max_tokens": 10, "seeds": [3]}
     ours = hf.generate(**kw)
