@@ -37,7 +37,7 @@ import torch
 
 from dianjin.data.synthetic import fincalc
 from dianjin.eval import kvcache
-from dianjin.eval.local import HFModel
+from dianjin.eval.backends import HFModel
 from dianjin.model.precision import DTYPES
 from dianjin.tasks import get_task
 

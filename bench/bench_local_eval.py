@@ -1,7 +1,7 @@
 """Completion tokens per second of `dianjin eval run --model-dir` (in-process batches) against `dianjin serve`.
 
     .venv/bin/python bench/bench_local_eval.py [--model-dir DIR] [--n 32] [--max-tokens 64] [--temperature 0]
-                                               [--dtype auto] [--batch-size 16] [--segments 32] [--padded]
+                                               [--dtype auto] [--batch-size 16] [--segments 32] [--no-refill]
                                                [--concurrency 32[,16,...]]
                                                [--serve plain,cb] [--cb-memory F] [--rounds 1] [--json OUT]
 
@@ -9,14 +9,14 @@ The same `--n` FinCalc questions (generated, `dianjin.tasks.fincalc.generate(n, 
 max_tokens and the same sampling go through `dianjin.eval.run.evaluate` in one run, one loop after
 the other, round-robin over `--rounds` (each loop into a fresh run directory, so nothing is resumed):
 
-- **local**: `--model-dir`: `LocalEngine` (HF `generate`, `--batch-size` requests per batch, in
-  this process, `dianjin.eval.local.SEGMENT` new tokens per `generate` call, finished rows leaving
-  the batch between calls). Its generation phase includes loading the model (the first request
-  loads it). `--segments 32,0` adds a loop per other segment length (0: one call per batch, each
-  answer riding along to its batch's longest, as the engine ran before); `--padded` adds a loop
-  at the first segment length where `generate` prefills the left-padded batch into its own
-  `DynamicCache` (`dianjin.eval.kvcache.prefill` off: the engine before prompts were prefilled one
-  at a time into a cache that grows in place);
+- **local**: `--model-dir`: `LocalEngine` (HF `generate` with continuous batching, at most
+  `--batch-size` requests in the batch, in this process, `dianjin.eval.backends.SEGMENT` new tokens
+  per `generate` call; between calls finished rows leave and queued requests take their places).
+  Its generation phase includes loading the model (the first request loads it). `--segments 32,0`
+  adds a loop per other segment length (0: one call per batch, each answer riding along to its
+  batch's longest); `--no-refill` adds a loop at the first segment length where queued requests
+  wait until the whole batch is done (`dianjin.eval.backends.REFILL` off: batches that only
+  shrink, the engine before continuous batching);
 - **serve (cb)**: `dianjin serve MODEL_DIR --engine transformers` as it runs (`transformers serve
   --continuous-batching`, its KV cache capped at `--cb-memory`, default `dianjin serve`'s: 0.05 of
   RAM on a CPU), queried by the eval's HTTP client with `--concurrency` requests in flight; a list
@@ -60,7 +60,7 @@ from pathlib import Path
 
 from dianjin.answer import join_reasoning
 from dianjin.data.synthetic import fincalc
-from dianjin.eval import kvcache, local
+from dianjin.eval import backends
 from dianjin.eval import run as eval_run
 from dianjin.eval.summarize import load_rows
 from dianjin.llm.client import EndpointConfig
@@ -141,13 +141,13 @@ def summarize_loop(rounds: list[dict]) -> dict:
     }
 
 
-def local_name(segment: int, padded: bool = False) -> str:
-    name = "local" if segment == local.SEGMENT else f"local (segments of {segment or 'max_tokens'})"
-    return f"{name}, padded prefill" if padded else name
+def local_name(segment: int, refill: bool = True) -> str:
+    name = "local" if segment == backends.SEGMENT else f"local (segments of {segment or 'max_tokens'})"
+    return name if refill else f"{name}, no refill"
 
 
 def local_loop(
-    args: argparse.Namespace, model_dir: Path, data: Path, out: Path, segment: int, padded: bool = False
+    args: argparse.Namespace, model_dir: Path, data: Path, out: Path, segment: int, refill: bool = True
 ) -> dict:
     load1 = os.getloadavg()[0]
     cfg = eval_run.EvalConfig(
@@ -162,15 +162,13 @@ def local_loop(
         temperature=args.temperature,
         progress=False,
     )
-    default, local.SEGMENT = local.SEGMENT, segment or args.max_tokens  # 0: the whole answer in one call
-    prefill = kvcache.prefill
-    if padded:
-        kvcache.prefill = lambda *a, **kw: None  # generate prefills the padded batch into its own DynamicCache
+    default = backends.SEGMENT, backends.REFILL
+    backends.SEGMENT, backends.REFILL = segment or args.max_tokens, refill  # 0: the whole answer in one call
     try:
         summary, gen = asyncio.run(timed_eval(cfg))
     finally:
-        local.SEGMENT, kvcache.prefill = default, prefill
-    return loop_result(local_name(segment, padded), out, summary, gen, load1)
+        backends.SEGMENT, backends.REFILL = default
+    return loop_result(local_name(segment, refill), out, summary, gen, load1)
 
 
 def serve_name(mode: str, concurrency: int, several: bool) -> str:
@@ -212,11 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--segments",
-        default=str(local.SEGMENT),
+        default=str(backends.SEGMENT),
         help="local loops: new tokens per generate call, 0 = one call per batch (default %(default)s; the first is "
         "the bar the others are compared with)",
     )
-    ap.add_argument("--padded", action="store_true", help="add a local loop with generate's padded prefill")
+    ap.add_argument("--no-refill", action="store_true", help="add a local loop without continuous batching")
     ap.add_argument("--serve", default="plain,cb", help="server loops to run: plain, cb (default %(default)s)")
     ap.add_argument("--cb-memory", type=float, help="KV cache share of RAM of the cb server (default: dianjin serve's)")
     ap.add_argument("--dtype", default="auto", choices=DTYPES, help="both sides (default %(default)s)")
@@ -241,9 +239,9 @@ def main(argv: list[str] | None = None) -> int:
                 runs.setdefault(local_name(seg), []).append(
                     local_loop(args, model_dir, data, tmp_path / f"local{seg}-{r}", seg)
                 )
-            if args.padded:
-                runs.setdefault(local_name(segments[0], True), []).append(
-                    local_loop(args, model_dir, data, tmp_path / f"padded-{r}", segments[0], True)
+            if args.no_refill:
+                runs.setdefault(local_name(segments[0], False), []).append(
+                    local_loop(args, model_dir, data, tmp_path / f"static-{r}", segments[0], False)
                 )
             for mode in modes:
                 for c in args.concurrency if mode == "cb" else args.concurrency[:1]:

@@ -40,10 +40,10 @@ def smollm2_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def chatty(tmp_path_factory):
-    """`chatty(dtype="auto")`: the tiny model as a `dianjin.eval.local.HFModel` loaded in `dtype`, its
+    """`chatty(dtype="auto")`: the tiny model as a `dianjin.eval.backends.HFModel` loaded in `dtype`, its
     weights redrawn (std 0.3, seed 0) so greedy continuations depend on the context (its own are all
     newlines) and a KV cache that lost its place shows in the text; loaded once per dtype."""
-    from dianjin.eval.local import HFModel
+    from dianjin.eval.backends import HFModel
     from dianjin.model.tiny import build_tiny
 
     path = build_tiny(tmp_path_factory.mktemp("chatty") / "tiny")

@@ -19,8 +19,9 @@ from fake_openai import FakeOpenAI
 
 from dianjin.cli import main as cli
 from dianjin.data.synthetic import fincalc
-from dianjin.eval import local
-from dianjin.eval.local import HFModel, LocalEngine, generate_chat, plan_batches
+from dianjin.eval import backends
+from dianjin.eval.backends import HFModel, plan_batches
+from dianjin.eval.local import LocalEngine, generate_chat
 from dianjin.eval.run import EvalConfig, run_eval
 from dianjin.eval.summarize import load_rows
 from dianjin.llm.client import ChatRequest, EndpointConfig
@@ -61,15 +62,15 @@ def rows(out: Path) -> dict[str, dict]:
 
 @pytest.fixture
 def counted(monkeypatch) -> list[int]:
-    """Prompts sent to HF generate, per batch."""
+    """Prompts sent to HF's continuous batching, per stream (one stream per sampling parameters)."""
     calls: list[int] = []
-    generate = HFModel.generate
+    stream = HFModel.stream
 
     def counting(self, prompts, **kw):
         calls.append(len(prompts))
-        return generate(self, prompts, **kw)
+        return stream(self, prompts, **kw)
 
-    monkeypatch.setattr(HFModel, "generate", counting)
+    monkeypatch.setattr(HFModel, "stream", counting)
     return calls
 
 
@@ -110,14 +111,14 @@ def test_rows_summary_and_fingerprint_match_an_endpoint_run(tiny, data, tmp_path
 def test_resume_generates_only_the_missing_rows(tiny, data, tmp_path, counted):
     out = tmp_path / "run"
     local_run(tiny, data, out, batch_size=3)
-    assert counted == [3, 1]  # two batches, shortest prompts first
+    assert counted == [ITEMS]  # one stream: 3 rows at a time, a queued prompt joins as one leaves
     first = rows(out)
     local_run(tiny, data, out, batch_size=3)
-    assert counted == [3, 1] and rows(out) == first  # a re-run generates nothing
+    assert counted == [ITEMS] and rows(out) == first  # a re-run generates nothing
     lines = (out / "samples" / "fincalc.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
     (out / "samples" / "fincalc.jsonl").write_text("".join(lines[:2]) + lines[2][:30], encoding="utf-8")  # killed
     summary = local_run(tiny, data, out, batch_size=3)
-    assert counted == [3, 1, 2]  # only the two lost rows
+    assert counted == [ITEMS, 2]  # only the two lost rows
     assert set(rows(out)) == set(first) and summary["tasks"]["fincalc"]["n"] == ITEMS
 
 
@@ -366,12 +367,12 @@ def test_cli_missing_model_dir(data, tmp_path, capsys):
 
 
 def test_engine_auto_is_transformers_without_a_gpu(monkeypatch):
-    monkeypatch.setattr(local, "vllm_available", lambda: False)
-    assert local.resolve_engine("auto") == "transformers"
-    monkeypatch.setattr(local, "vllm_available", lambda: True)
-    assert local.resolve_engine("auto") == "vllm"
+    monkeypatch.setattr(backends, "vllm_available", lambda: False)
+    assert backends.resolve_engine("auto") == "transformers"
+    monkeypatch.setattr(backends, "vllm_available", lambda: True)
+    assert backends.resolve_engine("auto") == "vllm"
     with pytest.raises(ValueError, match="unknown engine"):
-        local.resolve_engine("llama.cpp")
+        backends.resolve_engine("llama.cpp")
 
 
 @pytest.mark.parametrize(

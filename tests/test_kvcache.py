@@ -13,25 +13,12 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from transformers import DynamicCache, Qwen2Config, Qwen2ForCausalLM  # noqa: E402
+from randmodel import qwen2  # noqa: E402
+from transformers import DynamicCache  # noqa: E402
 from transformers.cache_utils import DynamicLayer  # noqa: E402
 
 from dianjin.eval import kvcache  # noqa: E402
-from dianjin.eval.local import HFModel  # noqa: E402
-
-
-def qwen2(**over) -> Qwen2ForCausalLM:
-    """A random float32 Qwen2 (2 layers, 4 query heads on 2 kv heads), weights of std 0.3 so keys differ."""
-    cfg = Qwen2Config(
-        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=128, **over,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    model = Qwen2ForCausalLM(cfg).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.3)
-    return model
+from dianjin.eval.backends import HFModel  # noqa: E402
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ from typing import Any
 from dianjin.config import ConfigError, apply_overrides, from_dict, read_mapping
 from dianjin.errors import DataError
 from dianjin.eval import summarize
-from dianjin.eval.local import ENGINES
+from dianjin.eval.backends import ENGINES
 from dianjin.eval.run import EVAL_FILE, EvalConfig, _load_eval_file, run_eval
 from dianjin.files import redact, redact_logging
 from dianjin.llm.client import EndpointConfig, LLMError

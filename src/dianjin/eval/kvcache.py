@@ -96,29 +96,72 @@ def growing_cache(model: Any) -> DynamicCache | None:
     return cache
 
 
+def prefill_one(model: Any, prompt: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Each layer's (keys, values) `[1, heads, len(prompt) - 1, dim]` of the prompt but its last token,
+    run alone; empty when the prompt is one token."""
+    if len(prompt) < 2:
+        return []
+    keep = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+    one = DynamicCache(config=model.config)
+    model(input_ids=torch.tensor([list(prompt[:-1])], device=model.device), cache=one, use_cache=True, **keep)
+    out = []
+    for got in one.layers:
+        assert isinstance(got, DynamicLayer) and got.keys is not None and got.values is not None
+        out.append((got.keys, got.values))
+    return out
+
+
+def regroup(
+    model: Any, cache: DynamicCache | None, keep: Sequence[int], length: int, joining: Sequence[Sequence[int]], k: int
+) -> DynamicCache | None:
+    """A cache of `length` slots per row: the rows `keep` of `cache` (their last `length` slots; zeros in
+    front where the cache is shorter), then `k` rows per prompt of `joining`, each prefilled alone
+    (`prefill_one`) and right-aligned: its tokens but the last in the last `len(prompt) - 1` slots.
+    Continuous batching (`dianjin.eval.batcher`) calls it whenever rows leave or join: one copy of
+    the live keys and values, with `SPARE` slots of room after them. None where `growing_cache`
+    gives none; `cache` None or `keep` empty starts from an empty one."""
+    fresh = growing_cache(model)
+    if fresh is None:
+        return None
+    if too_long := [len(p) for p in joining if len(p) - 1 > length]:
+        raise ValueError(f"a joining prompt of {max(too_long)} tokens does not fit {length} slots")
+    added = [(prefill_one(model, p), k) for p in joining]
+    rows = len(keep) + k * len(joining)
+    olds: list[Any] = cache.layers if cache is not None and keep else [None] * len(fresh.layers)
+    index = torch.tensor(list(keep), dtype=torch.long, device=model.device)
+    for n, (layer, old) in enumerate(zip(fresh.layers, olds)):
+        assert isinstance(layer, GrowingLayer)
+        like = [got[n] for got, _ in added if got]  # (keys, values) of the joining prompts at this layer
+        if old is not None and not old.is_initialized:
+            old = None  # a layer that never saw a key (one-token prompts, no step yet)
+        if old is not None:
+            assert isinstance(old, GrowingLayer)
+            like.append((old.buf_k, old.buf_v))
+        if not like:
+            continue  # no keys anywhere yet (one-token prompts): the first step initializes the layer
+        key, value = like[0]
+        layer.reserve(key[:1].expand(rows, -1, -1, -1), value[:1].expand(rows, -1, -1, -1), length)
+        if old is not None:
+            assert isinstance(old, GrowingLayer)
+            span = min(length, old.length)  # old rows' last `span` slots
+            layer.buf_k[: len(keep), :, length - span : length] = old.buf_k[index, :, old.length - span : old.length]
+            layer.buf_v[: len(keep), :, length - span : length] = old.buf_v[index, :, old.length - span : old.length]
+        r = len(keep)
+        for got, reps in added:
+            if got:
+                keys, values = got[n]  # [1, heads, m, dim]
+                m = keys.shape[2]
+                layer.buf_k[r : r + reps, :, length - m : length] = keys  # broadcast over the prompt's k rows
+                layer.buf_v[r : r + reps, :, length - m : length] = values
+            r += reps
+    return fresh
+
+
 def prefill(model: Any, prompts: Sequence[list[int]], *, k: int, width: int) -> DynamicCache | None:
     """The cache of every prompt but its last token, prefilled one prompt at a time, right-aligned
     in `width - 1` slots, each prompt's row repeated `k` times (prompt i's rows: i*k ... i*k + k-1),
     for a left-padded `[len(prompts) * k, width]` batch. None where `growing_cache` gives none
     (generate prefills then); empty when every prompt is one token long."""
-    cache = growing_cache(model)
-    if cache is None or width < 2:
-        return cache
-    keep = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
-    device = model.device
-    for i, p in enumerate(prompts):
-        if len(p) < 2:
-            continue  # nothing before its last token: its slots stay padding
-        one = DynamicCache(config=model.config)
-        model(input_ids=torch.tensor([p[:-1]], device=device), cache=one, use_cache=True, **keep)
-        rows, cols = slice(i * k, (i + 1) * k), slice(width - len(p), width - 1)
-        for layer, got in zip(cache.layers, one.layers):
-            assert isinstance(layer, GrowingLayer) and isinstance(got, DynamicLayer)
-            keys, values = got.keys, got.values  # [1, heads, len(p) - 1, dim]
-            assert keys is not None and values is not None
-            if not layer.is_initialized:  # shapes and dtypes from the first prompt's keys
-                n_rows = len(prompts) * k
-                layer.reserve(keys.expand(n_rows, -1, -1, -1), values.expand(n_rows, -1, -1, -1), width - 1)
-            layer.buf_k[rows, :, cols] = keys  # broadcast over the prompt's k rows
-            layer.buf_v[rows, :, cols] = values
-    return cache
+    if width < 2:
+        return growing_cache(model)
+    return regroup(model, None, [], width - 1, prompts, k)

@@ -70,7 +70,8 @@ from typing import Any
 
 from dianjin.errors import DataError
 from dianjin.eval import paper, summarize
-from dianjin.eval.local import LocalEngine, check_model_dir, resolve_engine
+from dianjin.eval.backends import check_model_dir, resolve_engine
+from dianjin.eval.local import LocalEngine
 from dianjin.eval.specs import TASK_SPECS, EvalTask, Unit, file_sha256, resolve
 from dianjin.files import JsonlAppender, atomic_write_json, atomic_write_text, write_jsonl
 from dianjin.llm.cache import ResponseCache

@@ -114,7 +114,8 @@ def in_band(pass_rate: float, low: float, high: float) -> bool:
 
 # --- samplers -------------------------------------------------------------------------------------
 def hf_sampler(cfg: MineConfig) -> Sampler:
-    from dianjin.eval.local import generate_chat, load_local
+    from dianjin.eval.backends import load_local
+    from dianjin.eval.local import generate_chat
 
     model = load_local(cfg.model, "auto", seed=cfg.seed, dtype=cfg.dtype)  # vLLM with a GPU, else HF generate
 
