@@ -11,7 +11,8 @@ prompt, the model's chat template) as one batch, in one process, the model in `-
   left-padded batch in one forward (what HF `generate` does); prompt tokens per second;
 - **decode**: `--max-tokens` forward steps of the whole batch (one new token per row, greedy, no
   row leaving: the shape where every answer runs to its cap), on the unpadded cache: the sum of the
-  steps' seconds, the median step, the first and the last;
+  steps' seconds, the median step, the first and the last, with the local engine's decode attention
+  (`dianjin.eval.attention`); the median step with transformers' sdpa too;
 - **weights**: their bytes, the machine's copy bandwidth (a buffer of that size copied, median of
   5; bytes read plus bytes written per second) and the time to stream the weights once at it,
   which every decode step pays at least;
@@ -36,7 +37,7 @@ from pathlib import Path
 import torch
 
 from dianjin.data.synthetic import fincalc
-from dianjin.eval import kvcache
+from dianjin.eval import attention, kvcache
 from dianjin.eval.backends import HFModel
 from dianjin.model.precision import DTYPES
 from dianjin.tasks import get_task
@@ -56,6 +57,18 @@ def copy_bandwidth(nbytes: int) -> float:
     return 2 * nbytes / statistics.median(timed(lambda: dst.copy_(src)) for _ in range(5))
 
 
+def decode(model, cache, tok, mask, max_tokens: int) -> list[float]:
+    """Seconds of each of `max_tokens` greedy forward steps of the batch from `cache` (one token per row)."""
+    pos, steps = mask.sum(-1, keepdim=True) - 1, []  # [n, 1]
+    for _ in range(max_tokens):
+        mask = torch.cat([mask, torch.ones_like(tok)], 1)
+        t = time.perf_counter()
+        out = model(input_ids=tok, attention_mask=mask, cache=cache, position_ids=pos, logits_to_keep=1)
+        tok, pos = out.logits[:, -1].argmax(-1, keepdim=True), pos + 1
+        steps.append(time.perf_counter() - t)
+    return steps
+
+
 def measure(model_dir: Path, n: int, max_tokens: int, dtype: str) -> dict:
     hf = HFModel.load(model_dir, dtype=dtype)
     model, task = hf.model, get_task("fincalc")
@@ -66,19 +79,17 @@ def measure(model_dir: Path, n: int, max_tokens: int, dtype: str) -> dict:
     with torch.inference_mode():
         model(input_ids=ids[:2, -8:], attention_mask=mask[:2, -8:])  # warm-up
         padded_s = timed(lambda: model(input_ids=ids, attention_mask=mask, logits_to_keep=1))
-        t = time.perf_counter()
-        cache = kvcache.prefill(model, prompts, k=1, width=width)
-        prefill_s = time.perf_counter() - t
-        tok, pos, steps = ids[:, -1:], mask.sum(-1, keepdim=True) - 1, []  # [n, 1] each
-        for _ in range(max_tokens):
-            mask = torch.cat([mask, torch.ones_like(tok)], 1)
+        steps, prefill_s = {}, 0.0
+        for impl in ("sdpa", attention.NAME):  # transformers' sdpa, then ours (what the local engine runs)
+            model.set_attn_implementation(impl)
             t = time.perf_counter()
-            out = model(input_ids=tok, attention_mask=mask, cache=cache, position_ids=pos, logits_to_keep=1)
-            tok, pos = out.logits[:, -1].argmax(-1, keepdim=True), pos + 1
-            steps.append(time.perf_counter() - t)
+            cache = kvcache.prefill(model, prompts, k=1, width=width)
+            prefill_s = time.perf_counter() - t
+            steps[impl] = decode(model, cache, ids[:, -1:], mask, max_tokens)
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     bandwidth = copy_bandwidth(weight_bytes)
-    decode_s, prompt_tokens = sum(steps), sum(map(len, prompts))
+    ours, sdpa = steps[attention.NAME], steps["sdpa"]
+    decode_s, prompt_tokens = sum(ours), sum(map(len, prompts))
     return {
         "model_dir": str(model_dir),
         "dtype": str(model.dtype).removeprefix("torch."),
@@ -91,9 +102,10 @@ def measure(model_dir: Path, n: int, max_tokens: int, dtype: str) -> dict:
         "prefill_padded_s": padded_s,
         "prefill_tokens_s": prompt_tokens / prefill_s,
         "decode_s": decode_s,
-        "step_ms_median": 1000 * statistics.median(steps),
-        "step_ms_first": 1000 * steps[0],
-        "step_ms_last": 1000 * steps[-1],
+        "step_ms_median": 1000 * statistics.median(ours),
+        "step_ms_first": 1000 * ours[0],
+        "step_ms_last": 1000 * ours[-1],
+        "sdpa_step_ms_median": 1000 * statistics.median(sdpa),
         "weight_mb": weight_bytes / 1e6,
         "copy_gb_s": bandwidth / 1e9,
         "weights_stream_ms": 1000 * weight_bytes / (bandwidth / 2),  # read at half the read+write rate
@@ -120,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         f"prefill: unpadded {r['prefill_unpadded_s']:.2f} s ({r['prefill_tokens_s']:.0f} tokens/s), "
         f"padded {r['prefill_padded_s']:.2f} s\n"
         f"decode: {r['max_tokens']} steps of {r['questions']} rows {r['decode_s']:.2f} s, step median "
-        f"{r['step_ms_median']:.1f} ms (first {r['step_ms_first']:.1f}, last {r['step_ms_last']:.1f})\n"
+        f"{r['step_ms_median']:.1f} ms (first {r['step_ms_first']:.1f}, last {r['step_ms_last']:.1f}; transformers' "
+        f"sdpa {r['sdpa_step_ms_median']:.1f})\n"
         f"weights: {r['weight_mb']:.0f} MB, copy {r['copy_gb_s']:.1f} GB/s, streamed once in "
         f"{r['weights_stream_ms']:.1f} ms\n"
         f"bound: {r['bound_tokens_s']:.1f} tokens/s"

@@ -34,11 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dianjin.eval import attention
 from dianjin.model.precision import check_dtype, resolve_dtype
 
 Messages = list[dict[str, Any]]
 ENGINES = ("auto", "transformers", "vllm")
 SEGMENT = 32  # new tokens per `generate` call: rows leave and join the batch between calls
+ATTENTION = True  # decode steps through dianjin.eval.attention (False: transformers' sdpa as loaded)
 REFILL = True  # queued prompts join as rows leave (False: a batch starts when the last one is done)
 
 
@@ -113,6 +115,8 @@ class HFModel:
         tok = AutoTokenizer.from_pretrained(str(model_dir))
         torch_dtype = getattr(torch, resolve_dtype(dtype, model_dir))
         model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch_dtype)
+        if ATTENTION and model.config._attn_implementation == "sdpa":
+            model.set_attn_implementation(attention.register())  # decode steps with SDPA's GQA kernel
         if torch.cuda.is_available():
             # transformers decorates PreTrainedModel.to with functools.wraps, which mypy types as an unbound function
             model = model.to("cuda")  # type: ignore[arg-type]
