@@ -226,7 +226,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--engine", choices=ENGINES, help="--model-dir engine (default auto: vLLM on a GPU, else transformers)"
     )
-    p.add_argument("--batch-size", type=int, help="--model-dir: requests per batch (default 16)")
+    p.add_argument("--batch-size", type=int, help="--model-dir: requests generating at a time (default 16)")
     p.add_argument(
         "--dtype", choices=DTYPES, help="--model-dir: dtype to generate in (default auto: bfloat16 where native)"
     )

@@ -17,9 +17,10 @@ workflow (`dianjin.tasks.ccc_agents`, one agent per rule + an auditor) evaluated
 CCC data, beside the single-call `ccc`, with calls and tokens per item (the paper's comparison).
 Its agents run on `--agents-base-url/--agents-model` (default: the evaluated endpoint).
 
-Local models: `--model-dir DIR` (instead of `--base-url/--model`) generates in this process, in
-batches of `--batch-size` (`dianjin.eval.local.LocalEngine`: HF `generate` on CPU, vLLM with a GPU;
-many times faster than `dianjin serve` answering one request at a time). Same prompts, pinned
+Local models: `--model-dir DIR` (instead of `--base-url/--model`) generates in this process, at most
+`--batch-size` requests at a time (`dianjin.eval.local.LocalEngine`: HF `generate` with continuous
+batching on CPU, vLLM with a GPU; on 2 CPU cores 2.4x the tokens/s of `dianjin serve` at its best
+concurrency, `docs/benchmarks.md`). Same prompts, pinned
 sampling, rows, resume and summary as through an endpoint; the model is named `str(DIR)` in the
 settings, as `dianjin serve DIR` names it. Judges and `ccc_agents` still need endpoints.
 
@@ -112,7 +113,7 @@ class EvalConfig:
     agents: EndpointConfig | None = None  # ccc_agents' endpoint (default: `endpoint`)
     model_dir: Path | None = None  # a local model to generate with in-process, instead of `endpoint`
     local_engine: str = "auto"  # with model_dir: "auto" (vLLM on a GPU, else transformers), "transformers", "vllm"
-    batch_size: int = 16  # with model_dir: requests per generation batch
+    batch_size: int = 16  # with model_dir: requests generating at a time
     dtype: str = "auto"  # with model_dir: auto (bf16 where native: dianjin.model.precision), float32, bfloat16
     rescore: bool = False
     progress: bool | None = None  # None: the client's default (a line on stderr)
