@@ -267,6 +267,44 @@ def _chat(tiny: Path, max_tokens: int) -> tuple:
 
 
 @pytest.mark.parametrize(
+    "fault, want_errors",
+    [
+        ("too_long", {0: "leaves no room in max_model_len 40"}),  # the longest prompt alone fails, first
+        ("second_call", {1: "RuntimeError: out of memory", 2: "RuntimeError"}),  # the rows not done yet fail
+    ],
+)
+def test_failures_reach_only_the_requests_not_done(tiny, monkeypatch, fault, want_errors):
+    msgs = [[{"role": "user", "content": "债券 " * n}] for n in (12, 2, 1)]  # the first the longest
+    calls = []
+
+    async def go():
+        async with LocalEngine(tiny, engine="transformers", batch_size=1, progress=False) as llm:
+            backend = await llm._load()
+            if fault == "too_long":
+                backend.max_model_len = 40  # the 12-word prompt takes more than 40 tokens, the others fewer
+            else:
+                generate = backend.model.generate
+
+                def failing(**kw):
+                    calls.append(kw["input_ids"].shape[0])
+                    if len(calls) == 2:
+                        raise RuntimeError("out of memory")
+                    return generate(**kw)
+
+                monkeypatch.setattr(backend.model, "generate", failing)
+            return [
+                (i, r)
+                async for i, r in llm.iter_completed([ChatRequest(m, temperature=0.0, max_tokens=2) for m in msgs])
+            ]
+
+    got = asyncio.run(go())
+    assert sorted(i for i, _ in got) == [0, 1, 2]  # every request gets a result
+    errors = {i: r.error for i, r in got if r.error}
+    assert set(errors) == set(want_errors) and all(w in errors[i] for i, w in want_errors.items())
+    assert all(r.content and r.finish_reason == "length" for i, r in got if i not in errors)
+
+
+@pytest.mark.parametrize(
     "eos_first, reason, tokens",
     [
         (False, "length", 3),  # max_tokens ran out: counted as a truncated answer

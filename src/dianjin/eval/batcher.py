@@ -21,6 +21,11 @@ of `segment` tokens:
 from (positions count from each row's first token, as in a padded batch); its last column is the
 token each row feeds next: the last prompt token of a joining row, the last new token of the others.
 
+Cost: a row that joins late shares the cache span of the longest live row, and attention reads
+that span for every row. SmolLM2 on 2 CPU cores, 96 questions in batches of 48: refilling made
+0.93x the tokens/s of batches that only shrink (`refill=False`) at max_tokens 384, and 1.14x at
+1,024, where a few long answers keep a shrinking batch going on a few rows (`docs/benchmarks.md`).
+
 Models whose cache cannot be regrouped (sliding windows: `kvcache.growing_cache` gives None) run in
 batches that only shrink: prompts join when the batch is empty, and `generate` prefills them padded.
 
@@ -71,7 +76,7 @@ def generate_stream(
     runs under `torch.inference_mode()`, the caller's code between yields does not."""
     import torch
 
-    device = model.device
+    device, stops = model.device, set(eos)
     regroupable = kvcache.growing_cache(model) is not None
     queue = deque(sorted(range(len(prompts)), key=lambda i: -len(prompts[i])))  # stable: ties in input order
     live: list[Row] = []
@@ -123,7 +128,7 @@ def generate_stream(
             ids, stopped, done = seqs, [], time.perf_counter()
             for j, (row, got) in enumerate(zip(live, seqs[:, -grown:].tolist() if grown else [[]] * len(live))):
                 row.tokens += got
-                if set(eos).intersection(got) or len(row.tokens) >= row.cap or not grown:
+                if stops.intersection(got) or len(row.tokens) >= row.cap or not grown:
                     stopped.append(j)
                     row.stopped = True
                     rows = members[row.prompt]

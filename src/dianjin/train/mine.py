@@ -10,8 +10,9 @@ and correct), and keep the questions whose pass rate lies strictly inside (`min_
 by default 0 < p < 1. This is offered beside the paper's pool (items the teacher failed three
 times, `dianjin.data`): upstream picked ~4,096 CFLUE MCQ prompts "ideally hard ones" without saying how.
 
-Sampling: in-process with `dianjin.eval.local.generate_chat` (HF `generate` in batches, left padding,
-`num_return_sequences=k`, seeded per batch; vLLM when it imports and a GPU is there), or any
+Sampling: in-process with `dianjin.eval.local.generate_chat` (HF `generate` with continuous
+batching, a prompt's k samples sharing one prefill, seeded once; vLLM when it imports and a GPU is
+there), or any
 OpenAI-compatible endpoint through `dianjin.llm.client` when `endpoint` is set (cached, so a re-run
 pays nothing twice). Defaults match the GRPO rollouts (temperature 0.6, top_p 0.95) so the pass
 rates are the ones GRPO will see.
