@@ -10,6 +10,8 @@ CORE = [
     "dianjin.verl_reward",
     "dianjin.score",
     "dianjin.llm.client",
+    "dianjin.eval.run",  # the evaluation client: torch only once a local model is loaded
+    "dianjin.eval.local",
     "dianjin.config",
     "dianjin.rundir",
     "dianjin.cli",

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dianjin.eval import attention
 from dianjin.model.precision import check_dtype, resolve_dtype
 
 Messages = list[dict[str, Any]]
@@ -111,6 +110,8 @@ class HFModel:
     def load(cls, model_dir: str | Path, *, max_model_len: int | None = None, dtype: str = "auto") -> HFModel:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from dianjin.eval import attention
 
         tok = AutoTokenizer.from_pretrained(str(model_dir))
         torch_dtype = getattr(torch, resolve_dtype(dtype, model_dir))
