@@ -3,6 +3,7 @@ padding), written into buffers that grow in place (no `torch.cat` per token).
 
     cache = prefill(model, prompts, k=2, width=max(map(len, prompts)))   # None: let generate prefill
     out = model.generate(input_ids=ids, attention_mask=mask, cache=cache, ...)   # ids: [B*k, width]
+    cache = regroup(model, out.cache, keep=[0, 2], length=n, joining=[p], k=1)  # rows leave, p joins
 
 HF `generate` given a left-padded batch prefills every row to the batch's longest prompt, and its
 `DynamicCache` concatenates each new token's keys and values onto the whole cache, per layer per
@@ -11,6 +12,8 @@ right-aligned into a `[B*k, heads, width - 1 + spare, head_dim]` buffer per laye
 a padded prefill computes: positions count from each prompt's first token; the padding slots stay
 zero under a zero attention mask). `generate` then feeds each row's last prompt token first.
 `GrowingLayer` appends into spare room and only copies when it runs out (`SPARE` tokens at a time).
+`regroup` builds the next cache of continuous batching (`dianjin.eval.batcher`): the rows still
+going and the joining prompts, prefilled the same way.
 
 Models whose cache has other layer types (sliding windows, linear attention) keep generate's own
 padded prefill: `prefill` returns None for them.
