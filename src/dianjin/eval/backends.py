@@ -80,6 +80,16 @@ def check_model_dir(model_dir: str | Path) -> Path:
     return d
 
 
+def collect(stream: Iterator[tuple[int, list[Completion] | Exception, float]]) -> dict[int, list[Completion]]:
+    """Prompt index -> its completions, from a backend's `stream`; the first failure raises."""
+    got: dict[int, list[Completion]] = {}
+    for i, group, _ in stream:
+        if isinstance(group, Exception):
+            raise group
+        got[i] = group
+    return got
+
+
 class HFModel:
     """A transformers causal LM and its tokenizer (left padding, pad = eos when missing)."""
 
@@ -143,19 +153,17 @@ class HFModel:
     ) -> list[list[Completion]]:
         """One batch: `k` completions of each prompt, every row in the batch from the start; the global
         torch RNG is seeded with `seeds[0]`. Raises when a prompt leaves no room in max_model_len."""
-        got: dict[int, list[Completion]] = {}
-        for i, group, _ in self.stream(
-            prompts,
-            k=k,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            seeds=seeds,
-            batch_size=len(prompts),
-        ):
-            if isinstance(group, Exception):
-                raise group
-            got[i] = group
+        got = collect(
+            self.stream(
+                prompts,
+                k=k,
+                temperature=temperature,
+                top_p=top_p,
+                max_tokens=max_tokens,
+                seeds=seeds,
+                batch_size=len(prompts),
+            )
+        )
         return [got[i] for i in range(len(prompts))]
 
     def stream(
@@ -345,6 +353,7 @@ __all__ = [
     "LocalModel",
     "VLLMModel",
     "check_model_dir",
+    "collect",
     "load_local",
     "plan_batches",
     "resolve_engine",

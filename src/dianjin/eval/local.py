@@ -50,7 +50,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Self
 
-from dianjin.eval.backends import LocalModel, Messages, check_model_dir, load_local, resolve_engine
+from dianjin.eval.backends import LocalModel, Messages, check_model_dir, collect, load_local, resolve_engine
 from dianjin.llm.client import Batched, ChatRequest, ChatResult, cache_key
 from dianjin.llm.ledger import Ledger, Progress
 from dianjin.model.precision import check_dtype, resolve_dtype
@@ -97,20 +97,22 @@ def generate_chat(
     prompts of similar length, prompt i seeded with derive_seed(seed, str(i))."""
     backend = load_local(model, engine, dtype=dtype) if isinstance(model, (str, Path)) else model
     encoded: list[Any] = [backend.encode(p) for p in prompts]  # token ids (HF) or messages (vLLM): backend's own
-    out: list[list[Generated]] = [[] for _ in prompts]
     seeds = [seed] if backend.engine == "transformers" else [derive_seed(seed, str(i)) for i in range(len(prompts))]
-    for i, group, _ in backend.stream(
-        encoded,
-        k=k,
-        temperature=temperature,
-        top_p=top_p,
-        max_tokens=max_new_tokens,
-        seeds=seeds,
-        batch_size=batch_size,
-    ):
-        if isinstance(group, Exception):
-            raise group
-        out[i] = [Generated(c.text, c.completion_tokens, c.finish_reason == "length") for c in group]
+    got = collect(
+        backend.stream(
+            encoded,
+            k=k,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_new_tokens,
+            seeds=seeds,
+            batch_size=batch_size,
+        )
+    )
+    out = [
+        [Generated(c.text, c.completion_tokens, c.finish_reason == "length") for c in got[i]]
+        for i in range(len(prompts))
+    ]
     if backend is not model:
         backend.close()
     return out
