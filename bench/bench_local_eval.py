@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_local_eval.py [--model-dir DIR] [--n 32] [--max-tokens 64] [--temperature 0]
                                                [--dtype auto] [--batch-size 16] [--segments 32] [--no-refill]
-                                               [--concurrency 32[,16,...]]
+                                               [--batch 16[,32,...]] [--concurrency 32[,16,...]]
                                                [--serve plain,cb] [--cb-memory F] [--rounds 1] [--json OUT]
 
 The same `--n` FinCalc questions (generated, `dianjin.tasks.fincalc.generate(n, seed=0)`), the same
@@ -10,13 +10,18 @@ max_tokens and the same sampling go through `dianjin.eval.run.evaluate` in one r
 the other, round-robin over `--rounds` (each loop into a fresh run directory, so nothing is resumed):
 
 - **local**: `--model-dir`: `LocalEngine` (HF `generate` with continuous batching, at most
-  `--batch-size` requests in the batch, in this process, `dianjin.eval.backends.SEGMENT` new tokens
-  per `generate` call; between calls finished rows leave and queued requests take their places).
-  Its generation phase includes loading the model (the first request loads it). `--segments 32,0`
-  adds a loop per other segment length (0: one call per batch, each answer riding along to its
+  `--batch-size` requests in the batch, in this process, 32 new tokens per `generate` call; between
+  calls finished rows leave and queued requests take their places). Its generation phase includes
+  loading the model (the first request loads it). `--segments 32,0` adds a loop per other segment
+  length (the eval config's `segment`; 0: one call per batch, each answer riding along to its
   batch's longest); `--no-refill` adds a loop at the first segment length where queued requests
-  wait until the whole batch is done (`dianjin.eval.backends.REFILL` off: batches that only
-  shrink, the engine before continuous batching);
+  wait until the whole batch is done (`refill: false`: batches that only shrink, the engine before
+  continuous batching);
+- **batch**: `--batch 16,32`: transformers' own continuous batching in this process
+  (`model.generate_batch`, its paged KV cache capped as the cb server's, at most that many requests
+  per step), on the same prompts (the task's chat messages through the model's template, encoded
+  as the local engine does) and max_tokens, timed from loading the model to the last answer, as
+  local is: the peer engine without HTTP. Not part of the target;
 - **serve (cb)**: `dianjin serve MODEL_DIR --engine transformers` as it runs (`transformers serve
   --continuous-batching`, its KV cache capped at `--cb-memory`, default `dianjin serve`'s: 0.05 of
   RAM on a CPU), queried by the eval's HTTP client with `--concurrency` requests in flight; a list
@@ -60,12 +65,13 @@ from pathlib import Path
 
 from dianjin.answer import join_reasoning
 from dianjin.data.synthetic import fincalc
-from dianjin.eval import backends
+from dianjin.eval import backends, specs
 from dianjin.eval import run as eval_run
 from dianjin.eval.summarize import load_rows
 from dianjin.llm.client import EndpointConfig
 from dianjin.model import serve
 from dianjin.model.precision import DTYPES, resolve_dtype
+from dianjin.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 4.0
@@ -157,18 +163,66 @@ def local_loop(
         local_engine="transformers",
         batch_size=args.batch_size,
         dtype=args.dtype,
+        segment=segment or args.max_tokens,  # 0: the whole answer in one call
+        refill=refill,
         data_dir=data,
         max_tokens=args.max_tokens,
         temperature=args.temperature,
         progress=False,
     )
-    default = backends.SEGMENT, backends.REFILL
-    backends.SEGMENT, backends.REFILL = segment or args.max_tokens, refill  # 0: the whole answer in one call
-    try:
-        summary, gen = asyncio.run(timed_eval(cfg))
-    finally:
-        backends.SEGMENT, backends.REFILL = default
+    summary, gen = asyncio.run(timed_eval(cfg))
     return loop_result(local_name(segment, refill), out, summary, gen, load1)
+
+
+def batch_loop(args: argparse.Namespace, rows: int, model_dir: Path, data: Path) -> dict:
+    """transformers' own continuous batching in this process (`generate_batch`, at most `rows` requests
+    per step) on the eval's prompts: the same chat messages through the model's template, the same
+    max_tokens, greedy or sampled as asked; seconds from loading the model to the last answer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, ContinuousBatchingConfig, GenerationConfig
+
+    task = get_task("fincalc")
+    items = task.load(str(data / "fincalc" / "test.jsonl"))
+    load1 = os.getloadavg()[0]
+    t = time.perf_counter()
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    dtype = getattr(torch, resolve_dtype(args.dtype, model_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype).eval()
+    texts = [tok.apply_chat_template(task.prompt(x), add_generation_prompt=True, tokenize=False) for x in items]
+    prompts = [tok(text, add_special_tokens=False)["input_ids"] for text in texts]  # as HFModel.encode
+    pinned = specs.sampling("fincalc", args.temperature, None, args.max_tokens)  # what the eval asks for
+    sampled = {"do_sample": True, "temperature": pinned["temperature"], "top_p": pinned["top_p"]}
+    gen_eos = model.generation_config.eos_token_id
+    eos = {tok.eos_token_id, *(gen_eos if isinstance(gen_eos, list) else [gen_eos])} - {None}  # as HFModel stops
+    gen_cfg = GenerationConfig(
+        max_new_tokens=args.max_tokens,
+        eos_token_id=sorted(eos),
+        pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+        **(sampled if args.temperature > 0 else {"do_sample": False}),
+    )
+    memory = args.cb_memory if args.cb_memory is not None else serve.CPU_CB_MEMORY
+    cb = ContinuousBatchingConfig(max_memory_percent=memory, max_requests_per_batch=rows)
+    with torch.inference_mode():
+        outs = model.generate_batch(prompts, generation_config=gen_cfg, continuous_batching_config=cb)
+    wall = time.perf_counter() - t
+    by_request = sorted(outs.values(), key=lambda o: int(o.request_id.rsplit("_", 1)[-1]))  # "req_0", "req_1", ...
+    answers = {  # keyed as the eval's samples (`dianjin.eval.specs.Unit.key`: "id|sample")
+        f"{x['id']}|0": tok.decode(o.generated_tokens, skip_special_tokens=True).strip()
+        for x, o in zip(items, by_request)
+    }
+    tokens = sum(len(o.generated_tokens) for o in by_request)
+    return {
+        "loop": f"batch ({rows} in flight)",
+        "questions": len(items),
+        "failed": len(items) - len(by_request),
+        "completion_tokens": tokens,
+        "wall_s": wall,
+        "tokens_s": tokens / wall,
+        "truncated": sum(len(o.generated_tokens) >= args.max_tokens for o in by_request),
+        "load_before": load1,
+        "load_after": os.getloadavg()[0],
+        "texts": answers,
+    }
 
 
 def serve_name(mode: str, concurrency: int, several: bool) -> str:
@@ -215,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
         "the bar the others are compared with)",
     )
     ap.add_argument("--no-refill", action="store_true", help="add a local loop without continuous batching")
+    ap.add_argument(
+        "--batch",
+        type=lambda v: [int(x) for x in v.split(",") if x],
+        default=[],
+        help="add a loop of transformers' generate_batch in this process per value: its max requests per step",
+    )
     ap.add_argument("--serve", default="plain,cb", help="server loops to run: plain, cb (default %(default)s)")
     ap.add_argument("--cb-memory", type=float, help="KV cache share of RAM of the cb server (default: dianjin serve's)")
     ap.add_argument("--dtype", default="auto", choices=DTYPES, help="both sides (default %(default)s)")
@@ -243,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs.setdefault(local_name(segments[0], False), []).append(
                     local_loop(args, model_dir, data, tmp_path / f"static-{r}", segments[0], False)
                 )
+            for rows in args.batch:
+                runs.setdefault(f"batch ({rows} in flight)", []).append(batch_loop(args, rows, model_dir, data))
             for mode in modes:
                 for c in args.concurrency if mode == "cb" else args.concurrency[:1]:
                     runs.setdefault(serve_name(mode, c, len(args.concurrency) > 1), []).append(

@@ -361,6 +361,7 @@ def test_plan_batches(lengths, groups, size, want):
         (["--model", "x"], "named by its directory"),  # --model names a served model
         (["--tasks", "ccc_agents"], "give --agents-base-url"),  # the agents need an endpoint
         (["--engine", "vllm"], "needs vLLM installed and a CUDA GPU"),  # no vLLM here
+        (["segment=0"], "segment must be an integer >= 1"),  # a generate call makes at least one token
     ],
 )
 def test_cli_errors(tiny, data, tmp_path, capsys, extra, message):
@@ -430,3 +431,25 @@ def test_dtype_is_loaded_and_recorded(tiny, data, tmp_path, dtype, want):
     assert stored["endpoint"]["dtype"] == want
     model = HFModel.load(tiny, dtype=dtype).model
     assert str(next(model.parameters()).dtype) == f"torch.{want}"
+
+
+@pytest.mark.parametrize(
+    "over, want",
+    [
+        ({}, (32, True)),  # the defaults: 32 new tokens per generate call, queued requests join
+        ({"segment": 5, "refill": False}, (5, False)),  # as asked: batches that only shrink
+    ],
+)
+def test_batching_options_reach_the_engine_and_are_recorded(tiny, data, tmp_path, monkeypatch, over, want):
+    seen: list[tuple[int, bool]] = []
+    stream = HFModel.stream
+
+    def recording(self, prompts, **kw):
+        seen.append((self.segment, self.refill))
+        return stream(self, prompts, **kw)
+
+    monkeypatch.setattr(HFModel, "stream", recording)
+    local_run(tiny, data, tmp_path / "r", limit=2, **over)
+    assert seen and set(seen) == {want}
+    stored = json.loads((tmp_path / "r" / "eval.json").read_text())["endpoint"]
+    assert (stored["segment"], stored["refill"]) == want

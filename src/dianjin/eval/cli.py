@@ -8,7 +8,8 @@
 
 `run` takes a YAML config like every other stage: the fields of `dianjin.eval.run.EvalConfig`
 (`output_dir`, `tasks` as a list or `a,b`, `data_dir`, `data` {task: file}, `n`, `limit`, `temperature`,
-`top_p`, `max_tokens`, `system`, `model_dir`, `local_engine`, `batch_size`, `dtype`, `progress`, `n_boot`), with
+`top_p`, `max_tokens`, `system`, `model_dir`, `local_engine`, `batch_size`, `dtype`, `segment`, `refill`, `progress`,
+`n_boot`), with
 `endpoint`, `judge` and `agents` as `dianjin.llm.endpoint.EndpointConfig` mappings (`base_url`, `model`,
 `api_key_env`, `concurrency`, `timeout` (900 s unless given), `max_retries`, prices, ...). Then
 `key.sub=value` overrides (`endpoint.model=x`, `tasks=[cflue,finqa]`, `judge=null`), then the flags, each

@@ -50,7 +50,16 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Self
 
-from dianjin.eval.backends import LocalModel, Messages, check_model_dir, collect, load_local, resolve_engine
+from dianjin.eval.backends import (
+    SEGMENT,
+    LocalModel,
+    Messages,
+    check_model_dir,
+    check_segment,
+    collect,
+    load_local,
+    resolve_engine,
+)
 from dianjin.llm.client import Batched, ChatRequest, ChatResult, cache_key
 from dianjin.llm.ledger import Ledger, Progress
 from dianjin.model.precision import check_dtype, resolve_dtype
@@ -136,6 +145,8 @@ class LocalEngine(Batched):
         max_model_len: int | None = None,
         seed: int = 0,
         dtype: str = "auto",
+        segment: int = SEGMENT,
+        refill: bool = True,
         progress: bool | None = None,
         ledger: Ledger | None = None,
         model_name: str | None = None,
@@ -145,6 +156,7 @@ class LocalEngine(Batched):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size, self.max_model_len, self.seed = batch_size, max_model_len, seed
+        self.segment, self.refill = check_segment(segment), refill  # transformers' batching (HFModel)
         # resolved here, so the run records what it generated in; vLLM resolves "auto" itself
         self.dtype = resolve_dtype(dtype, model_dir) if self.engine == "transformers" else check_dtype(dtype)
         self.progress = progress
@@ -172,6 +184,8 @@ class LocalEngine(Batched):
                     max_model_len=self.max_model_len,
                     seed=self.seed,
                     dtype=self.dtype,
+                    segment=self.segment,
+                    refill=self.refill,
                 )
         return self._backend
 

@@ -71,7 +71,7 @@ from typing import Any
 
 from dianjin.errors import DataError
 from dianjin.eval import paper, summarize
-from dianjin.eval.backends import check_model_dir, resolve_engine
+from dianjin.eval.backends import SEGMENT, check_model_dir, check_segment, resolve_engine
 from dianjin.eval.local import LocalEngine
 from dianjin.eval.specs import TASK_SPECS, EvalTask, Unit, file_sha256, resolve
 from dianjin.files import JsonlAppender, atomic_write_json, atomic_write_text, write_jsonl
@@ -115,6 +115,8 @@ class EvalConfig:
     local_engine: str = "auto"  # with model_dir: "auto" (vLLM on a GPU, else transformers), "transformers", "vllm"
     batch_size: int = 16  # with model_dir: requests generating at a time
     dtype: str = "auto"  # with model_dir: auto (bf16 where native: dianjin.model.precision), float32, bfloat16
+    segment: int = SEGMENT  # with model_dir, transformers: new tokens per generate call (rows leave, join between)
+    refill: bool = True  # with model_dir, transformers: queued requests join as rows leave (False: batches shrink)
     rescore: bool = False
     progress: bool | None = None  # None: the client's default (a line on stderr)
     n_boot: int = 10_000
@@ -478,6 +480,8 @@ async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
                 engine=cfg.local_engine,
                 batch_size=cfg.batch_size,
                 dtype=cfg.dtype,
+                segment=cfg.segment,
+                refill=cfg.refill,
                 ledger=ledger,
                 progress=cfg.progress,
             )
@@ -488,7 +492,8 @@ async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
             stored.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
             stored["endpoint"] = ({"base_url": cfg.endpoint.base_url, "model": cfg.endpoint.model} if cfg.endpoint else
                                   {"base_url": None, "model": _model_name(cfg), "engine": getattr(ctx.client, "engine", None),
-                                   "batch_size": cfg.batch_size, "dtype": getattr(ctx.client, "dtype", None)})  # fmt: skip
+                                   "batch_size": cfg.batch_size, "dtype": getattr(ctx.client, "dtype", None),
+                                   "segment": cfg.segment, "refill": cfg.refill})  # fmt: skip
             atomic_write_json(cfg.output_dir / EVAL_FILE, stored)
             work: dict[str, list[tuple[_Task, Unit]]] = defaultdict(list)
             for t in tasks:
@@ -541,6 +546,7 @@ def _check_sources(cfg: EvalConfig) -> None:
         check_model_dir(cfg.model_dir)
         resolve_engine(cfg.local_engine)
         check_dtype(cfg.dtype)
+        check_segment(cfg.segment)
         agents = [t for t in cfg.tasks if t in TASK_SPECS and TASK_SPECS[t].runner == "agents"]
         if agents and cfg.agents is None:
             raise ValueError(
