@@ -1,7 +1,7 @@
 """Where local generation's time goes on this machine, and the most any transformers engine could make.
 
     .venv/bin/python bench/bench_decode_floor.py --model-dir DIR [--n 16] [--max-tokens 128] [--dtype auto]
-                                                 [--server-tokens-s X] [--json OUT]
+                                                 [--compile] [--server-tokens-s X] [--json OUT]
 
 The `--n` FinCalc questions of bench_local_eval.py (`fincalc.generate(n, seed=0)`, the task's
 prompt, the model's chat template) as one batch, in one process, the model in `--dtype`:
@@ -20,7 +20,12 @@ prompt, the model's chat template) as one batch, in one process, the model in `-
   engine that costs nothing beyond the model's forward passes on this machine (no sampling, no
   stopping checks, no scheduling, no HTTP) with every answer running to max_tokens. With
   `--server-tokens-s X` (a server's tokens/s from bench_local_eval.py on the same shape) the most
-  any such engine could be faster than that server: bound / X.
+  any such engine could be faster than that server: bound / X;
+- **compiled** (`--compile`): `--max-tokens` + 2 decode steps through `torch.compile(model.forward,
+  dynamic=True)` (inductor, weights frozen as constants: `torch._inductor.config.freezing`), on a
+  fresh prefill: how many steps took over a second (the compiles: the first shapes, then again
+  when the shapes go dynamic or a guard fails) and their seconds, the median of the other steps,
+  and the bound with those steps (their mean) and the compiles left out.
 
 Run it alone: on a machine shared with other jobs every figure moves.
 """
@@ -57,19 +62,19 @@ def copy_bandwidth(nbytes: int) -> float:
     return 2 * nbytes / statistics.median(timed(lambda: dst.copy_(src)) for _ in range(5))
 
 
-def decode(model, cache, tok, mask, max_tokens: int) -> list[float]:
-    """Seconds of each of `max_tokens` greedy forward steps of the batch from `cache` (one token per row)."""
+def decode(forward, cache, tok, mask, max_tokens: int) -> list[float]:
+    """Seconds of each of `max_tokens` greedy `forward` steps of the batch from `cache` (one token per row)."""
     pos, steps = mask.sum(-1, keepdim=True) - 1, []  # [n, 1]
     for _ in range(max_tokens):
         mask = torch.cat([mask, torch.ones_like(tok)], 1)
         t = time.perf_counter()
-        out = model(input_ids=tok, attention_mask=mask, cache=cache, position_ids=pos, logits_to_keep=1)
+        out = forward(input_ids=tok, attention_mask=mask, cache=cache, position_ids=pos, logits_to_keep=1)
         tok, pos = out.logits[:, -1].argmax(-1, keepdim=True), pos + 1
         steps.append(time.perf_counter() - t)
     return steps
 
 
-def measure(model_dir: Path, n: int, max_tokens: int, dtype: str) -> dict:
+def measure(model_dir: Path, n: int, max_tokens: int, dtype: str, compile_: bool = False) -> dict:
     hf = HFModel.load(model_dir, dtype=dtype)
     model, task = hf.model, get_task("fincalc")
     prompts = [hf.encode(task.prompt(ex)) for ex in fincalc.generate(n, seed=0)]
@@ -79,13 +84,19 @@ def measure(model_dir: Path, n: int, max_tokens: int, dtype: str) -> dict:
     with torch.inference_mode():
         model(input_ids=ids[:2, -8:], attention_mask=mask[:2, -8:])  # warm-up
         padded_s = timed(lambda: model(input_ids=ids, attention_mask=mask, logits_to_keep=1))
-        steps, prefill_s = {}, 0.0
+        steps, prefill_s, compiled = {}, 0.0, []
         for impl in ("sdpa", attention.NAME):  # transformers' sdpa, then ours (what the local engine runs)
             model.set_attn_implementation(impl)
             t = time.perf_counter()
             cache = kvcache.prefill(model, prompts, k=1, width=width)
             prefill_s = time.perf_counter() - t
             steps[impl] = decode(model, cache, ids[:, -1:], mask, max_tokens)
+        if compile_:  # the local engine's attention, compiled; the first two steps are the compiles
+            import torch._inductor.config as inductor
+
+            inductor.freezing = True
+            cache = kvcache.prefill(model, prompts, k=1, width=width)
+            compiled = decode(torch.compile(model.forward, dynamic=True), cache, ids[:, -1:], mask, max_tokens + 2)
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     bandwidth = copy_bandwidth(weight_bytes)
     ours, sdpa = steps[attention.NAME], steps["sdpa"]
@@ -110,7 +121,17 @@ def measure(model_dir: Path, n: int, max_tokens: int, dtype: str) -> dict:
         "copy_gb_s": bandwidth / 1e9,
         "weights_stream_ms": 1000 * weight_bytes / (bandwidth / 2),  # read at half the read+write rate
         "bound_tokens_s": n * max_tokens / (prefill_s + decode_s),
-    }
+    } | (
+        {
+            "compiled_steps_s": compiled,
+            "compiles": len(slow := [x for x in compiled if x > 1.0]),  # a step over 1 s is a (re)compile
+            "compile_s": sum(slow),
+            "compiled_step_ms_median": 1000 * statistics.median(fast := [x for x in compiled if x <= 1.0]),
+            "compiled_bound_tokens_s": n * max_tokens / (prefill_s + statistics.mean(fast) * max_tokens),
+        }
+        if compile_
+        else {}
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,10 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=16, help="FinCalc questions, one batch (default %(default)s)")
     ap.add_argument("--max-tokens", type=int, default=128, help="decode steps (default %(default)s)")
     ap.add_argument("--dtype", default="auto", choices=DTYPES, help="(default %(default)s)")
+    ap.add_argument("--compile", action="store_true", help="also time the decode steps under torch.compile")
     ap.add_argument("--server-tokens-s", type=float, help="a server's tokens/s on the same shape")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    r = measure(args.model_dir, args.n, args.max_tokens, args.dtype)
+    r = measure(args.model_dir, args.n, args.max_tokens, args.dtype, args.compile)
     if args.server_tokens_s:
         r["server_tokens_s"] = args.server_tokens_s
         r["max_speedup"] = r["bound_tokens_s"] / args.server_tokens_s
@@ -139,6 +161,13 @@ def main(argv: list[str] | None = None) -> int:
         f"bound: {r['bound_tokens_s']:.1f} tokens/s"
         + (f", at most {r['max_speedup']:.2f}x the server's {args.server_tokens_s}" if args.server_tokens_s else "")
     )
+    if args.compile:
+        print(
+            f"compiled: {r['compiles']} compiles, {r['compile_s']:.0f} s; then a step median "
+            f"{r['compiled_step_ms_median']:.1f} ms; bound without the compiles {r['compiled_bound_tokens_s']:.1f} "
+            f"tokens/s"
+            + (f", {r['compiled_bound_tokens_s'] / args.server_tokens_s:.2f}x" if args.server_tokens_s else "")
+        )
     if args.json:
         args.json.write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
     return 0
