@@ -165,6 +165,12 @@ class LocalEngine(Batched):
         self._backend: LocalModel | None = None
         self._lock = asyncio.Lock()
 
+    def settings(self) -> dict[str, Any]:
+        """What generates, as `dianjin eval` records it: engine, batch size, dtype and, for transformers,
+        the batching (vLLM schedules its own)."""
+        batching = {"segment": self.segment, "refill": self.refill} if self.engine == "transformers" else {}
+        return {"engine": self.engine, "batch_size": self.batch_size, "dtype": self.dtype} | batching
+
     def __repr__(self) -> str:
         return f"LocalEngine({str(self.model_dir)!r}, engine={self.engine!r}, batch_size={self.batch_size}, dtype={self.dtype!r})"
 

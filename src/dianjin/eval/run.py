@@ -19,10 +19,10 @@ Its agents run on `--agents-base-url/--agents-model` (default: the evaluated end
 
 Local models: `--model-dir DIR` (instead of `--base-url/--model`) generates in this process, at most
 `--batch-size` requests at a time (`dianjin.eval.local.LocalEngine`: HF `generate` with continuous
-batching on CPU, vLLM with a GPU; on 2 CPU cores 2.4x the tokens/s of `dianjin serve` at its best
-concurrency, `docs/benchmarks.md`). Same prompts, pinned
-sampling, rows, resume and summary as through an endpoint; the model is named `str(DIR)` in the
-settings, as `dianjin serve DIR` names it. Judges and `ccc_agents` still need endpoints.
+batching on CPU, `segment` new tokens per call, vLLM with a GPU; on 2 CPU cores 2.4x the tokens/s of
+`dianjin serve` at its best concurrency, `docs/benchmarks.md`). Same prompts, pinned sampling, rows,
+resume and summary as through an endpoint; the model is named `str(DIR)`, as `dianjin serve DIR`
+names it. Judges and `ccc_agents` still need endpoints.
 
 RUN_DIR holds:
 - `samples/TASK.jsonl`: one row per response, appended as it arrives: `key` (id|sample), `id`, `item`,
@@ -42,11 +42,10 @@ use. `dianjin eval rescore` re-scores the saved responses with the current score
 calling the model.
 
 Judging: with `--judge-*`, FinQA and CFLUE-OE are scored by the judge LLM (prompts in
-`dianjin.tasks.finqa.JUDGE_PROMPT` and `dianjin/prompts/cflue_oe_judge.txt`, both written into
-`summary.json`); FinQA's rule-based accuracy is kept beside it (`accuracy_rule`). Judge calls are
-made after generation, all at once (bounded, cached, retried like any other): the task says what to
-ask (`Task.judge_messages`) and reads the reply (`Task.parse_judge`); a failed judge call leaves the
-answer unverified.
+`dianjin.tasks.finqa.JUDGE_PROMPT` and `dianjin/prompts/cflue_oe_judge.txt`, written into `summary.json`),
+FinQA's rule-based accuracy kept beside it (`accuracy_rule`). Judge calls come after generation, all at
+once (bounded, cached, retried): the task says what to ask (`Task.judge_messages`) and reads the reply
+(`Task.parse_judge`); a failed judge call leaves the answer unverified.
 
 Each task's settings are resolved once (`dianjin.eval.specs.resolve`, an `EvalTask`); prompts and
 scoring come from the task layer (`dianjin.tasks`), never from the data pipeline (`dianjin.data`).
@@ -471,11 +470,13 @@ async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
     ledger = Ledger.resume(cfg.output_dir / "ledger.json")
     cache = ResponseCache(cfg.output_dir / "cache.sqlite")
     ctx = _Context(cfg)
+    served: dict[str, Any] = {}  # what generates, for eval.json
     try:
         if cfg.endpoint is not None:
             ctx.client = LLMClient(cfg.endpoint, cache=cache, ledger=ledger, progress=cfg.progress)
+            served = {"base_url": cfg.endpoint.base_url, "model": cfg.endpoint.model}
         elif cfg.model_dir is not None and not cfg.rescore:
-            ctx.client = LocalEngine(
+            ctx.client = local = LocalEngine(
                 cfg.model_dir,
                 engine=cfg.local_engine,
                 batch_size=cfg.batch_size,
@@ -485,15 +486,13 @@ async def _evaluate(cfg: EvalConfig) -> dict[str, Any]:
                 ledger=ledger,
                 progress=cfg.progress,
             )
+            served = {"base_url": None, "model": _model_name(cfg), **local.settings()}
         if cfg.judge is not None:
             ctx.judge_client = LLMClient(cfg.judge, cache=cache, ledger=ledger, progress=cfg.progress)
         stored["tasks"].update({t.name: t.settings for t in tasks})
         if not cfg.rescore:
             stored.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-            stored["endpoint"] = ({"base_url": cfg.endpoint.base_url, "model": cfg.endpoint.model} if cfg.endpoint else
-                                  {"base_url": None, "model": _model_name(cfg), "engine": getattr(ctx.client, "engine", None),
-                                   "batch_size": cfg.batch_size, "dtype": getattr(ctx.client, "dtype", None),
-                                   "segment": cfg.segment, "refill": cfg.refill})  # fmt: skip
+            stored["endpoint"] = served
             atomic_write_json(cfg.output_dir / EVAL_FILE, stored)
             work: dict[str, list[tuple[_Task, Unit]]] = defaultdict(list)
             for t in tasks:
