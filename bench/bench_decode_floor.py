@@ -91,7 +91,7 @@ def measure(model_dir: Path, n: int, max_tokens: int, dtype: str, compile_: bool
             cache = kvcache.prefill(model, prompts, k=1, width=width)
             prefill_s = time.perf_counter() - t
             steps[impl] = decode(model, cache, ids[:, -1:], mask, max_tokens)
-        if compile_:  # the local engine's attention, compiled; the first two steps are the compiles
+        if compile_:  # the local engine's attention, compiled: the steps over 1 s are the (re)compiles
             import torch._inductor.config as inductor
 
             inductor.freezing = True
