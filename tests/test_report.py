@@ -209,3 +209,18 @@ def test_chromium_check_catches_a_planted_error(built: Path, tmp_path: Path, pla
     bad.write_text(page, encoding="utf-8")
     dom, console = browse(bad.as_uri(), tmp_path, "--dump-dom")
     assert page_errors(dom, console) != []
+
+
+def test_a_cjk_font_installed_after_matplotlib_cached_its_list_is_found(monkeypatch):
+    from matplotlib import font_manager
+
+    from dianjin.eval import plots
+
+    now = font_manager.FontManager()  # the system's fonts as they are now, not matplotlib's cached list
+    cjk_files = {f.fname for f in now.ttflist if f.name in plots.CJK_FONTS}
+    if not cjk_files:
+        pytest.skip("no CJK font installed (e.g. Debian's fonts-wqy-microhei)")
+    manager = font_manager.fontManager
+    stale = [f for f in manager.ttflist if f.fname not in cjk_files]  # the list as cached before the install
+    monkeypatch.setattr(manager, "ttflist", stale)
+    assert plots.cjk_font() in plots.CJK_FONTS  # found again among the system's font files

@@ -53,11 +53,21 @@ SMOOTH_MIN_POINTS = 50
 
 
 def cjk_font() -> str | None:
-    """The first of CJK_FONTS that matplotlib can find, or None."""
+    """The first of CJK_FONTS that matplotlib can find, or None. matplotlib lists the system's fonts
+    once and caches the list (~/.cache/matplotlib): on a miss, font files installed since are added."""
     from matplotlib import font_manager
 
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    return next((f for f in CJK_FONTS if f in names), None)
+    manager = font_manager.fontManager
+    found = next((f for f in CJK_FONTS if f in {f.name for f in manager.ttflist}), None)
+    if found is None:
+        known = {f.fname for f in manager.ttflist}
+        for path in sorted(set(font_manager.findSystemFonts()) - known):
+            try:
+                manager.addfont(path)
+            except (OSError, RuntimeError, ValueError):  # a file FreeType cannot read
+                continue
+        found = next((f for f in CJK_FONTS if f in {f.name for f in manager.ttflist}), None)
+    return found
 
 
 class Plot:
