@@ -58,15 +58,19 @@ def cjk_font() -> str | None:
     from matplotlib import font_manager
 
     manager = font_manager.fontManager
-    found = next((f for f in CJK_FONTS if f in {f.name for f in manager.ttflist}), None)
-    if found is None:
-        known = {f.fname for f in manager.ttflist}
+
+    def first() -> str | None:
+        names = {entry.name for entry in manager.ttflist}
+        return next((name for name in CJK_FONTS if name in names), None)
+
+    if (found := first()) is None:
+        known = {entry.fname for entry in manager.ttflist}
         for path in sorted(set(font_manager.findSystemFonts()) - known):
             try:
                 manager.addfont(path)
             except (OSError, RuntimeError, ValueError):  # a file FreeType cannot read
                 continue
-        found = next((f for f in CJK_FONTS if f in {f.name for f in manager.ttflist}), None)
+        found = first()
     return found
 
 
