@@ -21,16 +21,15 @@ tuple `(content, reasoning_content, finish_reason)`, or a dict with any of `cont
 `reasoning_content`, `reasoning` (vLLM/OpenRouter's field name), `finish_reason`, `usage`, or
 `status` + `error` for a scripted HTTP error. A dict script without the prompt answers 400.
 
-Faults (`faults=`): a `FaultPlan` (deterministic: the first `attempts` receipts of a `fraction` of
-distinct requests chosen by hash, or a seeded per-receipt `rate`), or a function
-`(request_json, receipt_number) -> kind | None`. Kinds are in `FAULTS`: 429 with Retry-After, 500,
-503, 400, timeout (hold the request past the client's timeout, then close without answering),
-malformed JSON, empty choices, a dropped connection, an HTML page with status 200, a body cut off by a
-dropped connection, JSON nested past the parser's recursion limit, a truncated answer (finish_reason "length").
+Faults (`faults=`): a `FaultPlan` (`tests/fake_plans.py`: the first `attempts` receipts of a `fraction`
+of distinct requests chosen by hash, or a seeded per-receipt `rate`), or a function `(request_json,
+receipt_number) -> kind | None`. Kinds (`FAULTS`): 429 with Retry-After, 500, 503, 400, timeout (hold
+the request past the client's timeout, then close), malformed JSON, empty choices, a dropped connection,
+an HTML page with status 200, a body cut off by a dropped connection, JSON nested past the parser's
+recursion limit, a truncated answer (finish_reason "length").
 
 Delays: every reply waits `delay` seconds (429 and dropped connections answer at once), or, with
-`delay_dist=LogNormalDelay(median, sigma, cap, seed)`, a seeded per-receipt draw from a log-normal
-(a teacher's or judge's seconds-long answer times with a long tail).
+`delay_dist=LogNormalDelay(median, sigma, cap, seed)`, a seeded log-normal draw per receipt.
 
 A request's identity ("key") is the client's `X-Dianjin-Key` header when sent (it is the client's
 cache key, so repeated samples of one prompt stay distinct), else the sha256 of the body.
@@ -44,18 +43,17 @@ import asyncio
 import collections
 import hashlib
 import json
-import math
-import random
-import re
 import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
+
+from fake_plans import FAULT_KINDS, FaultPlan, LogNormalDelay, count_tokens, default_script, last_user
 
 Reply = str | tuple | dict
 Script = Callable[[dict], Reply] | dict[str, Reply] | None
@@ -70,106 +68,6 @@ _REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
-_TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[A-Za-z0-9_]+|[^\sA-Za-z0-9_]")
-
-
-def count_tokens(text: str | None) -> int:
-    """A deterministic stand-in tokenizer: one token per CJK character, word or punctuation mark."""
-    return len(_TOKEN.findall(text or ""))
-
-
-def last_user(req: dict) -> str:
-    for m in reversed(req.get("messages") or []):
-        if isinstance(m, dict) and m.get("role") == "user":
-            c = m.get("content")
-            return c if isinstance(c, str) else json.dumps(c, ensure_ascii=False)
-    return ""
-
-
-def default_script(req: dict) -> dict:
-    """Deterministic echo in the `<think>/<answer>` format, reasoning also in `reasoning_content`."""
-    q = last_user(req)
-    return {
-        "content": f"<think>\nechoing {len(q)} chars\n</think>\n<answer>\necho: {q}\n</answer>",
-        "reasoning_content": f"echoing {len(q)} chars",
-    }
-
-
-@dataclass
-class FaultPlan:
-    """Which requests fail, and how. Deterministic unless `rate` is set.
-
-    fraction: share of distinct request keys faulted (chosen by sha256(seed, key)).
-    attempts: how many first receipts of a chosen key are faulted (1 = only the first try).
-    rate: if set, each receipt is faulted with this probability (seeded RNG; order-dependent).
-    kinds: fault kinds, one picked per key by hash (per receipt when `rate` is set).
-    """
-
-    kinds: Sequence[str] = ("429", "500", "timeout", "malformed", "drop")
-    fraction: float = 0.2
-    attempts: int = 1
-    rate: float | None = None
-    seed: int = 0
-    retry_after: float | None = 0.05  # seconds sent in Retry-After on 429 (None: no header)
-    hang: float = 3.0  # how long a "timeout" fault holds the request before closing
-
-    def __post_init__(self) -> None:
-        self.kinds = tuple(self.kinds)
-        bad = [k for k in self.kinds if k not in FAULTS]
-        if bad:
-            raise ValueError(f"unknown fault kinds {bad}; known: {sorted(FAULTS)}")
-        self._rng = random.Random(self.seed)
-
-    def pick(self, key: str, receipt: int) -> str | None:
-        if not self.kinds:
-            return None
-        if self.rate is not None:
-            return self._rng.choice(self.kinds) if self._rng.random() < self.rate else None
-        if receipt > self.attempts:
-            return None
-        h = int.from_bytes(hashlib.sha256(f"{self.seed}:{key}".encode()).digest()[:8], "big")
-        if (h % 1_000_000) / 1_000_000 >= self.fraction:
-            return None
-        return self.kinds[(h // 1_000_000) % len(self.kinds)]
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["kinds"] = list(self.kinds)
-        return d
-
-
-def _phi(x: float) -> float:
-    """The standard normal CDF."""
-    return 0.5 * math.erfc(-x / math.sqrt(2))
-
-
-@dataclass
-class LogNormalDelay:
-    """Per-receipt reply delay: log-normal with this median (seconds) and sigma, capped at `cap`; seeded."""
-
-    median: float = 2.0
-    sigma: float = 0.6
-    cap: float = 30.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.median <= 0 or self.sigma < 0 or self.cap <= 0:
-            raise ValueError(f"bad LogNormalDelay {self}")
-        self._rng = random.Random(self.seed)
-
-    def draw(self) -> float:
-        return min(self.cap, self._rng.lognormvariate(math.log(self.median), self.sigma))
-
-    def mean(self) -> float:
-        """The mean of the capped distribution (closed form)."""
-        mu, s, c = math.log(self.median), self.sigma, self.cap
-        if s == 0:
-            return min(self.median, c)
-        z = (math.log(c) - mu) / s
-        return math.exp(mu + s * s / 2) * _phi(z - s) + c * (1 - _phi(z))
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 # --- HTTP plumbing -------------------------------------------------------------------------------
@@ -526,6 +424,7 @@ FAULTS: dict[str, Callable[[_Server, _Conn, dict, str], None]] = {
     "nested": _f_nested,
     "length": _f_length,
 }
+assert tuple(FAULTS) == FAULT_KINDS, "fake_plans.FAULT_KINDS names every fault kind, in order"
 
 
 # --- the public context manager ------------------------------------------------------------------
@@ -686,10 +585,8 @@ class FakeOpenAI:
 def _main(argv: list[str]) -> int:
     """Subprocess entry point: `python fake_openai.py CONFIG_JSON`; prints `LISTENING PORT`."""
     cfg = json.loads(argv[0]) if argv else {}
-    faults = FaultPlan(**cfg.pop("faults")) if cfg.get("faults") else None
-    cfg.pop("faults", None)
-    dist = cfg.pop("delay_dist", None)
-    cfg["delay_dist"] = LogNormalDelay(**dist) if dist else None
+    plan, dist = cfg.pop("faults", None), cfg.pop("delay_dist", None)
+    faults, cfg["delay_dist"] = FaultPlan(**plan) if plan else None, LogNormalDelay(**dist) if dist else None
     srv = FakeOpenAI(faults=faults, log_requests=False, **cfg).start()
     print(f"LISTENING {srv.port}", flush=True)
     try:
