@@ -1,6 +1,6 @@
-"""`dianjin export verl|llamafactory`: the files, the scripts (valid bash, and run with stand-ins for
-verl's Python and `llamafactory-cli` to see exactly what they would launch), every upstream flag and
-config value, the reward path verl would load, and clear errors for bad input."""
+"""`dianjin export verl`: the files, the script (valid bash, and run with a stand-in for verl's Python
+to see exactly what it would launch), every upstream flag, the reward path verl would load, and clear
+errors for bad input (LLaMA-Factory: tests/test_export_llamafactory.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from exportkit import FAKE_PYTHON, flags, rl_row, run_script, unquote, write_jsonl
 
 from dianjin import answer as fmt
 from dianjin import verl_reward
@@ -46,75 +46,6 @@ trainer.default_local_dir=$CKPT_DIR
 """
 UPSTREAM_FLAGS = dict(w.split("=", 1) for w in UPSTREAM_GRPO.split())
 
-# Upstream DianJin-R1/src/sft/qwen2.5_sft.yaml (docs/upstream.md §5); None: filled per export (checked separately).
-UPSTREAM_SFT = {
-    "stage": "sft",
-    "do_train": True,
-    "finetuning_type": "full",
-    "template": "qwen",
-    "cutoff_len": 16384,
-    "max_samples": 1000000,
-    "overwrite_cache": True,
-    "preprocessing_num_workers": 128,
-    "per_device_train_batch_size": 1,
-    "gradient_accumulation_steps": 16,
-    "learning_rate": 1.0e-5,
-    "num_train_epochs": 3.0,
-    "lr_scheduler_type": "linear",
-    "warmup_ratio": 0.03,
-    "bf16": True,
-    "ddp_timeout": 180000000,
-    "logging_steps": 10,
-    "save_strategy": "epoch",
-    "plot_loss": True,
-    "deepspeed": None,
-    "dataset": None,
-    "model_name_or_path": None,
-    "output_dir": None,
-}
-
-# Stand-in for verl's Python: records a `-m verl.trainer.main_ppo` launch (argv + env), runs anything else
-# (the script's reward check) with the real interpreter.
-FAKE_PYTHON = """#!/usr/bin/env bash
-if [ "${1:-}" = "-m" ] && [ "${2:-}" = "verl.trainer.main_ppo" ]; then
-  shift 2
-  printf '%s\\n' "$@" > "$RECORD"
-  echo "VLLM_ATTENTION_BACKEND=${VLLM_ATTENTION_BACKEND:-unset}" > "$RECORD.env"
-  exit 0
-fi
-exec "$REAL_PYTHON" "$@"
-"""
-FAKE_LF = """#!/usr/bin/env bash
-printf '%s\\n' "$@" > "$RECORD"
-{ echo "cwd=$PWD"; echo "CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES"; echo "FORCE_TORCHRUN=${FORCE_TORCHRUN:-}";
-  echo "NNODES=${NNODES:-}"; echo "NODE_RANK=${NODE_RANK:-}"; echo "MASTER_ADDR=${MASTER_ADDR:-}"; } > "$RECORD.env"
-"""
-
-
-def rl_row(ex: dict) -> dict:
-    return {
-        "id": ex["id"],
-        "task": ex["task"],
-        "prompt": get_task(ex["task"]).messages(ex),
-        "gold": ex["gold"],
-        "attempts": 3,
-        "extra": {k: v for k, v in ex.items() if k not in ("id", "task", "gold")},
-    }
-
-
-def sft_row(ex: dict) -> dict:
-    answer = fmt.render("先写公式，再代入。", "", str(get_task(ex["task"]).reference(ex)))
-    return {
-        "id": ex["id"],
-        "task": ex["task"],
-        "messages": get_task(ex["task"]).messages(ex) + [{"role": "assistant", "content": answer}],
-    }
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
-
 
 @pytest.fixture(scope="module")
 def examples() -> list[dict]:
@@ -145,43 +76,6 @@ def verl_out(tmp_path_factory, examples) -> Path:
     )
     assert rc == 0
     return d
-
-
-def run_script(
-    script: Path, tmp: Path, fake: str, name: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
-) -> tuple[subprocess.CompletedProcess, list[str], dict[str, str]]:
-    bindir = tmp / f"bin-{name}"
-    bindir.mkdir(exist_ok=True)
-    (bindir / name).write_text(fake)
-    (bindir / name).chmod(0o755)
-    record = tmp / f"record-{name}"
-    record.unlink(missing_ok=True)
-    full_env = {
-        **os.environ,
-        "PATH": f"{bindir}:{os.environ['PATH']}",
-        "RECORD": str(record),
-        "REAL_PYTHON": sys.executable,
-        **(env or {}),
-    }
-    if "CUDA_VISIBLE_DEVICES" not in (env or {}):
-        full_env.pop("CUDA_VISIBLE_DEVICES", None)  # the script's default is what is tested
-    proc = subprocess.run(
-        ["bash", str(script), *args], env=full_env, capture_output=True, text=True, timeout=60, check=False
-    )
-    argv = record.read_text().splitlines() if record.exists() else []
-    envs = (
-        dict(line.split("=", 1) for line in Path(f"{record}.env").read_text().splitlines()) if record.exists() else {}
-    )
-    return proc, argv, envs
-
-
-def flags(argv: list[str]) -> dict[str, str]:
-    return dict(a.split("=", 1) for a in argv)
-
-
-def unquote(v: str) -> str:
-    """What Hydra reads: 'error' and error, ['a','b'] and [a,b] are the same values."""
-    return v.replace("'", "")
 
 
 # --- verl ---------------------------------------------------------------------------------------------------
@@ -526,106 +420,6 @@ def test_bad_input(tmp_path, capsys, examples, content, target, message):
     rc = cli_main(["export", target, "--data", str(data), "--model", "m", "--out", str(tmp_path / "o")])
     assert rc == 2
     assert message in capsys.readouterr().err
-
-
-# --- LLaMA-Factory ----------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def lf_out(tmp_path_factory, examples) -> Path:
-    d = tmp_path_factory.mktemp("lf")
-    write_jsonl(d / "sft.jsonl", [sft_row(ex) for ex in examples[:30]])
-    rc = cli_main(
-        [
-            "export",
-            "llamafactory",
-            "--data",
-            str(d / "sft.jsonl"),
-            "--model",
-            "Qwen/Qwen2.5-7B-Instruct",
-            "--out",
-            str(d / "out"),
-        ]
-    )
-    assert rc == 0
-    return d / "out"
-
-
-def test_llamafactory_files(lf_out):
-    cfg = yaml.safe_load((lf_out / "qwen2.5_sft.yaml").read_text())
-    assert set(cfg) == set(UPSTREAM_SFT) | {"dataset_dir"}  # upstream's keys, plus where our dataset_info.json is
-    assert {k: v for k, v in cfg.items() if UPSTREAM_SFT.get(k) is not None} == {
-        k: v for k, v in UPSTREAM_SFT.items() if v is not None
-    }
-    assert cfg["model_name_or_path"] == "Qwen/Qwen2.5-7B-Instruct"
-    assert cfg["output_dir"] == "experiments/checkpoints/Qwen2.5-7B-Instruct-R1"
-    info = json.loads((lf_out / cfg["dataset_dir"] / "dataset_info.json").read_text())
-    assert cfg["dataset"].split(",") == list(info) == ["fincalc_r1"]
-    records = json.loads((lf_out / cfg["dataset_dir"] / info["fincalc_r1"]["file_name"]).read_text())
-    assert len(records) == 30 and all(fmt.parse_strict(r["output"]).ok for r in records)
-    ds = json.loads((lf_out / cfg["deepspeed"]).read_text())
-    assert ds["zero_optimization"]["stage"] == 3
-    assert subprocess.run(["bash", "-n", str(lf_out / "sft.sh")], check=False).returncode == 0
-
-
-@pytest.mark.parametrize(
-    "env, expect",
-    [
-        ({}, {"CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7", "FORCE_TORCHRUN": ""}),  # upstream's sft.sh: one node, 8 GPUs
-        ({"N_GPUS": "2"}, {"CUDA_VISIBLE_DEVICES": "0,1"}),  # fewer GPUs
-        (
-            {"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "10.1.2.3"},
-            {"FORCE_TORCHRUN": "1", "NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "10.1.2.3"},
-        ),  # LLaMA-Factory multi-node
-    ],
-)
-def test_llamafactory_script(lf_out, tmp_path, env, expect):
-    proc, argv, seen = run_script(
-        lf_out / "sft.sh", tmp_path, FAKE_LF, "llamafactory-cli", env, ("num_train_epochs=1",)
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert argv == ["train", "qwen2.5_sft.yaml", "num_train_epochs=1"]
-    assert seen["cwd"] == str(lf_out.resolve())  # relative paths in the yaml resolve against the export folder
-    assert {k: seen[k] for k in expect} == expect
-
-
-def test_llamafactory_multinode_needs_rank(lf_out, tmp_path):
-    proc, argv, _ = run_script(lf_out / "sft.sh", tmp_path, FAKE_LF, "llamafactory-cli", {"NNODES": "2"})
-    assert proc.returncode != 0 and "NODE_RANK" in proc.stderr and argv == []
-
-
-@pytest.mark.parametrize(
-    "gpus, nodes, accumulation",
-    [
-        ("8", "1", 16),  # upstream: 1 x 16 x 8 = 128
-        ("4", "1", 32),  # half the GPUs, twice the accumulation
-        ("8", "4", 4),  # 32 GPUs
-        ("3", "1", None),  # 128 is not a multiple of 3: refused
-    ],
-)
-def test_llamafactory_effective_batch(tmp_path, examples, capsys, gpus, nodes, accumulation):
-    write_jsonl(tmp_path / "sft.jsonl", [sft_row(ex) for ex in examples[:4]])
-    rc = cli_main(
-        [
-            "export",
-            "llamafactory",
-            "--data",
-            str(tmp_path / "sft.jsonl"),
-            "--model",
-            "base",
-            "--out",
-            str(tmp_path / "o"),
-            "--n-gpus",
-            gpus,
-            "--nnodes",
-            nodes,
-        ]
-    )
-    if accumulation is None:
-        assert rc == 2 and "do not divide" in capsys.readouterr().err
-        return
-    assert rc == 0
-    cfg = yaml.safe_load((tmp_path / "o" / "qwen2.5_sft.yaml").read_text())
-    assert cfg["gradient_accumulation_steps"] == accumulation
-    assert cfg["per_device_train_batch_size"] * accumulation * int(gpus) * int(nodes) == 128
 
 
 def test_cli_lists_export(capsys):
