@@ -115,7 +115,7 @@ async def openai_loop(
     async def one(i: int) -> str | None:
         async with sem:
             try:
-                r = await client.chat.completions.create(model="bench", messages=messages(i, tag))
+                r = await client.chat.completions.create(model="bench", messages=messages(i, tag))  # type: ignore[arg-type]
                 return r.choices[0].message.content
             finally:
                 stamps.append(time.perf_counter())

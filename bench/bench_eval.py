@@ -46,7 +46,7 @@ from fake_openai import FakeOpenAI  # noqa: E402
 
 from dianjin.eval import run as eval_run  # noqa: E402
 from dianjin.eval.specs import build_units, scoring_task  # noqa: E402
-from dianjin.llm.client import ChatRequest, EndpointConfig, LLMClient  # noqa: E402
+from dianjin.llm.client import ChatRequest, ChatResult, EndpointConfig, LLMClient  # noqa: E402
 from dianjin.llm.ledger import Ledger  # noqa: E402
 
 TOPICS = ("债券", "基金", "股票", "期货", "保险", "银行", "外汇", "信托")
@@ -95,12 +95,12 @@ async def client_loop(base_url: str, data: Path, conc: int, cache: Path) -> dict
     stamps: list[float] = []
     t0, c0 = time.perf_counter(), time.process_time()
     async with LLMClient(cfg, cache=cache, ledger=Ledger(), progress=False) as llm:
-        results = [None] * len(reqs)
+        results: list[ChatResult | None] = [None] * len(reqs)
         async for i, res in llm.iter_completed(reqs, stage="bench"):  # what `map` does, with a time stamp
             results[i] = res
             stamps.append(time.perf_counter())
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    assert all(r.ok for r in results), "client: some requests failed"
+    assert all(r is not None and r.ok for r in results), "client: some requests failed"
     return {"n": len(reqs), "gen_wall": wall, "wall": wall, "cpu": cpu, "steady": steady(stamps)}
 
 
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             results["harness"].append(
                 asyncio.run(harness_loop(srv.base_url, data, args.concurrency, tmp_path / f"run{r}"))
             )
-    rows = {}
+    rows: dict[str, dict] = {}
     print(f"n={args.n} concurrency={args.concurrency} delay={args.delay}s bound={bound:.0f} req/s rounds={args.rounds}")
     print(
         f"{'loop':<10} {'steady req/s':>12} {'of bound':>9} {'of raw':>7} {'n/T req/s':>10} {'of bound':>9} "

@@ -130,7 +130,7 @@ def timed_train() -> None:
         )
         return out
 
-    GRPOTrainer.train = wrapper
+    GRPOTrainer.train = wrapper  # type: ignore[method-assign]
 
 
 # --- setup ---------------------------------------------------------------------------------------------
@@ -142,7 +142,7 @@ def setup(work: Path) -> tuple[Path, Path]:
     from dianjin.train import sft
 
     data = work / "data"
-    draw = {"forms": ["mcq"], "langs": ["en", "zh"]}
+    draw: dict[str, Any] = {"forms": ["mcq"], "langs": ["en", "zh"]}
     build_tiny(work / "base")
     write_rows(data / "sft.jsonl", "sft", 400, 0, **draw)
     scfg = load_config(

@@ -207,7 +207,7 @@ def batch_loop(args: argparse.Namespace, rows: int, model_dir: Path, data: Path)
     wall = time.perf_counter() - t
     by_request = sorted(outs.values(), key=lambda o: int(o.request_id.rsplit("_", 1)[-1]))  # "req_0", "req_1", ...
     answers = {  # keyed as the eval's samples (`dianjin.eval.specs.Unit.key`: "id|sample")
-        f"{x['id']}|0": tok.decode(o.generated_tokens, skip_special_tokens=True).strip()
+        f"{x['id']}|0": str(tok.decode(o.generated_tokens, skip_special_tokens=True)).strip()
         for x, o in zip(items, by_request)
     }
     tokens = sum(len(o.generated_tokens) for o in by_request)
@@ -294,21 +294,21 @@ def main(argv: list[str] | None = None) -> int:
             model_dir = build_tiny(tmp_path / "tiny")
         data = tmp_path / "data"
         fincalc.write_jsonl(fincalc.generate(args.n, seed=0), data / "fincalc" / "test.jsonl")
-        for r in range(args.rounds):
+        for rnd in range(args.rounds):
             for seg in segments:
                 runs.setdefault(local_name(seg), []).append(
-                    local_loop(args, model_dir, data, tmp_path / f"local{seg}-{r}", seg)
+                    local_loop(args, model_dir, data, tmp_path / f"local{seg}-{rnd}", seg)
                 )
             if args.no_refill:
                 runs.setdefault(local_name(segments[0], False), []).append(
-                    local_loop(args, model_dir, data, tmp_path / f"static-{r}", segments[0], False)
+                    local_loop(args, model_dir, data, tmp_path / f"static-{rnd}", segments[0], False)
                 )
             for rows in args.batch:
                 runs.setdefault(f"batch ({rows} in flight)", []).append(batch_loop(args, rows, model_dir, data))
             for mode in modes:
                 for c in args.concurrency if mode == "cb" else args.concurrency[:1]:
                     runs.setdefault(serve_name(mode, c, len(args.concurrency) > 1), []).append(
-                        serve_loop(args, mode, c, model_dir, data, tmp_path / f"{mode}{c}-{r}")
+                        serve_loop(args, mode, c, model_dir, data, tmp_path / f"{mode}{c}-{rnd}")
                     )
     results = [summarize_loop(rs) for rs in runs.values()]
     bar = results[0]

@@ -33,12 +33,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
 WORLD = 4
 # Qwen2.5-0.5B's shape (config.json of the released model)
-QWEN05 = dict(
+QWEN05: dict[str, Any] = dict(
     vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
     num_key_value_heads=2, max_position_embeddings=32768, tie_word_embeddings=True, rope_theta=1000000.0,
 )  # fmt: skip
@@ -67,7 +68,7 @@ def make_checkpoint(work: Path) -> tuple[Path, Path]:
     mesh = init_device_mesh("cpu", (WORLD,), mesh_dim_names=("fsdp",))
     for r in range(WORLD):
         g = torch.Generator().manual_seed(r)
-        sd = {}
+        sd: dict[str, Any] = {}
         for k, shape in shapes.items():
             if k == "lm_head.weight":  # tied: the same DTensor under both names, stored once
                 sd[k] = sd["model.embed_tokens.weight"]

@@ -25,6 +25,7 @@ import math
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from dianjin.errors import DataError
 from dianjin.tasks import get_task
@@ -134,7 +135,7 @@ def load(path: Path) -> tuple[list[tuple[str, list[dict]]], list[str]]:
 def measure(name: str, examples: list[dict]) -> dict:
     n = len(examples)
     answers = [str(e.get("answer") or "") for e in examples]
-    row = {"file": name, "records": n, "agree": 0, "agree_old": 0, "disagreements": [], "fp_list": []}
+    row: dict[str, Any] = {"file": name, "records": n, "agree": 0, "agree_old": 0, "disagreements": [], "fp_list": []}
     for e, a in zip(examples, answers):
         ok, ok_old = new_rule(a, e), old_rule(a, e)
         row["agree"] += ok
@@ -180,7 +181,14 @@ def report(rows: list[dict], skipped: list[str]) -> str:
         "false positives, all pairs (old rule)",
     )
     lines = ["| " + " | ".join(head) + " |", "|---|---:|---:|---:|---:|---:|---:|"]
-    total = {"file": "**all**", "records": 0, "agree": 0, "agree_old": 0, "shift": (0, 0, 0), "all": (0, 0, 0)}
+    total: dict[str, Any] = {
+        "file": "**all**",
+        "records": 0,
+        "agree": 0,
+        "agree_old": 0,
+        "shift": (0, 0, 0),
+        "all": (0, 0, 0),
+    }
     for r in rows:
         for k in ("records", "agree", "agree_old"):
             total[k] += r[k]
