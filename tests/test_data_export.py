@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from exportkit import rl_row
 from taskdata import CFLUE, CFLUE_OE, FINQA, reference_reply
 
 from dianjin import answer as fmt
@@ -51,17 +52,6 @@ def sft_row(ex: dict, system: str | None = None) -> dict:
         "answer": parsed.answer,
         "attempts": 1,
         "teacher": "reference",
-    }
-
-
-def rl_row(ex: dict) -> dict:
-    return {
-        "id": ex["id"],
-        "task": ex["task"],
-        "prompt": get_task(ex["task"]).messages(ex),
-        "gold": ex["gold"],
-        "attempts": 3,
-        "extra": {k: v for k, v in ex.items() if k not in ("id", "task", "gold")},
     }
 
 

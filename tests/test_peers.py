@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from exportkit import rl_row
 from taskdata import CFLUE, FINQA, reference_reply
 
 from dianjin import answer as fmt
@@ -328,17 +329,7 @@ def test_verl_runs_our_export(peer, tmp_path):
     py = ensure_venv(peer)
     built = time.time() - start
     exs = examples()
-    rl = [
-        {
-            "id": ex["id"],
-            "task": ex["task"],
-            "prompt": get_task(ex["task"]).messages(ex),
-            "gold": ex["gold"],
-            "attempts": 3,
-            "extra": {k: v for k, v in ex.items() if k not in ("id", "task", "gold")},
-        }
-        for ex in exs
-    ]
+    rl = [rl_row(ex) for ex in exs]
     (tmp_path / "rl.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rl), encoding="utf-8")
     model = tiny_tokenizer(tmp_path / "tok")
     assert (

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from exportkit import rl_row, write_jsonl
 
 from dianjin import verl_reward
 from dianjin.answer import render
@@ -288,19 +289,8 @@ def test_trl_raw_rl_jsonl_matches_dianjin_grpo(tmp_path, loader):
         for n in (4, 5)
     ]  # four and five options
     examples = [*cflue, *fincalc.generate(2, 4, forms=("mcq",)), *fincalc.generate(2, 3, forms=("open",))]
-    rows = [
-        {
-            "id": ex["id"],
-            "task": ex["task"],
-            "prompt": get_task(ex["task"]).messages(ex),
-            "gold": ex["gold"],
-            "attempts": 3,
-            "extra": {k: v for k, v in ex.items() if k not in ("id", "task", "gold")},
-        }
-        for ex in examples
-    ]
-    path = tmp_path / "rl.jsonl"
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    rows = [rl_row(ex) for ex in examples]
+    path = write_jsonl(tmp_path / "rl.jsonl", rows)
 
     def answers(ex: dict) -> list[str]:  # the letter, the option's text (needs choices), the reference, a wrong number
         text = ex.get("choices", {}).get(ex["gold"], "")
